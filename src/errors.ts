@@ -1,0 +1,61 @@
+/** Codes for the user errors ocisite reports. Anything thrown that is not an OcisiteError is a bug. */
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'INPUT_NOT_FOUND'
+  | 'LAYOUT_INVALID'
+  | 'JSON_INVALID'
+  | 'BLOB_MISSING'
+  | 'BLOB_NOT_REGULAR'
+  | 'SIZE_MISMATCH'
+  | 'DIGEST_MISMATCH'
+  | 'DIGEST_INVALID'
+  | 'ARCHIVE_UNSAFE'
+  | 'PATH_INVALID'
+  | 'TAG_INVALID'
+  | 'TAG_CONFLICT'
+  | 'PATH_CONFLICT'
+  | 'NOTHING_TO_PUBLISH'
+  | 'NAME_INVALID'
+  | 'NOT_FOUND'
+  | 'NETWORK'
+  | 'PROTOCOL'
+
+/** Process exit codes, the one place they are defined. */
+export enum ExitCode {
+  Ok = 0,
+  /** A bug: an unexpected exception. */
+  Internal = 1,
+  /** Bad usage or bad input (layouts, config, names). */
+  Input = 2,
+  /** The name or tag does not exist on the site that was reached. */
+  NotFound = 3,
+  /** The network failed or a server broke the protocol. */
+  Remote = 4,
+}
+
+const exitCodes: Partial<Record<ErrorCode, ExitCode>> = {
+  NOT_FOUND: ExitCode.NotFound,
+  NETWORK: ExitCode.Remote,
+  PROTOCOL: ExitCode.Remote,
+}
+
+/** A user-facing error: one clear line, a code, and the context at fault. */
+export class OcisiteError extends Error {
+  override readonly name = 'OcisiteError'
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly context: Record<string, unknown> = {},
+    options?: { cause?: unknown },
+  ) {
+    super(message, options)
+  }
+
+  get exitCode(): ExitCode {
+    return exitCodes[this.code] ?? ExitCode.Input
+  }
+}
+
+export function isOcisiteError(err: unknown): err is OcisiteError {
+  return err instanceof OcisiteError
+}

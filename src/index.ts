@@ -1,0 +1,12 @@
+/** ocisite's public library API: the same operations the CLI runs. */
+export { build, type BuildResult } from './site/build.js'
+export { buildDefaults, type BuildOptions, type ImageSpec } from './site/options.js'
+export type { BuildEvent, ProgressListener } from './site/progress.js'
+export { serve, serveDefaults, type ServeOptions, type RunningServer } from './site/serve.js'
+export { renderNginx, type NginxSite } from './site/nginx.js'
+export { siteRoutes, type Route } from './site/routes.js'
+export { OcisiteError, ExitCode, type ErrorCode } from './errors.js'
+export { parseImageName, type ImageName } from './oci/image-name.js'
+export { parseDigest, type Digest } from './oci/digest.js'
+export { MediaType } from './oci/media-types.js'
+export type { Descriptor, Platform } from './oci/descriptor.js'

@@ -1,0 +1,28 @@
+import path from 'node:path'
+import { OcisiteError } from '../errors.js'
+import type { Digest } from './digest.js'
+
+/** Every path inside an OCI image layout, computed in one place and kept inside the root. */
+export class LayoutPaths {
+  readonly root: string
+  constructor(root: string) {
+    this.root = path.resolve(root)
+  }
+  get ociLayout(): string {
+    return path.join(this.root, 'oci-layout')
+  }
+  get indexJson(): string {
+    return path.join(this.root, 'index.json')
+  }
+  blobsDir(): string {
+    return path.join(this.root, 'blobs')
+  }
+  blob(digest: Digest): string {
+    return this.inside(path.join(this.root, 'blobs', digest.algorithm, digest.encoded))
+  }
+  private inside(p: string): string {
+    const rel = path.relative(this.root, p)
+    if (rel.startsWith('..') || path.isAbsolute(rel)) throw new OcisiteError('PATH_INVALID', `path ${p} escapes layout ${this.root}`)
+    return p
+  }
+}

@@ -1,0 +1,123 @@
+import { promises as fs } from 'node:fs'
+import path from 'node:path'
+import { OcisiteError } from '../errors.js'
+import { parseDescriptor, type Descriptor } from './descriptor.js'
+import { digestOf, parseDigest, type Digest } from './digest.js'
+import { MAX_JSON_BYTES, parseJsonObject } from './json.js'
+import { LayoutPaths } from './layout-paths.js'
+
+/** A blob as read from a layout: its checked location and, for JSON documents, its verified bytes. */
+export interface BlobFile {
+  digest: Digest
+  size: number
+  file: string
+}
+
+/** A read-only view of an OCI image layout directory that treats every byte as untrusted. */
+export class OciLayout {
+  readonly paths: LayoutPaths
+  /** How the user named this layout (a directory, or an archive it came from), for messages. */
+  readonly label: string
+  private realRoot = ''
+
+  private readonly fromArchive: boolean
+
+  private constructor(root: string, label: string, fromArchive: boolean) {
+    this.paths = new LayoutPaths(root)
+    this.label = label
+    this.fromArchive = fromArchive
+  }
+
+  /** Open and check a layout: `oci-layout` and `index.json` must be present and valid. */
+  static async open(root: string, label = root, fromArchive = false): Promise<OciLayout> {
+    const layout = new OciLayout(root, label, fromArchive)
+    layout.realRoot = await fs.realpath(layout.paths.root).catch(() => {
+      throw new OcisiteError('INPUT_NOT_FOUND', `${label}: no such directory`, { file: label })
+    })
+    const marker = await layout.readSmallFile(layout.paths.ociLayout, 'oci-layout')
+    const version = parseJsonObject(marker, layout.where('oci-layout')).imageLayoutVersion
+    if (typeof version !== 'string') {
+      throw new OcisiteError('LAYOUT_INVALID', `${layout.where('oci-layout')}: imageLayoutVersion is missing`, { file: layout.paths.ociLayout })
+    }
+    await layout.readSmallFile(layout.paths.indexJson, 'index.json')
+    return layout
+  }
+
+  /** The top-level index entries, validated. */
+  async index(): Promise<{ bytes: Buffer; manifests: Descriptor[] }> {
+    const bytes = await this.readSmallFile(this.paths.indexJson, 'index.json')
+    const where = this.where('index.json')
+    const doc = parseJsonObject(bytes, where)
+    if (!Array.isArray(doc.manifests)) throw new OcisiteError('LAYOUT_INVALID', `${where}: "manifests" is not an array`, { file: this.paths.indexJson })
+    const manifests = doc.manifests.map((m, i) => parseDescriptor(m, `${where} manifests[${i}]`))
+    return { bytes, manifests }
+  }
+
+  /** Check that a descriptor's blob is a regular file of the right size inside the layout. */
+  async statBlob(desc: { digest: string; size: number }): Promise<BlobFile> {
+    const digest = parseDigest(desc.digest, this.label)
+    const file = this.paths.blob(digest)
+    let st
+    try {
+      st = await fs.lstat(file)
+    } catch {
+      throw new OcisiteError('BLOB_MISSING', `${this.label}: blob ${digest.value} is missing (blobs/${digest.algorithm}/${digest.encoded})`, { digest: digest.value, file })
+    }
+    if (!st.isFile()) {
+      throw new OcisiteError('BLOB_NOT_REGULAR', `${this.label}: blob ${digest.value} is a ${st.isSymbolicLink() ? 'symlink' : 'non-regular file'}, not a regular file`, { digest: digest.value, file })
+    }
+    const realDir = await fs.realpath(path.dirname(file))
+    if (path.relative(this.realRoot, realDir).startsWith('..')) {
+      throw new OcisiteError('BLOB_NOT_REGULAR', `${this.label}: blob ${digest.value} lies outside the layout through a linked directory`, { digest: digest.value, file })
+    }
+    if (st.size !== desc.size) {
+      throw new OcisiteError('SIZE_MISMATCH', `${this.label}: blob ${digest.value} is ${st.size} bytes, but its descriptor says ${desc.size}`, { digest: digest.value, file })
+    }
+    return { digest, size: st.size, file }
+  }
+
+  /** Read a small blob (a manifest, index or config) whole, verifying size and digest. */
+  async readBlob(desc: { digest: string; size: number }): Promise<Buffer> {
+    const blob = await this.statBlob(desc)
+    if (blob.size > MAX_JSON_BYTES) {
+      throw new OcisiteError('JSON_INVALID', `${this.label}: document ${blob.digest.value} is ${blob.size} bytes, over the ${MAX_JSON_BYTES}-byte limit`, { digest: blob.digest.value })
+    }
+    const bytes = await fs.readFile(blob.file)
+    const actual = digestOf(bytes, blob.digest.algorithm)
+    if (actual !== blob.digest.value) {
+      throw new OcisiteError('DIGEST_MISMATCH', `${this.label}: blob ${blob.digest.value} has digest ${actual}`, { digest: blob.digest.value, file: blob.file })
+    }
+    return bytes
+  }
+
+  /** Every blob file name under blobs/, as candidate digests (used to find referrers). */
+  async listBlobs(): Promise<Array<{ digest: string; size: number }>> {
+    const out: Array<{ digest: string; size: number }> = []
+    const dirs = await fs.readdir(this.paths.blobsDir(), { withFileTypes: true }).catch(() => [])
+    for (const alg of dirs.filter((d) => d.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+      const dir = path.join(this.paths.blobsDir(), alg.name)
+      for (const entry of (await fs.readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
+        if (!entry.isFile()) continue
+        const st = await fs.stat(path.join(dir, entry.name))
+        out.push({ digest: `${alg.name}:${entry.name}`, size: st.size })
+      }
+    }
+    return out
+  }
+
+  where(file: string): string {
+    return this.fromArchive ? `${this.label} (${file})` : path.join(this.label, file)
+  }
+
+  private async readSmallFile(file: string, name: string): Promise<Buffer> {
+    let st
+    try {
+      st = await fs.lstat(file)
+    } catch {
+      throw new OcisiteError('LAYOUT_INVALID', `${this.label}: not an OCI image layout: ${name} is missing`, { file })
+    }
+    if (!st.isFile()) throw new OcisiteError('LAYOUT_INVALID', `${this.where(name)}: not a regular file`, { file })
+    if (st.size > MAX_JSON_BYTES) throw new OcisiteError('JSON_INVALID', `${this.where(name)}: ${st.size} bytes, over the ${MAX_JSON_BYTES}-byte limit`, { file })
+    return fs.readFile(file)
+  }
+}

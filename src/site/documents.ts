@@ -1,0 +1,42 @@
+import { canonicalize } from 'json-canonicalize'
+import type { Descriptor } from '../oci/descriptor.js'
+import { MediaType } from '../oci/media-types.js'
+import type { SitePlan } from './plan.js'
+import { SiteLayout } from './site-paths.js'
+
+/** Files a build writes besides blobs: bytes to write, or hard links into the CAS (no bytes twice). */
+export interface SiteFiles {
+  files: Map<string, Buffer>
+  links: Map<string, string>
+}
+
+/** The URI templates a site advertises. */
+export interface EngineTemplates {
+  refEngine: { protocol: 'oci-index-template-v1'; uri: string }
+  casEngine: { protocol: 'oci-cas-template-v1'; uri: string }
+}
+
+/** RFC 8785 canonical JSON, as bytes. */
+export function canonicalBytes(value: unknown): Buffer {
+  return Buffer.from(canonicalize(value), 'utf8')
+}
+
+/** Relative templates by default, so a site works on any host and port; absolute with a base URL. */
+export function engineTemplates(baseUrl: string | undefined): EngineTemplates {
+  const base = baseUrl ?? ''
+  return {
+    refEngine: { protocol: 'oci-index-template-v1', uri: `${base}/oci-index/{path}` },
+    casEngine: { protocol: 'oci-cas-template-v1', uri: `${base}/oci-cas/{algorithm}/{encoded:2}/{encoded}` },
+  }
+}
+
+/** `.well-known/oci-host-ref-engines` and one `oci-index/<path>` per image, all canonical JSON. */
+export function discoveryDocuments(plan: SitePlan, templates: EngineTemplates): SiteFiles {
+  const files = new Map<string, Buffer>()
+  files.set(SiteLayout.wellKnown, canonicalBytes({ refEngines: [templates.refEngine], casEngines: [templates.casEngine] }))
+  for (const image of plan.images) {
+    const manifests: Descriptor[] = image.tags.map((t) => ({ ...t.entry, casEngines: [templates.casEngine] }))
+    files.set(SiteLayout.index(image.path), canonicalBytes({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }))
+  }
+  return { files, links: new Map() }
+}

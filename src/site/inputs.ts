@@ -1,0 +1,93 @@
+import { promises as fs } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import fg from 'fast-glob'
+import { OcisiteError } from '../errors.js'
+import { extractArchive } from '../oci/archive.js'
+import { OciLayout } from '../oci/layout.js'
+import { checkImagePath } from './names.js'
+import type { NormalizedBuildOptions } from './options.js'
+
+/** A layout ready to publish under an image path, with its tag filters. */
+export interface LayoutInput {
+  imagePath: string
+  layout: OciLayout
+  tags: string[]
+}
+
+const ARCHIVE = /\.(tar|tar\.gz|tgz)$/
+
+/** Temporary directories for extracted archives, removed together. */
+export class Scratch {
+  private dirs: string[] = []
+  async dir(): Promise<string> {
+    const d = await fs.mkdtemp(path.join(os.tmpdir(), 'ocisite-'))
+    this.dirs.push(d)
+    return d
+  }
+  async dispose(): Promise<void> {
+    await Promise.all(this.dirs.map((d) => fs.rm(d, { recursive: true, force: true })))
+    this.dirs = []
+  }
+}
+
+function displayName(file: string): string {
+  const rel = path.relative(process.cwd(), file)
+  return rel && !rel.startsWith('..') ? rel : file
+}
+
+async function openArchive(file: string, scratch: Scratch): Promise<OciLayout> {
+  const dir = await scratch.dir()
+  await extractArchive(file, dir)
+  return OciLayout.open(dir, displayName(file), true)
+}
+
+function joinPath(prefix: string, rest: string): string {
+  return [prefix, rest].filter((s) => s !== '' && s !== '.').join('/')
+}
+
+/** Open every input: a layout, an archive, or a directory searched for layouts and archives. */
+export async function openInputs(images: NormalizedBuildOptions['images'], scratch: Scratch): Promise<LayoutInput[]> {
+  const found: LayoutInput[] = []
+  for (const spec of images) {
+    const label = displayName(spec.from)
+    const st = await fs.stat(spec.from).catch(() => undefined)
+    if (!st) throw new OcisiteError('INPUT_NOT_FOUND', `${label}: no such file or directory`, { file: spec.from })
+    const own = (layout: OciLayout, name: string, searched = false) => {
+      // A searched directory's path is a prefix; a single layout's explicit path is taken as is.
+      const imagePath = searched ? joinPath(spec.path, name) : spec.explicitPath ? spec.path : name
+      found.push({ imagePath: checkImagePath(imagePath, label), layout, tags: spec.tags })
+    }
+    if (st.isFile()) {
+      own(await openArchive(spec.from, scratch), path.basename(spec.from).replace(ARCHIVE, ''))
+      continue
+    }
+    if (await fs.stat(path.join(spec.from, 'oci-layout')).catch(() => undefined)) {
+      own(await OciLayout.open(spec.from, label), path.basename(spec.from))
+      continue
+    }
+    // Not a layout: search it. A layout's own directory is its image path.
+    const hits = await fg(['**/oci-layout', '**/*.tar', '**/*.tar.gz', '**/*.tgz'], {
+      cwd: spec.from,
+      onlyFiles: true,
+      followSymbolicLinks: false,
+      dot: false,
+    })
+    hits.sort()
+    const layoutDirs = hits.filter((h) => path.posix.basename(h) === 'oci-layout').map((h) => path.posix.dirname(h))
+    const insideLayout = (h: string) => layoutDirs.some((d) => h.startsWith(`${d}/`))
+    if (hits.length === 0) throw new OcisiteError('NOTHING_TO_PUBLISH', `${label}: not an OCI layout, and no layouts or archives below it`, { file: spec.from })
+    for (const hit of hits) {
+      if (path.posix.basename(hit) === 'oci-layout') {
+        const dir = path.posix.dirname(hit)
+        if (dir === '.') continue
+        if (insideLayout(dir)) continue
+        const layoutRoot = path.join(spec.from, dir)
+        own(await OciLayout.open(layoutRoot, displayName(layoutRoot)), dir, true)
+      } else if (!insideLayout(hit)) {
+        own(await openArchive(path.join(spec.from, hit), scratch), hit.replace(ARCHIVE, ''), true)
+      }
+    }
+  }
+  return found
+}

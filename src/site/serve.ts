@@ -1,0 +1,85 @@
+import type { ServerResponse } from 'node:http'
+import { promises as fs } from 'node:fs'
+import httpServer from 'http-server'
+import { OcisiteError } from '../errors.js'
+import { resolveRequest } from './route-resolver.js'
+import { siteRoutes } from './routes.js'
+import { SiteLayout, SitePaths } from './site-paths.js'
+
+export const serveDefaults = { dir: 'public', port: 8080, host: '127.0.0.1' } as const
+
+export interface ServeOptions {
+  dir?: string
+  port?: number
+  host?: string
+}
+
+/** A running preview server. */
+export interface RunningServer {
+  url: string
+  port: number
+  close(): Promise<void>
+}
+
+/** Make the file server send our Content-Type and Cache-Control, whatever its own guess. */
+function forceHeaders(res: ServerResponse, headers: Record<string, string>): void {
+  const forced = new Map(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]))
+  for (const [k, v] of Object.entries(headers)) res.setHeader(k, v)
+  const setHeader = res.setHeader.bind(res)
+  res.setHeader = (name: string, value: number | string | readonly string[]) => setHeader(name, forced.get(name.toLowerCase()) ?? value)
+  const writeHead = res.writeHead.bind(res) as (status: number, headers?: Record<string, unknown>) => ServerResponse
+  res.writeHead = ((status: number, h?: Record<string, unknown>) => {
+    const merged: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(h ?? {})) merged[k] = forced.get(k.toLowerCase()) ?? v
+    return writeHead(status, merged)
+  }) as ServerResponse['writeHead']
+}
+
+/** Preview a built site with http-server, answering with the same routes and headers as the nginx config. */
+export async function serve(options: ServeOptions = {}): Promise<RunningServer> {
+  const site = new SitePaths(options.dir ?? serveDefaults.dir)
+  if (!(await fs.stat(site.abs(SiteLayout.wellKnown)).catch(() => undefined))) {
+    throw new OcisiteError('INPUT_NOT_FOUND', `${site.root}: not a built site (no ${SiteLayout.wellKnown}); run ocisite build first`, { file: site.root })
+  }
+  const v2 = !!(await fs.stat(site.abs(SiteLayout.v2Base)).catch(() => undefined))
+  const routes = siteRoutes({ v2 })
+  const server = httpServer.createServer({
+    root: site.root,
+    showDir: false,
+    autoIndex: false,
+    showDotfiles: true,
+    cache: -1 as unknown as number,
+    before: [
+      (req, res) => {
+        resolveRequest(site, routes, req.url ?? '/').then(
+          (r) => {
+            if (r.kind === 'body') {
+              res.writeHead(r.status, { ...r.headers, 'Content-Length': Buffer.byteLength(r.body) })
+              res.end(req.method === 'HEAD' ? undefined : r.body)
+              return
+            }
+            forceHeaders(res, r.headers)
+            req.url = r.file
+            res.emit('next')
+          },
+          (err: unknown) => {
+            res.writeHead(500, { 'Content-Type': 'text/plain' })
+            res.end(`internal error: ${(err as Error).message}\n`)
+          },
+        )
+      },
+    ],
+  })
+  const host = options.host ?? serveDefaults.host
+  await new Promise<void>((resolve, reject) => {
+    server.server.once('error', reject)
+    server.listen(options.port ?? serveDefaults.port, host, () => resolve())
+  })
+  const address = server.server.address()
+  const port = typeof address === 'object' && address ? address.port : (options.port ?? serveDefaults.port)
+  return {
+    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    port,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }
+}

@@ -1,0 +1,64 @@
+import type { Descriptor } from '../oci/descriptor.js'
+import { digestOf, parseDigest, type Digest } from '../oci/digest.js'
+import { MediaType, manifestKindOf } from '../oci/media-types.js'
+import { canonicalBytes, type SiteFiles } from './documents.js'
+import type { SitePlan } from './plan.js'
+import { SiteLayout } from './site-paths.js'
+
+/** A tag the /v2/ tree serves, with the digest nginx must send for it. */
+export interface V2Tag {
+  repo: string
+  tag: string
+  digest: string
+}
+
+/** The /v2/ tree: its files, its links into the CAS, generated blobs, and each tag's digest. */
+export interface V2Tree extends SiteFiles {
+  /** Documents ocisite generates that are manifests too (referrers indexes), stored in the CAS. */
+  blobs: Array<{ digest: Digest; bytes: Buffer }>
+  tags: V2Tag[]
+}
+
+/**
+ * Lay out the static distribution API. Manifest files are hard links to the CAS with a suffix
+ * that selects their media type, so no bytes are stored twice.
+ */
+export function v2Tree(plan: SitePlan): V2Tree {
+  const files = new Map<string, Buffer>()
+  const links = new Map<string, string>()
+  const blobs: V2Tree['blobs'] = []
+  const tags: V2Tag[] = []
+  files.set(SiteLayout.v2Base, Buffer.from('{}'))
+  files.set(SiteLayout.v2Catalog, canonicalBytes({ repositories: plan.images.map((i) => i.path) }))
+
+  for (const image of plan.images) {
+    const repo = image.path
+    for (const m of image.manifests) links.set(SiteLayout.v2Manifest(repo, m.digest, m.kind), SiteLayout.blob(m.digest))
+    const listed: string[] = []
+    for (const t of image.tags) {
+      const kind = manifestKindOf(t.entry.mediaType)
+      if (!kind) continue // an opaque artifact blob tagged directly is discoverable, but it is not a manifest
+      const digest = parseDigest(t.entry.digest)
+      links.set(SiteLayout.v2Tag(repo, t.tag, kind), SiteLayout.blob(digest))
+      tags.push({ repo, tag: t.tag, digest: digest.value })
+      listed.push(t.tag)
+    }
+    files.set(SiteLayout.v2TagsList(repo), canonicalBytes({ name: repo, tags: listed }))
+
+    // Referrers: one index per subject, served by the referrers API and the sha256-<hex> fallback tag.
+    for (const [subject, referrers] of image.referrers) {
+      const bytes = canonicalBytes({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: referrers satisfies Descriptor[] })
+      const digest = parseDigest(digestOf(bytes))
+      const subjectDigest = parseDigest(subject)
+      blobs.push({ digest, bytes })
+      const blob = SiteLayout.blob(digest)
+      links.set(SiteLayout.v2Referrers(repo, subjectDigest), blob)
+      links.set(SiteLayout.v2Manifest(repo, digest, 'oci-index'), blob)
+      const fallback = `${subjectDigest.algorithm}-${subjectDigest.encoded}`
+      links.set(SiteLayout.v2Tag(repo, fallback, 'oci-index'), blob)
+      tags.push({ repo, tag: fallback, digest: digest.value })
+    }
+  }
+  tags.sort((a, b) => (a.repo + ':' + a.tag < b.repo + ':' + b.tag ? -1 : 1))
+  return { files, links, blobs, tags }
+}
