@@ -3,7 +3,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import Handlebars from 'handlebars'
 import { writeFileAtomic } from '../oci/atomic.js'
-import { CacheControl, errorBody, manifestSuffixTypes, missResponse, siteRoutes, type Miss } from './routes.js'
+import { CacheControl, manifestSuffixTypes, missResponse, siteRoutes, type Miss } from './routes.js'
 import type { V2Tag } from './v2.js'
 
 /** What the nginx template needs to know about a site. */
@@ -57,7 +57,6 @@ export async function renderNginx(site: NginxSite): Promise<string> {
     routes,
     misses,
     noStore: CacheControl.none,
-    nameUnknown: errorBody('NAME_UNKNOWN'),
   })
 }
 

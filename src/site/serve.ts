@@ -80,6 +80,11 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
   return {
     url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
     port,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        // http-server's own close() drops its callback; close the node server underneath.
+        server.server.close(() => resolve())
+        server.server.closeAllConnections()
+      }),
   }
 }

@@ -1,4 +1,4 @@
-import { spawn, execFileSync, type ChildProcess } from 'node:child_process'
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { promises as fs } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
@@ -54,7 +54,9 @@ export async function startNginx(siteConfs: string[], port: number): Promise<Run
   const site = (await Promise.all(siteConfs.map((f) => fs.readFile(f, 'utf8')))).join('\n')
   await fs.writeFile(path.join(prefix, 'conf', 'site.conf'), site)
   const args = ['-p', prefix, '-c', 'conf/nginx.conf', '-e', path.join(prefix, 'logs', 'error.log')]
-  const testOutput = execFileSync('nginx', [...args, '-t'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+  const check = spawnSync('nginx', [...args, '-t'], { encoding: 'utf8' })
+  const testOutput = `${check.stdout}${check.stderr}`
+  if (check.status !== 0) throw new Error(`nginx -t failed:\n${testOutput}`)
   const child: ChildProcess = spawn('nginx', [...args, '-g', 'daemon off;'], { stdio: 'ignore' })
   await waitForPort(port)
   return {

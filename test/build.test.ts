@@ -1,0 +1,256 @@
+import { execFileSync } from 'node:child_process'
+import { promises as fs } from 'node:fs'
+import path from 'node:path'
+import { canonicalize } from 'json-canonicalize'
+import * as tar from 'tar'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { build } from '../src/site/build.js'
+import { LayoutWriter } from '../src/oci/layout-writer.js'
+import { ocisite } from './helpers/cli.js'
+import { image, restrictBlobs, standardLayouts, tempDir, umociLayout } from './helpers/fixtures.js'
+
+let work: string
+let layouts: string
+
+beforeAll(async () => {
+  work = await tempDir()
+  layouts = path.join(work, 'layouts')
+  await standardLayouts(layouts)
+  umociLayout(path.join(layouts, 'umoci'), 'u1')
+})
+
+async function readJson(file: string): Promise<any> {
+  return JSON.parse(await fs.readFile(file, 'utf8'))
+}
+
+describe('ocisite build', () => {
+  it('publishes every layout found below a directory, under its relative path', async () => {
+    const out = path.join(work, 'site-all')
+    const run = await ocisite(['build', layouts, '--host', 'example.com', '--out', out, '--json'])
+    expect(run.stderr).toBe('')
+    expect(run.code).toBe(0)
+    const summary = JSON.parse(run.stdout)
+    expect(summary.images.map((i: any) => i.path)).toEqual(['app', 'multi', 'org/app', 'stack', 'umoci'])
+    expect(summary.images[0].tags.map((t: any) => t.tag)).toEqual(['1.0', 'latest'])
+    expect(summary.blobs.written).toBe(summary.blobs.total)
+    const wellKnown = await fs.readFile(path.join(out, '.well-known/oci-host-ref-engines'), 'utf8')
+    expect(wellKnown).toBe(
+      '{"casEngines":[{"protocol":"oci-cas-template-v1","uri":"/oci-cas/{algorithm}/{encoded:2}/{encoded}"}],"refEngines":[{"protocol":"oci-index-template-v1","uri":"/oci-index/{path}"}]}',
+    )
+  })
+
+  it('writes canonical indexes with bare tags, platforms read from configs, and casEngines', async () => {
+    const out = path.join(work, 'site-all')
+    const raw = await fs.readFile(path.join(out, 'oci-index/app'), 'utf8')
+    const index = JSON.parse(raw)
+    expect(raw).toBe(canonicalize(index))
+    expect(raw.startsWith('{"manifests":[')).toBe(true)
+    expect(index.manifests.map((m: any) => m.annotations['org.opencontainers.image.ref.name'])).toEqual(['1.0', 'latest'])
+    expect(index.manifests[0].platform).toEqual({ architecture: 'amd64', os: 'linux' })
+    expect(index.manifests[0].casEngines).toEqual([{ protocol: 'oci-cas-template-v1', uri: '/oci-cas/{algorithm}/{encoded:2}/{encoded}' }])
+    // The multi-platform index keeps its own entries; the root entry gets no invented platform.
+    const multi = await readJson(path.join(out, 'oci-index/multi'))
+    expect(multi.manifests[0].mediaType).toBe('application/vnd.oci.image.index.v1+json')
+    expect(multi.manifests[0].platform).toBeUndefined()
+  })
+
+  it('stores every reachable blob once, including the SBOM referrer and the artifact layers', async () => {
+    const standard = path.join(work, 'standard')
+    await standardLayouts(standard)
+    const out = path.join(work, 'site-standard')
+    await build({ inputs: [standard], host: 'example.com', out })
+    const expected = new Set<string>()
+    for (const dir of ['app', 'multi', 'org/app', 'stack']) {
+      for (const f of await fs.readdir(path.join(standard, dir, 'blobs', 'sha256'))) expected.add(`sha256/${f.slice(0, 2)}/${f}`)
+    }
+    const stored = new Set<string>()
+    for (const shard of await fs.readdir(path.join(out, 'oci-cas', 'sha256'))) {
+      for (const f of await fs.readdir(path.join(out, 'oci-cas', 'sha256', shard))) stored.add(`sha256/${shard}/${f}`)
+    }
+    // Every fixture blob is reachable (the SBOM through its subject); the site adds exactly one
+    // generated document, the referrers index that /v2/ serves.
+    for (const b of expected) expect(stored.has(b), b).toBe(true)
+    expect(stored.size).toBe(expected.size + 1)
+  })
+
+  it('leaves out blobs that nothing published reaches (umoci keeps superseded manifests)', async () => {
+    const out = path.join(work, 'site-all')
+    const umociBlobs = await fs.readdir(path.join(layouts, 'umoci', 'blobs', 'sha256'))
+    const present = await Promise.all(umociBlobs.map((f) => fs.stat(path.join(out, 'oci-cas/sha256', f.slice(0, 2), f)).then(() => true, () => false)))
+    expect(present.filter(Boolean).length).toBeGreaterThan(0)
+    expect(present.filter((p) => !p).length).toBeGreaterThan(0)
+  })
+
+  it('gives files 0644 and directories 0755 even when the input blobs are 0600 (umoci)', async () => {
+    const modes = execFileSync('find', [path.join(layouts, 'umoci', 'blobs'), '-type', 'f', '-printf', '%m\n'], { encoding: 'utf8' })
+    expect(modes.trim().split('\n').every((m) => m === '600')).toBe(true)
+    const out = path.join(work, 'site-all')
+    const fileModes = new Set(execFileSync('find', [out, '-type', 'f', '-printf', '%m\n'], { encoding: 'utf8' }).trim().split('\n'))
+    const dirModes = new Set(execFileSync('find', [out, '-type', 'd', '-printf', '%m\n'], { encoding: 'utf8' }).trim().split('\n'))
+    expect([...fileModes]).toEqual(['644'])
+    expect([...dirModes]).toEqual(['755'])
+  })
+
+  it('is deterministic: two builds into fresh directories are byte-identical (diff -r)', async () => {
+    const a = path.join(work, 'det-a')
+    const b = path.join(work, 'det-b')
+    expect((await ocisite(['build', layouts, '--host', 'example.com', '--out', a])).code).toBe(0)
+    expect((await ocisite(['build', layouts, '--host', 'example.com', '--out', b])).code).toBe(0)
+    expect(execFileSync('diff', ['-r', a, b], { encoding: 'utf8' })).toBe('')
+  })
+
+  it('rewrites no blob on a second build into the same directory', async () => {
+    const out = path.join(work, 'again')
+    const first = await build({ inputs: [layouts], host: 'example.com', out })
+    const blobFile = path.join(out, 'oci-cas/sha256', first.images[0]!.tags[0]!.digest.slice(7, 9), first.images[0]!.tags[0]!.digest.slice(7))
+    const before = await fs.stat(blobFile)
+    const second = await build({ inputs: [layouts], host: 'example.com', out })
+    const after = await fs.stat(blobFile)
+    expect(second.blobs.written).toBe(0)
+    expect(second.blobs.skipped).toBe(first.blobs.total)
+    expect(second.documents.written).toBe(0)
+    expect(after.ino).toBe(before.ino)
+    expect(after.mtimeMs).toBe(before.mtimeMs)
+  })
+
+  it('drops a tag from its index when it leaves the inputs, and prunes what nothing needs', async () => {
+    const src = path.join(work, 'dropping')
+    const w = await LayoutWriter.create(src)
+    const one = await image(w, 'amd64', 'one')
+    const two = await image(w, 'amd64', 'two')
+    await w.addToIndex(one, '1')
+    await w.addToIndex(two, '2')
+    const out = path.join(work, 'dropping-site')
+    await build({ inputs: [src], host: 'example.com', out })
+    expect((await readJson(path.join(out, 'oci-index/dropping'))).manifests).toHaveLength(2)
+    await w.writeIndex([{ ...one, annotations: { 'org.opencontainers.image.ref.name': '1' } }])
+    const again = await build({ inputs: [src], host: 'example.com', out })
+    const index = await readJson(path.join(out, 'oci-index/dropping'))
+    expect(index.manifests.map((m: any) => m.annotations['org.opencontainers.image.ref.name'])).toEqual(['1'])
+    expect(again.pruned).toBeGreaterThan(0)
+    await expect(fs.stat(path.join(out, 'oci-cas/sha256', two.digest.slice(7, 9), two.digest.slice(7)))).rejects.toThrow()
+    // The updated site equals a fresh build of the same inputs.
+    const fresh = path.join(work, 'dropping-fresh')
+    await build({ inputs: [src], host: 'example.com', out: fresh })
+    expect(execFileSync('diff', ['-r', out, fresh], { encoding: 'utf8' })).toBe('')
+  })
+
+  it('filters tags with globs and publishes the tag part of full references', async () => {
+    const src = path.join(work, 'globs')
+    const w = await LayoutWriter.create(src)
+    const img = await image(w, 'amd64', 'globs')
+    await w.addToIndex(img, 'ghcr.io/org/app:v1.2')
+    await w.addToIndex(img, 'v2')
+    await w.addToIndex(img, 'ams-3')
+    await w.addToIndex(img, 'latest')
+    const result = await build({ inputs: [src], host: 'example.com', out: path.join(work, 'globs-site'), tags: ['v*', 'ams-*'] })
+    expect(result.images[0]!.tags.map((t) => t.tag)).toEqual(['ams-3', 'v1.2', 'v2'])
+  })
+
+  it('reads OCI archives, tar and tar.gz, made from real layouts', async () => {
+    const tarFile = path.join(work, 'app.tar')
+    const tgzFile = path.join(work, 'multi.tar.gz')
+    await tar.c({ file: tarFile, cwd: path.join(layouts, 'app'), portable: true }, ['oci-layout', 'index.json', 'blobs'])
+    await tar.c({ file: tgzFile, cwd: path.join(layouts, 'multi'), portable: true, gzip: true }, ['.'])
+    const out = path.join(work, 'archives')
+    const run = await ocisite(['build', tarFile, tgzFile, '--host', 'example.com', '--out', out, '--json'])
+    expect(run.stderr).toBe('')
+    const summary = JSON.parse(run.stdout)
+    expect(summary.images.map((i: any) => i.path)).toEqual(['app', 'multi'])
+    const fromDir = await build({ inputs: [path.join(layouts, 'multi')], host: 'example.com', out: path.join(work, 'archives-dir') })
+    expect(summary.images[1].tags[0].digest).toBe(fromDir.images[0]!.tags[0]!.digest)
+  })
+
+  it('reads ocisite.json: explicit image paths, tag filters, out and nginx', async () => {
+    const dir = path.join(work, 'configured')
+    await fs.mkdir(dir, { recursive: true })
+    await fs.writeFile(
+      path.join(dir, 'ocisite.json'),
+      JSON.stringify({
+        host: 'config.example',
+        out: 'www',
+        nginx: { file: 'site.conf', listen: '127.0.0.1:8081' },
+        images: [
+          { path: 'tools/app', from: path.join(layouts, 'app'), tags: ['1.*'] },
+          { path: 'stacks/demo', from: path.join(layouts, 'stack') },
+        ],
+      }),
+    )
+    const run = await ocisite(['build', '--json'], { cwd: dir })
+    expect(run.stderr).toBe('')
+    const summary = JSON.parse(run.stdout)
+    expect(summary.images.map((i: any) => [i.path, i.tags.map((t: any) => t.tag)])).toEqual([
+      ['stacks/demo', ['0.1']],
+      ['tools/app', ['1.0']],
+    ])
+    expect(summary.out).toBe(path.join(dir, 'www'))
+    const conf = await fs.readFile(path.join(dir, 'site.conf'), 'utf8')
+    expect(conf).toContain('server_name config.example;')
+    expect(conf).toContain('listen 127.0.0.1:8081;')
+  })
+
+  it('writes absolute templates with --base-url', async () => {
+    const out = path.join(work, 'base-url')
+    await build({ inputs: [path.join(layouts, 'app')], host: 'example.com', out, baseUrl: 'https://cdn.example.com/site/' })
+    const doc = await readJson(path.join(out, '.well-known/oci-host-ref-engines'))
+    expect(doc.refEngines[0].uri).toBe('https://cdn.example.com/site/oci-index/{path}')
+    expect(doc.casEngines[0].uri).toBe('https://cdn.example.com/site/oci-cas/{algorithm}/{encoded:2}/{encoded}')
+  })
+
+  it('writes TLS server blocks with an HTTP to HTTPS redirect', async () => {
+    const out = path.join(work, 'tls')
+    const conf = path.join(work, 'tls.conf')
+    await build({ inputs: [path.join(layouts, 'app')], host: 'example.com', out, nginx: conf, tlsCert: '/etc/ssl/site.pem', tlsKey: '/etc/ssl/site.key' })
+    const text = await fs.readFile(conf, 'utf8')
+    expect(text).toContain('listen 443 ssl;')
+    expect(text).toContain('ssl_certificate /etc/ssl/site.pem;')
+    expect(text).toMatch(/listen 80;\s+server_name example.com;\s+location \/ \{\s+return 301 https:\/\/\$host\$request_uri;/)
+  })
+
+  it('leaves out /v2/ with --no-v2', async () => {
+    const out = path.join(work, 'no-v2')
+    const run = await ocisite(['build', path.join(layouts, 'app'), '--host', 'example.com', '--out', out, '--no-v2'])
+    expect(run.code).toBe(0)
+    await expect(fs.stat(path.join(out, 'v2'))).rejects.toThrow()
+    await expect(fs.stat(path.join(out, 'oci-index/app'))).resolves.toBeTruthy()
+  })
+
+  it('rejects image paths where one is a prefix of another, saying how to fix it', async () => {
+    const dir = path.join(work, 'prefix')
+    await fs.mkdir(dir, { recursive: true })
+    await fs.writeFile(
+      path.join(dir, 'ocisite.json'),
+      JSON.stringify({ host: 'example.com', images: [{ path: 'org', from: path.join(layouts, 'app') }, { path: 'org/app', from: path.join(layouts, 'multi') }] }),
+    )
+    const run = await ocisite(['build'], { cwd: dir })
+    expect(run.code).toBe(2)
+    expect(run.stderr).toContain('error[PATH_CONFLICT]')
+    expect(run.stderr).toContain('"org" and "org/app" collide')
+    expect(run.stderr).toContain('for example "org/base"')
+  })
+
+  it('merges two inputs into one path when their tags agree', async () => {
+    const a = path.join(work, 'merge-a')
+    const b = path.join(work, 'merge-b')
+    const wa = await LayoutWriter.create(a)
+    const wb = await LayoutWriter.create(b)
+    await wa.addToIndex(await image(wa, 'amd64', 'shared'), 'shared')
+    await wb.addToIndex(await image(wb, 'amd64', 'shared'), 'shared')
+    await wb.addToIndex(await image(wb, 'amd64', 'extra'), 'extra')
+    const dir = path.join(work, 'merge')
+    await fs.mkdir(dir, { recursive: true })
+    await fs.writeFile(path.join(dir, 'ocisite.json'), JSON.stringify({ host: 'example.com', images: [{ path: 'm', from: a }, { path: 'm', from: b }] }))
+    const run = await ocisite(['build', '--json'], { cwd: dir })
+    expect(run.stderr).toBe('')
+    expect(JSON.parse(run.stdout).images[0].tags.map((t: any) => t.tag)).toEqual(['extra', 'shared'])
+  })
+
+  it('publishes a layout whose blobs are 0600 straight from umoci', async () => {
+    const dir = path.join(work, 'umoci-only')
+    umociLayout(dir, 'edge')
+    await restrictBlobs(dir)
+    const result = await build({ inputs: [dir], host: 'example.com', out: path.join(work, 'umoci-site') })
+    expect(result.images[0]!.tags[0]!.tag).toBe('edge')
+    expect(result.images[0]!.tags[0]!.mediaType).toBe('application/vnd.oci.image.manifest.v1+json')
+  })
+})

@@ -1,0 +1,152 @@
+import { promises as fs } from 'node:fs'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { serve, type RunningServer } from '../src/site/serve.js'
+import { ocisite } from './helpers/cli.js'
+import { standardLayouts, tempDir, umociLayout } from './helpers/fixtures.js'
+import { freePort, startNginx, type RunningNginx } from './helpers/nginx.js'
+import { TYPES, walkSite } from './helpers/walk-site.js'
+
+let work: string
+let out: string
+let nginx: RunningNginx
+let nginxBase: string
+let preview: RunningServer
+let published: Array<{ path: string; tags: Array<{ tag: string; digest: string }> }>
+
+beforeAll(async () => {
+  work = await tempDir()
+  await fs.chmod(work, 0o755) // nginx workers run as an unprivileged user
+  await standardLayouts(path.join(work, 'layouts'))
+  umociLayout(path.join(work, 'layouts', 'umoci'), 'u1')
+  out = path.join(work, 'public')
+  const port = await freePort()
+  const conf = path.join(work, 'site.conf')
+  const run = await ocisite(['build', path.join(work, 'layouts'), '--host', 'localhost', '--out', out, '--nginx', conf, '--listen', `127.0.0.1:${port}`, '--json'])
+  expect(run.code, run.stderr).toBe(0)
+  published = JSON.parse(run.stdout).images
+  nginx = await startNginx([conf], port)
+  nginxBase = `http://127.0.0.1:${port}`
+  preview = await serve({ dir: out, port: 0 })
+})
+
+afterAll(async () => {
+  await preview?.close()
+  await nginx?.stop()
+  await fs.rm(work, { recursive: true, force: true })
+})
+
+const allTags = () => published.flatMap((i) => i.tags.map((t) => ({ path: i.path, ...t })))
+
+describe.each([
+  ['nginx', () => nginxBase],
+  ['ocisite serve', () => preview.url],
+])('discovery round trip through %s', (_name, base) => {
+  it('resolves every published tag and verifies every reachable blob', async () => {
+    expect(allTags().length).toBe(6)
+    for (const t of allTags()) {
+      const result = await walkSite(base(), t.path, t.tag)
+      expect(result.root.digest).toBe(t.digest)
+      expect(result.blobs.size).toBeGreaterThanOrEqual(2)
+      expect([...result.contentTypes]).toEqual([TYPES.blob])
+    }
+  })
+
+  it('serves a nested path both as org/app and org%2Fapp', async () => {
+    const strict = await walkSite(base(), 'org/app', 'v1')
+    const reserved = await walkSite(base(), 'org/app', 'v1', { reserved: true })
+    expect(strict.root.digest).toBe(reserved.root.digest)
+    for (const p of ['/oci-index/org/app', '/oci-index/org%2Fapp']) {
+      const res = await fetch(base() + p)
+      expect(res.status).toBe(200)
+      expect(res.headers.get('content-type')).toBe(TYPES.index)
+    }
+  })
+
+  it('answers HEAD with the same headers and no body', async () => {
+    const digest = allTags()[0]!.digest.slice(7)
+    for (const [p, type] of [
+      ['/.well-known/oci-host-ref-engines', TYPES.refEngines],
+      ['/oci-index/app', TYPES.index],
+      [`/oci-cas/sha256/${digest.slice(0, 2)}/${digest}`, TYPES.blob],
+    ] as const) {
+      const res = await fetch(base() + p, { method: 'HEAD' })
+      expect(res.status, p).toBe(200)
+      expect(res.headers.get('content-type')).toBe(type)
+      expect(Number(res.headers.get('content-length'))).toBeGreaterThan(0)
+      expect((await res.arrayBuffer()).byteLength).toBe(0)
+    }
+  })
+
+  it('sets CORS everywhere, caches blobs forever and documents briefly', async () => {
+    const digest = allTags()[0]!.digest.slice(7)
+    const blob = await fetch(`${base()}/oci-cas/sha256/${digest.slice(0, 2)}/${digest}`)
+    expect(blob.headers.get('cache-control')).toBe('public, max-age=31536000, immutable')
+    expect(blob.headers.get('access-control-allow-origin')).toBe('*')
+    const doc = await fetch(`${base()}/oci-index/app`)
+    expect(doc.headers.get('cache-control')).toBe('public, max-age=60')
+    expect(doc.headers.get('access-control-allow-origin')).toBe('*')
+  })
+
+  it.each(['/nothing', '/oci-index/unknown', '/oci-cas/sha256/00/' + '0'.repeat(64), '/oci-layout', '/oci-index/', '/v2/app/_tags.json', '/oci-cas/sha256/'])(
+    'answers 404 for %s',
+    async (p) => {
+      const res = await fetch(base() + p)
+      expect(res.status).toBe(404)
+    },
+  )
+})
+
+describe('the generated nginx config', () => {
+  it('passes nginx -t', () => {
+    expect(nginx.testOutput).toMatch(/syntax is ok/)
+    expect(nginx.testOutput).toMatch(/test is successful/)
+  })
+})
+
+describe('ocisite serve and nginx answer alike', () => {
+  it('gives the same status, Content-Type, Cache-Control and digest for every kind of path', async () => {
+    const app = published.find((i) => i.path === 'app')!.tags[0]!.digest
+    const multi = published.find((i) => i.path === 'multi')!.tags[0]!.digest
+    const hex = app.slice(7)
+    const paths = [
+      '/.well-known/oci-host-ref-engines',
+      '/oci-index/app',
+      '/oci-index/org%2Fapp',
+      `/oci-cas/sha256/${hex.slice(0, 2)}/${hex}`,
+      '/v2/',
+      '/v2',
+      '/v2/_catalog',
+      '/v2/app/tags/list',
+      '/v2/app/manifests/1.0',
+      `/v2/app/manifests/${app}`,
+      '/v2/multi/manifests/2.0',
+      `/v2/multi/manifests/${multi}`,
+      `/v2/app/blobs/${app}`,
+      `/v2/app/referrers/${app}`,
+      `/v2/app/referrers/sha256:${'1'.repeat(64)}`,
+      `/v2/app/manifests/sha256-${hex}`,
+      '/v2/app/manifests/missing',
+      `/v2/app/blobs/sha256:${'2'.repeat(64)}`,
+      '/v2/nobody/tags/list',
+      '/v2/nobody/manifests/1.0',
+      `/v2/nobody/referrers/${app}`,
+      '/unknown',
+    ]
+    for (const method of ['GET', 'HEAD']) {
+      for (const p of paths) {
+        const [a, b] = await Promise.all([fetch(nginxBase + p, { method }), fetch(preview.url + p, { method })])
+        const pick = (r: Response) => ({
+          status: r.status,
+          type: r.headers.get('content-type'),
+          cache: r.headers.get('cache-control'),
+          digest: r.headers.get('docker-content-digest'),
+          cors: r.headers.get('access-control-allow-origin'),
+        })
+        expect(pick(b), `${method} ${p}`).toEqual(pick(a))
+        if (method === 'GET') expect(Buffer.from(await b.arrayBuffer()).equals(Buffer.from(await a.arrayBuffer())), `body of ${p}`).toBe(true)
+      }
+    }
+  })
+})
+
