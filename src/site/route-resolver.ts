@@ -19,10 +19,17 @@ export function normalizeUriPath(raw: string): string | undefined {
     return undefined
   }
   if (!decoded.startsWith('/') || decoded.includes('\0')) return undefined
-  const merged = decoded.replace(/\/{2,}/g, '/')
-  const normal = path.posix.normalize(merged)
-  if (normal.startsWith('/..')) return undefined
-  return merged.endsWith('/') && !normal.endsWith('/') ? `${normal}/` : normal
+  const segments: string[] = []
+  for (const seg of decoded.split('/').slice(1)) {
+    if (seg === '.' || seg === '') continue
+    if (seg === '..') {
+      if (segments.pop() === undefined) return undefined // nginx answers 400 to a path that climbs above the root
+      continue
+    }
+    segments.push(seg)
+  }
+  const trailing = /\/\.?$/.test(decoded) && segments.length > 0 ? '/' : ''
+  return `/${segments.join('/')}${trailing}`
 }
 
 async function isFile(site: SitePaths, rel: string): Promise<boolean> {
