@@ -1,8 +1,7 @@
 import { cac, type CAC } from 'cac'
-import { ExitCode, isOcisiteError } from './errors.js'
-import { buildProgress, formatBytes, type CliIo } from './cli/output.js'
-import { buildDefaults } from './site/options.js'
-import { serveDefaults } from './site/serve.js'
+import { ExitCode, isOcisiteError, OcisiteError } from './errors.js'
+import { buildProgress, clientReporter, formatBytes, type CliIo } from './cli/output.js'
+import { buildDefaults, pullDefaults, serveDefaults } from './defaults.js'
 
 const toArray = (v: unknown): string[] | undefined => (v === undefined ? undefined : (Array.isArray(v) ? v : [v]).map(String))
 const str = (v: unknown): string | undefined => (v === undefined ? undefined : String(v))
@@ -54,6 +53,83 @@ function define(cli: CAC, io: CliIo): void {
       if (result.nginx) io.stdout.write(`nginx config: ${result.nginx}\n`)
     })
 
+  const clientOptions = (flags: Record<string, unknown>) => {
+    const protocols = toArray(flags.protocol) ?? ['https']
+    for (const p of protocols) if (p !== 'https' && p !== 'http') throw new OcisiteError('CONFIG_INVALID', `--protocol ${p}: use https or http`)
+    const resolveHosts: Record<string, string> = {}
+    for (const pair of toArray(flags.resolve) ?? []) {
+      const [host, address] = pair.split('=')
+      if (!host || !address) throw new OcisiteError('CONFIG_INVALID', `--resolve ${pair}: use HOST=ADDRESS`)
+      resolveHosts[host.toLowerCase()] = address
+    }
+    const port = flags.port === undefined ? undefined : Number(flags.port)
+    if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) throw new OcisiteError('CONFIG_INVALID', `--port ${String(flags.port)} is not a port number`)
+    return { protocols: protocols as Array<'https' | 'http'>, port, resolveHosts, platform: str(flags.platform) }
+  }
+
+  cli
+    .command('resolve <...names>', 'Resolve host-based image names (example.com/app#1.0) through ref-engine discovery')
+    .option('--platform <os/arch[/variant]>', 'Follow multi-platform indexes to this platform')
+    .option('--protocol <scheme>', 'https (default) or http; repeat to try several, in order')
+    .option('--port <port>', 'Port for the well-known URI')
+    .option('--resolve <host=address>', 'Connect to ADDRESS for HOST (like curl --resolve); repeatable')
+    .option('--json', 'Print JSON (the default when stdout is not a terminal)')
+    .option('--verbose', 'Report every discovery attempt on stderr')
+    .example('ocisite resolve example.com/app#1.0')
+    .example('ocisite resolve --protocol http --port 8080 localhost/hello#1.0 --json')
+    .action(async (names: string[], flags: Record<string, unknown>) => {
+      const { resolve } = await import('./client/resolve.js')
+      const reporter = clientReporter(io, !!flags.verbose)
+      const out: Record<string, unknown> = {}
+      let firstError: OcisiteError | undefined
+      for (const name of names) {
+        try {
+          Object.assign(out, await resolve(name, { ...clientOptions(flags), onEvent: reporter.listener }))
+        } catch (err) {
+          if (!isOcisiteError(err)) throw err
+          io.stderr.write(`ocisite: error[${err.code}]: ${err.message}\n`)
+          firstError ??= err
+        }
+      }
+      reporter.finish()
+      if (flags.json || !io.stdout.isTTY) io.stdout.write(`${JSON.stringify(out, null, 2)}\n`)
+      else {
+        for (const [name, roots] of Object.entries(out) as Array<[string, Array<{ descriptor: { digest: string; mediaType: string; size: number; platform?: { os: string; architecture: string; variant?: string } } }>]>) {
+          for (const { descriptor: d } of roots) {
+            const platform = d.platform ? [d.platform.os, d.platform.architecture, d.platform.variant].filter(Boolean).join('/') : '-'
+            io.stdout.write(`${name} → ${d.digest}  ${d.mediaType}  ${platform}  ${formatBytes(d.size)}\n`)
+          }
+        }
+      }
+      if (firstError) throw new ReportedError(firstError.exitCode)
+    })
+
+  cli
+    .command('pull <name> <dest>', 'Resolve a name and fetch its content into an OCI image layout')
+    .option('--platform <os/arch[/variant]>', 'Pick this platform from a multi-platform index (default: this machine)')
+    .option('--all-platforms', 'Pull every platform of a multi-platform index')
+    .option('--concurrency <n>', 'Blobs fetched at once', { default: pullDefaults.concurrency })
+    .option('--protocol <scheme>', 'https (default) or http; repeat to try several, in order')
+    .option('--port <port>', 'Port for the well-known URI')
+    .option('--resolve <host=address>', 'Connect to ADDRESS for HOST (like curl --resolve); repeatable')
+    .option('--json', 'Print a machine-readable summary')
+    .option('--verbose', 'Report every discovery attempt on stderr')
+    .example('ocisite pull example.com/app#1.0 ./app-layout')
+    .example('ocisite pull --protocol http --port 8080 --platform linux/arm64/v8 localhost/tools/multi#2.0 ./multi')
+    .action(async (name: string, dest: string, flags: Record<string, unknown>) => {
+      const { pull } = await import('./client/pull.js')
+      const concurrency = Number(flags.concurrency)
+      if (!(Number.isInteger(concurrency) && concurrency > 0)) throw new OcisiteError('CONFIG_INVALID', `--concurrency ${String(flags.concurrency)} must be a positive whole number`)
+      const reporter = clientReporter(io, !!flags.verbose)
+      const result = await pull(name, String(dest), { ...clientOptions(flags), allPlatforms: !!flags.allPlatforms, concurrency, onEvent: reporter.listener }).finally(() => reporter.finish())
+      if (flags.json) {
+        io.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
+        return
+      }
+      for (const r of result.roots) io.stdout.write(`${name} → ${r.digest}${r.platform ? ` (${r.platform})` : ''}${r.tag ? ` tagged ${r.tag}` : ''}\n`)
+      io.stdout.write(`${result.blobs.total} blobs: ${result.blobs.fetched} fetched (${formatBytes(result.blobs.bytesFetched)}), ${result.blobs.cached} already present; layout: ${result.dest}\n`)
+    })
+
   cli
     .command('serve [dir]', 'Preview a built site over HTTP, with the same routes and headers as the nginx config')
     .option('--port <port>', 'Port', { default: serveDefaults.port })
@@ -71,6 +147,15 @@ function define(cli: CAC, io: CliIo): void {
     })
 }
 
+const hyphenatedBooleans = new Set(['--all-platforms'])
+
+/** Thrown by a command that already reported its errors, to set the exit code. */
+class ReportedError extends Error {
+  constructor(readonly exitCode: ExitCode) {
+    super('reported')
+  }
+}
+
 /** Run the CLI on `argv` (as process.argv), returning the exit code. Never exits the process. */
 export async function runCli(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<ExitCode> {
   const cli = cac('ocisite')
@@ -78,7 +163,10 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
   cli.help()
   cli.version('0.1.0')
   try {
-    cli.parse(argv, { run: false })
+    // cac 7 tells its parser the camel-cased names of boolean flags, so a hyphenated boolean
+    // flag would swallow the next argument as its value; spell it out as a value instead.
+    const args = argv.map((a) => (hyphenatedBooleans.has(a) ? `${a}=true` : a))
+    cli.parse(args, { run: false })
     if (!cli.matchedCommand) {
       if (cli.options.help || cli.options.version) return ExitCode.Ok
       if (cli.args.length > 0) {
@@ -91,6 +179,7 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
     await cli.runMatchedCommand()
     return ExitCode.Ok
   } catch (err) {
+    if (err instanceof ReportedError) return err.exitCode
     if (isOcisiteError(err)) {
       io.stderr.write(`ocisite: error[${err.code}]: ${err.message}\n`)
       return err.exitCode

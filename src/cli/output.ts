@@ -1,3 +1,4 @@
+import type { ClientEvent } from '../client/events.js'
 import type { BuildEvent } from '../site/progress.js'
 
 /** Where the CLI writes: injectable so tests can run it in-process. */
@@ -55,6 +56,53 @@ export function buildProgress(io: CliIo): { listener: (e: BuildEvent) => void; f
           break
         default:
           break
+      }
+    },
+    finish: clear,
+  }
+}
+
+/** Client events: discovery attempts with --verbose, and a bytes-and-rate progress line on a terminal. */
+export function clientReporter(io: CliIo, verbose: boolean): { listener: (e: ClientEvent) => void; finish(): void } {
+  const tty = !!io.stderr.isTTY
+  const started = Date.now()
+  let bytes = 0
+  let last = 0
+  let drawn = false
+  let total = { blobs: 0, bytes: 0, done: 0 }
+  const clear = () => {
+    if (drawn) io.stderr.write('\r\x1b[2K')
+    drawn = false
+  }
+  const draw = (force = false) => {
+    if (!tty) return
+    const now = Date.now()
+    if (!force && now - last < 100) return
+    last = now
+    const rate = bytes / Math.max(0.001, (now - started) / 1000)
+    io.stderr.write(`\r\x1b[2Kblobs ${total.done}/${total.blobs}  ${formatBytes(bytes)} of ${formatBytes(total.bytes)}  ${formatBytes(rate)}/s`)
+    drawn = true
+  }
+  return {
+    listener: (e) => {
+      if (e.type === 'attempt' && verbose) {
+        clear()
+        io.stderr.write(e.ok ? `ocisite: GET ${e.url}: ok\n` : `ocisite: GET ${e.url}: failed: ${e.error ?? ''}\n`)
+      } else if (e.type === 'source' && verbose) {
+        clear()
+        io.stderr.write(`ocisite: ref engines from ${e.uri} (${e.origin})\n`)
+      } else if (e.type === 'warning') {
+        clear()
+        io.stderr.write(`ocisite: warning: ${e.message}\n`)
+      } else if (e.type === 'plan') {
+        total = { blobs: e.blobs, bytes: e.bytes, done: 0 }
+        draw(true)
+      } else if (e.type === 'blob-bytes') {
+        bytes += e.bytes
+        draw()
+      } else if (e.type === 'blob') {
+        total.done = e.done
+        draw(e.done === e.total)
       }
     },
     finish: clear,

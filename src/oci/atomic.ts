@@ -90,7 +90,7 @@ export async function writeVerified(source: AsyncIterable<Uint8Array>, file: str
     }
     const actual = `${expected.digest.algorithm}:${hash.digest('hex')}`
     if (actual !== expected.digest.value) {
-      throw new OcisiteError('DIGEST_MISMATCH', `${expected.label}: blob ${expected.digest.value} has digest ${actual}`, { digest: expected.digest.value })
+      throw new OcisiteError('DIGEST_MISMATCH', `${expected.label}: digest mismatch: blob ${expected.digest.value} has digest ${actual}`, { digest: expected.digest.value })
     }
     await fs.chmod(tmp, FILE_MODE)
     await fs.rename(tmp, file)

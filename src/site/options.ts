@@ -3,15 +3,9 @@ import path from 'node:path'
 import { OcisiteError } from '../errors.js'
 import { parseJsonObject } from '../oci/json.js'
 import { parseHost } from '../oci/image-name.js'
+import { buildDefaults } from '../defaults.js'
 import type { ProgressListener } from './progress.js'
 
-/** The one source of defaults: option normalisation and the CLI help both read it. */
-export const buildDefaults = {
-  out: 'public',
-  config: 'ocisite.json',
-  listen: '80',
-  v2: true,
-} as const
 
 /** One image to publish: a layout, an archive, or a directory searched for them. */
 export interface ImageSpec {

@@ -1,12 +1,12 @@
 import type { ServerResponse } from 'node:http'
 import { promises as fs } from 'node:fs'
 import httpServer from 'http-server'
+import { serveDefaults } from '../defaults.js'
 import { OcisiteError } from '../errors.js'
 import { resolveRequest } from './route-resolver.js'
 import { siteRoutes } from './routes.js'
 import { SiteLayout, SitePaths } from './site-paths.js'
 
-export const serveDefaults = { dir: 'public', port: 8080, host: '127.0.0.1' } as const
 
 export interface ServeOptions {
   dir?: string

@@ -1,0 +1,10 @@
+/** What the client reports while it works; the CLI prints these with --verbose or as progress. */
+export type ClientEvent =
+  | { type: 'attempt'; url: string; ok: boolean; error?: string }
+  | { type: 'source'; uri: string; origin: 'xdg' | 'well-known' }
+  | { type: 'plan'; blobs: number; bytes: number }
+  | { type: 'blob'; digest: string; size: number; action: 'fetched' | 'cached'; done: number; total: number; bytesDone: number; bytesTotal: number }
+  | { type: 'blob-bytes'; bytes: number }
+  | { type: 'warning'; message: string }
+
+export type ClientListener = (event: ClientEvent) => void

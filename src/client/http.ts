@@ -1,0 +1,125 @@
+import http from 'node:http'
+import https from 'node:https'
+import type { LookupFunction } from 'node:net'
+import dns from 'node:dns'
+import { OcisiteError } from '../errors.js'
+import { MAX_JSON_BYTES } from '../oci/json.js'
+
+/** How the client reaches servers. */
+export interface HttpOptions {
+  /** Host → address overrides (like curl --resolve), for testing names that DNS does not know. */
+  resolveHosts?: Record<string, string>
+  /** Per-request timeout in milliseconds. */
+  timeoutMs?: number
+}
+
+export interface HttpResponse {
+  /** The final URL, after redirects. */
+  url: string
+  status: number
+  headers: http.IncomingHttpHeaders
+  body: AsyncIterable<Uint8Array> & { destroy(): void }
+}
+
+const MAX_REDIRECTS = 10
+
+function lookupFor(opts: HttpOptions): LookupFunction | undefined {
+  const map = opts.resolveHosts
+  if (!map || Object.keys(map).length === 0) return undefined
+  return ((hostname: string, options: dns.LookupOptions, callback: (...args: unknown[]) => void) => {
+    const address = map[hostname.toLowerCase()]
+    if (!address) return dns.lookup(hostname, options, callback as never)
+    const family = address.includes(':') ? 6 : 4
+    if (options.all) callback(null, [{ address, family }])
+    else callback(null, address, family)
+  }) as LookupFunction
+}
+
+function requestOnce(url: URL, accept: string, opts: HttpOptions): Promise<http.IncomingMessage> {
+  const client = url.protocol === 'https:' ? https : url.protocol === 'http:' ? http : undefined
+  if (!client) throw new OcisiteError('PROTOCOL', `${url}: unsupported URL scheme ${url.protocol}`, { url: url.toString() })
+  return new Promise((resolve, reject) => {
+    const lookup = lookupFor(opts)
+    const req = client.get(url, { headers: { accept, 'user-agent': 'ocisite' }, ...(lookup ? { lookup } : {}), timeout: opts.timeoutMs ?? 30_000 }, resolve)
+    req.on('timeout', () => req.destroy(new Error('timed out')))
+    req.on('error', (err) => reject(new OcisiteError('NETWORK', `GET ${url}: ${err.message}`, { url: url.toString() }, { cause: err })))
+  })
+}
+
+/** GET a URL, following redirects (at most 10, loops refused), and return the final response. */
+export async function httpGet(target: string, accept: string, opts: HttpOptions = {}): Promise<HttpResponse> {
+  let url = new URL(target)
+  const seen = new Set<string>()
+  for (let hop = 0; ; hop++) {
+    seen.add(url.toString())
+    const res = await requestOnce(url, accept, opts)
+    const status = res.statusCode ?? 0
+    if (status >= 300 && status < 400 && res.headers.location) {
+      res.resume()
+      const next = new URL(res.headers.location, url)
+      if (seen.has(next.toString())) throw new OcisiteError('PROTOCOL', `GET ${target}: redirect loop at ${next}`, { url: target })
+      if (hop + 1 >= MAX_REDIRECTS) throw new OcisiteError('PROTOCOL', `GET ${target}: more than ${MAX_REDIRECTS} redirects`, { url: target })
+      url = next
+      continue
+    }
+    return { url: url.toString(), status, headers: res.headers, body: res }
+  }
+}
+
+/** The media type of a Content-Type header, and its charset if any. */
+export function parseContentType(value: string | undefined): { mediaType: string; charset: string | undefined } {
+  const [type = '', ...params] = (value ?? '').split(';')
+  const charset = params.map((p) => p.trim().split('=')).find(([k]) => k?.toLowerCase() === 'charset')?.[1]
+  return { mediaType: type.trim().toLowerCase(), charset: charset?.replace(/"/g, '').toLowerCase() }
+}
+
+/** A JSON document fetched and checked: status 200, expected media type, utf-8, size cap, valid JSON object. */
+export interface JsonDocument {
+  url: string
+  mediaType: string
+  body: Record<string, unknown>
+}
+
+export async function fetchJson(target: string, mediaTypes: string[], opts: HttpOptions = {}): Promise<JsonDocument> {
+  const res = await httpGet(target, mediaTypes.join(', '), opts)
+  if (res.status === 404) {
+    res.body.destroy()
+    throw new OcisiteError('NOT_FOUND', `GET ${res.url}: 404 Not Found`, { url: res.url })
+  }
+  if (res.status !== 200) {
+    res.body.destroy()
+    throw new OcisiteError('PROTOCOL', `GET ${res.url}: HTTP ${res.status}`, { url: res.url })
+  }
+  const { mediaType, charset } = parseContentType(res.headers['content-type'])
+  if (!mediaTypes.includes(mediaType)) {
+    res.body.destroy()
+    throw new OcisiteError('PROTOCOL', `GET ${res.url}: Content-Type is "${res.headers['content-type'] ?? ''}", expected ${mediaTypes.join(' or ')}`, { url: res.url })
+  }
+  if (charset !== undefined && charset !== 'utf-8') {
+    res.body.destroy()
+    throw new OcisiteError('PROTOCOL', `GET ${res.url}: charset ${charset} is not utf-8`, { url: res.url })
+  }
+  const declared = Number(res.headers['content-length'])
+  if (declared > MAX_JSON_BYTES) {
+    res.body.destroy()
+    throw new OcisiteError('PROTOCOL', `GET ${res.url}: document is ${declared} bytes, over the ${MAX_JSON_BYTES}-byte limit`, { url: res.url })
+  }
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for await (const chunk of res.body) {
+    size += chunk.byteLength
+    if (size > MAX_JSON_BYTES) {
+      res.body.destroy()
+      throw new OcisiteError('PROTOCOL', `GET ${res.url}: document is over the ${MAX_JSON_BYTES}-byte limit`, { url: res.url })
+    }
+    chunks.push(chunk)
+  }
+  let body: unknown
+  try {
+    body = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+  } catch (err) {
+    throw new OcisiteError('PROTOCOL', `GET ${res.url}: invalid JSON (${(err as Error).message})`, { url: res.url })
+  }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new OcisiteError('PROTOCOL', `GET ${res.url}: JSON document is not an object`, { url: res.url })
+  return { url: res.url, mediaType, body: body as Record<string, unknown> }
+}

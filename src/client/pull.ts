@@ -1,0 +1,173 @@
+import { promises as fs } from 'node:fs'
+import { pullDefaults } from '../defaults.js'
+import { OcisiteError } from '../errors.js'
+import { parseDescriptor, plainDescriptor, REF_NAME, type Descriptor } from '../oci/descriptor.js'
+import { parseDigest } from '../oci/digest.js'
+import { parseImageName } from '../oci/image-name.js'
+import { LayoutWriter } from '../oci/layout-writer.js'
+import { isIndexType, MediaType } from '../oci/media-types.js'
+import { walkDag, type BlobSource, type DagNode } from '../oci/walk.js'
+import { casFetchToFile, fileMatches } from './cas.js'
+import type { DiscoveryOptions, RefEnginesSource } from './discovery.js'
+import type { CasEngine } from './engines.js'
+import { fetchJson } from './http.js'
+import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from './platform.js'
+import { resolveName, selectPlatform, type ResolvedRoot } from './resolve.js'
+
+
+export interface PullOptions extends DiscoveryOptions {
+  /** `os/arch[/variant]` to pick from a multi-platform index (default: this machine's). */
+  platform?: string
+  /** Pull every platform of a multi-platform index. */
+  allPlatforms?: boolean
+  /** Blobs fetched at once (default 4). */
+  concurrency?: number
+}
+
+export interface PullResult {
+  name: string
+  dest: string
+  roots: Array<{ tag: string | undefined; digest: string; mediaType: string; platform?: string }>
+  referrers: string[]
+  blobs: { total: number; fetched: number; cached: number; bytesFetched: number }
+}
+
+/** Fetches blobs into a layout through CAS engines, reusing what is already there and verified. */
+class LayoutFetcher implements BlobSource {
+  readonly label: string
+  private verified = new Set<string>()
+  readonly stats = { fetched: 0, cached: 0, bytesFetched: 0 }
+  constructor(
+    private readonly writer: LayoutWriter,
+    private readonly engines: CasEngine[],
+    private readonly options: PullOptions,
+  ) {
+    this.label = writer.paths.root
+  }
+
+  async ensure(desc: Descriptor, onBytes?: (n: number) => void): Promise<'fetched' | 'cached'> {
+    if (this.verified.has(desc.digest)) return 'cached'
+    const file = this.writer.paths.blob(parseDigest(desc.digest))
+    if (await fileMatches(file, desc)) {
+      this.verified.add(desc.digest)
+      this.stats.cached++
+      return 'cached'
+    }
+    await casFetchToFile(this.engines, desc, file, this.options, onBytes)
+    this.verified.add(desc.digest)
+    this.stats.fetched++
+    this.stats.bytesFetched += desc.size
+    return 'fetched'
+  }
+
+  async readJson(desc: Descriptor): Promise<Buffer> {
+    await this.ensure(desc)
+    return fs.readFile(this.writer.paths.blob(parseDigest(desc.digest)))
+  }
+}
+
+async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  let failed: unknown
+  const worker = async () => {
+    while (failed === undefined && next < items.length) {
+      const item = items[next++] as T
+      try {
+        await fn(item)
+      } catch (err) {
+        failed ??= err
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker))
+  if (failed !== undefined) throw failed
+}
+
+/** Pick what to pull from a root: the whole index, or one platform's manifest. */
+async function chooseTarget(root: ResolvedRoot, options: PullOptions, fetcher: LayoutFetcher): Promise<ResolvedRoot> {
+  if (!isIndexType(root.descriptor.mediaType) || options.allPlatforms) return root
+  if (options.platform) return selectPlatform(root, parsePlatform(options.platform), options)
+  // No choice given: this machine's platform, as docker does; artifact indexes without platforms come whole.
+  const body = JSON.parse((await fetcher.readJson(root.descriptor)).toString('utf8')) as { manifests?: unknown[] }
+  const children = (body.manifests ?? []).map((m, i) => parseDescriptor(m, `index ${root.descriptor.digest} manifests[${i}]`))
+  if (children.every((c) => !c.platform)) return root
+  const here = hostPlatform()
+  const match = children.find((c) => platformMatches(here, c.platform))
+  if (!match) {
+    throw new OcisiteError('NOT_FOUND', `${root.descriptor.digest} has no manifest for ${formatPlatform(here)} (platforms: ${children.map((c) => formatPlatform(c.platform)).join(', ')}); pass --platform or --all-platforms`)
+  }
+  return { ...root, descriptor: plainDescriptor(match) }
+}
+
+/** Referrers the site lists for `digest` through its static /v2/ API, when it has one. */
+async function siteReferrers(source: RefEnginesSource, imagePath: string, digest: string, options: PullOptions): Promise<Descriptor[]> {
+  if (source.origin !== 'well-known') return []
+  const url = new URL(`/v2/${imagePath}/referrers/${digest}`, source.uri).toString()
+  try {
+    const doc = await fetchJson(url, [MediaType.ociIndex], options)
+    const list = Array.isArray(doc.body.manifests) ? doc.body.manifests : []
+    return list.map((m, i) => parseDescriptor(m, `${doc.url} manifests[${i}]`))
+  } catch (err) {
+    // Referrers are optional: a site without /v2/ simply has none to offer.
+    if (!(err instanceof OcisiteError)) throw err
+    options.onEvent?.({ type: 'attempt', url, ok: false, error: err.message })
+    return []
+  }
+}
+
+/**
+ * Resolve `name` and fetch each root's whole DAG (and any referrers the site lists) into the OCI
+ * layout `dest`, verifying every blob. `index.json` is updated only after every blob is in place.
+ */
+export async function pull(nameText: string, dest: string, options: PullOptions = {}): Promise<PullResult> {
+  const name = parseImageName(nameText)
+  const { roots, source } = await resolveName(name, options)
+  const writer = await LayoutWriter.create(dest)
+  const result: PullResult = { name: nameText, dest: writer.paths.root, roots: [], referrers: [], blobs: { total: 0, fetched: 0, cached: 0, bytesFetched: 0 } }
+  const entries: Array<{ desc: Descriptor; tag: string | undefined }> = []
+
+  for (const root of roots) {
+    const fetcher = new LayoutFetcher(writer, root.casEngines, options)
+    const target = await chooseTarget(root, options, fetcher)
+    const nodes = new Map<string, DagNode>()
+    await walkDag(fetcher, [target.descriptor], nodes)
+
+    // Referrers (signatures, SBOMs) of every manifest pulled, as the site lists them.
+    const referrers: Descriptor[] = []
+    for (const node of [...nodes.values()].filter((n) => n.kind !== 'blob')) {
+      for (const r of await siteReferrers(source, name.path, node.descriptor.digest, options)) {
+        if (nodes.has(r.digest)) continue
+        await walkDag(fetcher, [r], nodes)
+        referrers.push(plainDescriptor(r))
+      }
+    }
+
+    const blobs = [...nodes.values()].filter((n) => n.kind === 'blob').map((n) => n.descriptor)
+    const bytesTotal = blobs.reduce((n, b) => n + b.size, 0)
+    options.onEvent?.({ type: 'plan', blobs: blobs.length, bytes: bytesTotal })
+    let done = 0
+    let bytesDone = 0
+    await forEachLimit(blobs, options.concurrency ?? pullDefaults.concurrency, async (b) => {
+      const action = await fetcher.ensure(b, (n) => options.onEvent?.({ type: 'blob-bytes', bytes: n }))
+      bytesDone += b.size
+      options.onEvent?.({ type: 'blob', digest: b.digest, size: b.size, action, done: ++done, total: blobs.length, bytesDone, bytesTotal })
+    })
+
+    const tag = name.fragment || root.descriptor.annotations?.[REF_NAME]
+    const { annotations: _a, ...desc } = target.descriptor
+    const annotations = target === root ? { ...(root.descriptor.annotations ?? {}) } : {}
+    delete annotations[REF_NAME]
+    entries.push({ desc: Object.keys(annotations).length ? { ...desc, annotations } : desc, tag })
+    for (const r of referrers) entries.push({ desc: r, tag: undefined })
+    result.referrers.push(...referrers.map((r) => r.digest))
+    result.roots.push({ tag, digest: target.descriptor.digest, mediaType: target.descriptor.mediaType, ...(target.descriptor.platform ? { platform: formatPlatform(target.descriptor.platform) } : {}) })
+    result.blobs.total += nodes.size
+    result.blobs.fetched += fetcher.stats.fetched
+    result.blobs.cached += fetcher.stats.cached
+    result.blobs.bytesFetched += fetcher.stats.bytesFetched
+  }
+
+  // Every blob is in place and verified: only now does index.json name the new roots.
+  for (const e of entries) await writer.addToIndex(e.desc, e.tag)
+  return result
+}

@@ -1,0 +1,108 @@
+import { OcisiteError, type ErrorCode } from '../errors.js'
+import { parseDescriptor, plainDescriptor, REF_NAME, type Descriptor } from '../oci/descriptor.js'
+import { parseImageName, type ImageName } from '../oci/image-name.js'
+import { isIndexType, MediaType } from '../oci/media-types.js'
+import { casFetchBytes } from './cas.js'
+import { discoverySources, type DiscoveryOptions, type RefEnginesSource } from './discovery.js'
+import { casEngines, engineList, expandUri, uniqueEngines, type CasEngine } from './engines.js'
+import { fetchJson } from './http.js'
+import { formatPlatform, parsePlatform, platformMatches, type PlatformSpec } from './platform.js'
+
+/** One Merkle root a name resolved to: its descriptor, the index it came from, and where to fetch blobs. */
+export interface ResolvedRoot {
+  descriptor: Descriptor
+  uri: string
+  casEngines: CasEngine[]
+}
+
+export interface ResolveOptions extends DiscoveryOptions {
+  /** `os/arch[/variant]`: follow multi-platform indexes to the matching manifest. */
+  platform?: string
+}
+
+/** What resolution found for one name, and the discovery source that answered. */
+export interface Resolution {
+  name: ImageName
+  roots: ResolvedRoot[]
+  source: RefEnginesSource
+}
+
+function asProtocolError(err: unknown, where: string): OcisiteError {
+  if (err instanceof OcisiteError && (err.code === 'NOT_FOUND' || err.code === 'NETWORK' || err.code === 'PROTOCOL')) return err
+  if (err instanceof OcisiteError) return new OcisiteError('PROTOCOL', `${where}: ${err.message}`, err.context)
+  throw err
+}
+
+/** Resolve one parsed name through discovery and its `oci-index-template-v1` ref engines. */
+export async function resolveName(name: ImageName, options: DiscoveryOptions = {}): Promise<Resolution> {
+  const failures: string[] = []
+  const codes = new Set<ErrorCode>()
+  let notFound: string | undefined
+  for await (const source of discoverySources(name, options, failures)) {
+    const fallbackCas = casEngines(source.casEngines, source.uri)
+    for (const ref of source.refEngines) {
+      if (ref.protocol !== 'oci-index-template-v1' || typeof ref.uri !== 'string') continue // unsupported: ignored
+      let indexUrl = ''
+      try {
+        indexUrl = expandUri(ref.uri, { name: name.name, host: name.host, path: name.path, fragment: name.fragment }, source.uri)
+        const doc = await fetchJson(indexUrl, [MediaType.ociIndex], options)
+        options.onEvent?.({ type: 'attempt', url: doc.url, ok: true })
+        if (!Array.isArray(doc.body.manifests)) throw new OcisiteError('PROTOCOL', `GET ${doc.url}: index has no "manifests" array`)
+        const entries = doc.body.manifests.map((m, i) => ({ raw: m as Record<string, unknown>, d: parseDescriptor(m, `${doc.url} manifests[${i}]`) }))
+        const selected = name.fragment === '' ? entries : entries.filter((e) => e.d.annotations?.[REF_NAME] === name.fragment)
+        if (selected.length === 0) {
+          notFound = `${name.name}: ${doc.url} has no entry tagged "${name.fragment}" (tags: ${entries.map((e) => e.d.annotations?.[REF_NAME]).filter(Boolean).join(', ') || 'none'})`
+          continue
+        }
+        const roots = selected.map(({ raw, d }) => {
+          const { casEngines: _own, ...descriptor } = plainDescriptor(d)
+          return { descriptor, uri: doc.url, casEngines: uniqueEngines(casEngines(engineList(raw.casEngines), doc.url), fallbackCas) }
+        })
+        return { name, roots, source }
+      } catch (err) {
+        const e = asProtocolError(err, indexUrl || ref.uri)
+        options.onEvent?.({ type: 'attempt', url: indexUrl || ref.uri, ok: false, error: e.message })
+        if (e.code === 'NOT_FOUND') notFound = `${name.name}: ${e.message}`
+        else {
+          failures.push(e.message)
+          codes.add(e.code)
+        }
+      }
+    }
+  }
+  if (notFound) throw new OcisiteError('NOT_FOUND', notFound, { name: name.name })
+  const code: ErrorCode = codes.has('PROTOCOL') ? 'PROTOCOL' : 'NETWORK'
+  throw new OcisiteError(code, `${name.name}: no ref engine could be discovered or reached${failures.length ? ` (${failures.join('; ')})` : ''}`, { name: name.name })
+}
+
+/** Follow a multi-platform index root to its manifest for `want`. Other roots are returned as they are. */
+export async function selectPlatform(root: ResolvedRoot, want: PlatformSpec, options: DiscoveryOptions = {}): Promise<ResolvedRoot> {
+  if (!isIndexType(root.descriptor.mediaType)) return root
+  const bytes = await casFetchBytes(root.casEngines, root.descriptor, options)
+  let body: { manifests?: unknown }
+  try {
+    body = JSON.parse(bytes.toString('utf8')) as { manifests?: unknown }
+  } catch {
+    throw new OcisiteError('PROTOCOL', `index ${root.descriptor.digest} is not valid JSON`)
+  }
+  const children = (Array.isArray(body.manifests) ? body.manifests : []).map((m, i) => parseDescriptor(m, `index ${root.descriptor.digest} manifests[${i}]`))
+  const match = children.find((c) => platformMatches(want, c.platform))
+  if (!match) {
+    throw new OcisiteError('NOT_FOUND', `no manifest for platform ${formatPlatform(want)} in ${root.descriptor.digest} (platforms: ${children.map((c) => formatPlatform(c.platform)).filter(Boolean).join(', ') || 'none'})`)
+  }
+  return { ...root, descriptor: plainDescriptor(match) }
+}
+
+/**
+ * Resolve host-based image names (`example.com/app#1.0`) to their Merkle roots.
+ * Rejects with an OcisiteError whose code says why: NAME_INVALID, NOT_FOUND, NETWORK or PROTOCOL.
+ */
+export async function resolve(names: string | string[], options: ResolveOptions = {}): Promise<Record<string, ResolvedRoot[]>> {
+  const want = options.platform ? parsePlatform(options.platform) : undefined
+  const out: Record<string, ResolvedRoot[]> = {}
+  for (const text of Array.isArray(names) ? names : [names]) {
+    const { roots } = await resolveName(parseImageName(text), options)
+    out[text] = want ? await Promise.all(roots.map((r) => selectPlatform(r, want, options))) : roots
+  }
+  return out
+}

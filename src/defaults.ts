@@ -1,0 +1,11 @@
+/** The one source of defaults: option normalisation and the CLI help both read these. */
+export const buildDefaults = {
+  out: 'public',
+  config: 'ocisite.json',
+  listen: '80',
+  v2: true,
+} as const
+
+export const serveDefaults = { dir: 'public', port: 8080, host: '127.0.0.1' } as const
+
+export const pullDefaults = { concurrency: 4 } as const
