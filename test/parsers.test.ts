@@ -5,6 +5,10 @@ import { parseImageName } from '../src/oci/image-name.js'
 import { checkImagePath, checkTag } from '../src/site/names.js'
 import { normalizeUriPath } from '../src/site/route-resolver.js'
 import { unsafeEntryReason } from '../src/oci/archive.js'
+import { absoluteTemplate, expandUri } from '../src/client/engines.js'
+import { hostAndAncestors } from '../src/client/discovery.js'
+import { matchXdg } from '../src/client/xdg.js'
+import { parsePlatform } from '../src/client/platform.js'
 
 describe('host-based image names', () => {
   it.each([
@@ -95,4 +99,54 @@ describe('tar entries', () => {
     if (reason === undefined) expect(got).toBeUndefined()
     else expect(got).toContain(reason)
   })
+})
+
+describe('URI templates (RFC 6570 through url-template)', () => {
+  const digest = 'sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855'
+  const cas = { digest, algorithm: 'sha256', encoded: digest.slice(7) }
+  it.each([
+    ['/oci-cas/{algorithm}/{encoded:2}/{encoded}', cas, 'https://example.com/.well-known/oci-host-ref-engines', `https://example.com/oci-cas/sha256/e3/${digest.slice(7)}`],
+    ['/oci-index/{path}', { path: 'org/app' }, 'https://example.com/.well-known/oci-host-ref-engines', 'https://example.com/oci-index/org%2Fapp'],
+    ['/oci-index/{+path}', { path: 'org/app' }, 'https://example.com/.well-known/oci-host-ref-engines', 'https://example.com/oci-index/org/app'],
+    ['index/{path}', { path: 'app' }, 'https://example.com/.well-known/oci-host-ref-engines', 'https://example.com/.well-known/index/app'],
+    ['https://cdn.example.net/{host}/{path}#{fragment}', { host: 'a.b.example.com', path: 'c/d', fragment: '1.0' }, 'https://x/', 'https://cdn.example.net/a.b.example.com/c%2Fd#1.0'],
+    ['/by-name{?name}', { name: 'example.com/app#1.0' }, 'http://h:8080/x', 'http://h:8080/by-name?name=example.com%2Fapp%231.0'],
+  ])('%s', (template, vars, base, want) => expect(expandUri(template, vars, base)).toBe(want))
+
+  it.each([
+    ['/oci-cas/{algorithm}/{encoded:2}/{encoded}', 'http://localhost:8080/.well-known/oci-host-ref-engines', 'http://localhost:8080/oci-cas/{algorithm}/{encoded:2}/{encoded}'],
+    ['../cas/{digest}', 'https://h/a/b/index', 'https://h/a/cas/{digest}'],
+    ['https://other/{encoded}', 'https://h/', 'https://other/{encoded}'],
+  ])('absolute form of %s', (template, base, want) => expect(absoluteTemplate(template, base)).toBe(want))
+})
+
+describe('DNS ancestors', () => {
+  it.each([
+    ['a.b.example.com', 'reg-name', ['a.b.example.com', 'b.example.com', 'example.com']],
+    ['example.com', 'reg-name', ['example.com']],
+    ['a.b.localhost', 'reg-name', ['a.b.localhost', 'b.localhost']],
+    ['localhost', 'reg-name', ['localhost']],
+    ['10.0.0.1', 'ipv4', ['10.0.0.1']],
+    ['[::1]', 'ipv6', ['[::1]']],
+  ] as const)('%s', (host, hostKind, want) => expect(hostAndAncestors({ host, hostKind })).toEqual(want))
+})
+
+describe('regexp ref-engines: preference', () => {
+  const entries = (keys: string[]) => new Map(keys.map((k) => [k, { file: 'f', value: { refEngines: [{ protocol: 'p', uri: k }] } }]))
+  it.each([
+    [['.*', 'example\\.com/.*'], 'example.com/app#1', 'example\\.com/.*'],
+    [['example\\.com/.*', 'example\\.com/a.*'], 'example.com/app', 'example\\.com/a.*'],
+    [['b.*', 'a.*'], 'ab', 'a.*'], // equal length: the one that sorts first in the POSIX locale
+    [['Z.*', 'a.*'], 'Za', 'Z.*'], // uppercase sorts before lowercase in POSIX
+    [['example\\.com/.*'], 'other.com/app', undefined],
+    [['app'], 'example.com/app', undefined], // the whole name must match
+  ])('%j matching %s → %s', (keys, name, want) => expect(matchXdg(name, entries(keys))?.key).toBe(want))
+})
+
+describe('platforms', () => {
+  it.each([
+    ['linux/amd64', { os: 'linux', architecture: 'amd64' }],
+    ['linux/arm64/v8', { os: 'linux', architecture: 'arm64', variant: 'v8' }],
+  ])('%s', (text, want) => expect(parsePlatform(text)).toEqual(want))
+  it.each(['linux', 'linux/', '/amd64', 'a/b/c/d', 'linux/arm/'])('rejects %j', (text) => expect(() => parsePlatform(text)).toThrow(/OS\/ARCH/))
 })

@@ -1,0 +1,141 @@
+import { createHash } from 'node:crypto'
+import http from 'node:http'
+import { promises as fs } from 'node:fs'
+import path from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { LayoutWriter } from '../src/oci/layout-writer.js'
+import { ocisite } from './helpers/cli.js'
+import { image, tempDir } from './helpers/fixtures.js'
+
+const INDEX = 'application/vnd.oci.image.index.v1+json'
+let work: string
+let server: http.Server
+let port: number
+let blobs: Map<string, Buffer>
+let manifest: { mediaType: string; digest: string; size: number }
+let layerHex: string
+
+const send = (res: http.ServerResponse, status: number, type: string, body: string | Buffer, chunked = false) => {
+  res.statusCode = status
+  res.setHeader('content-type', type)
+  if (!chunked) return void res.end(body)
+  // Two writes: no Content-Length, so only the streamed bytes can tell the client the size.
+  const bytes = Buffer.from(body)
+  res.write(bytes.subarray(0, bytes.length >> 1))
+  res.end(bytes.subarray(bytes.length >> 1))
+}
+
+function indexFor(cas: string[]): string {
+  return JSON.stringify({
+    schemaVersion: 2,
+    manifests: [{ ...manifest, annotations: { 'org.opencontainers.image.ref.name': 't' }, casEngines: cas.map((uri) => ({ protocol: 'oci-cas-template-v1', uri })) }],
+  })
+}
+
+/** A server that breaks the protocol in one way per image path. */
+function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
+  const url = req.url ?? '/'
+  if (url === '/.well-known/oci-host-ref-engines') {
+    return send(res, 200, 'application/vnd.oci.ref-engines.v1+json; charset=utf-8', JSON.stringify({ refEngines: [{ protocol: 'oci-index-template-v1', uri: '/idx/{path}' }, { protocol: 'unknown-protocol-v9' }] }))
+  }
+  const idx = /^\/idx\/(.+)$/.exec(url)
+  if (idx) {
+    const c = idx[1]!
+    switch (c) {
+      case 'wrong-type':
+        return send(res, 200, 'application/json', indexFor(['/cas/good/{algorithm}/{encoded}']))
+      case 'bad-json':
+        return send(res, 200, INDEX, '{"manifests": [')
+      case 'too-big': {
+        res.setHeader('content-type', INDEX)
+        const chunk = Buffer.alloc(1024 * 1024, 0x20)
+        for (let i = 0; i < 5; i++) res.write(chunk)
+        return void res.end('{}')
+      }
+      case 'redirect-loop':
+        res.writeHead(302, { location: '/idx/redirect-loop-b' })
+        return void res.end()
+      case 'redirect-loop-b':
+        res.writeHead(302, { location: '/idx/redirect-loop' })
+        return void res.end()
+      case 'fallback':
+        return send(res, 200, INDEX, indexFor(['/missing/{encoded}', '/cas/good/{algorithm}/{encoded}']))
+      default:
+        return send(res, 200, INDEX, indexFor([`/cas/${c}/{algorithm}/{encoded}`]))
+    }
+  }
+  const cas = /^\/cas\/([a-z-]+)\/sha256\/([0-9a-f]{64})$/.exec(url)
+  const bytes = cas ? blobs.get(cas[2]!) : undefined
+  if (cas && bytes) {
+    const isLayer = cas[2] === layerHex
+    if (isLayer && cas[1] === 'long-blob') return send(res, 200, 'application/octet-stream', Buffer.concat([bytes, Buffer.from('and then some')]), true)
+    if (isLayer && cas[1] === 'short-blob') return send(res, 200, 'application/octet-stream', bytes.subarray(0, bytes.length - 10))
+    if (isLayer && cas[1] === 'digest-mismatch') {
+      const bad = Buffer.from(bytes)
+      bad[bad.length - 1] = bad[bad.length - 1]! ^ 0xff
+      return send(res, 200, 'application/octet-stream', bad)
+    }
+    return send(res, 200, 'application/octet-stream', bytes)
+  }
+  send(res, 404, 'text/plain', 'not found')
+}
+
+beforeAll(async () => {
+  work = await tempDir()
+  const w = await LayoutWriter.create(path.join(work, 'source'))
+  const m = await image(w, 'amd64', 'hostile fixture '.repeat(100))
+  manifest = { mediaType: m.mediaType, digest: m.digest, size: m.size }
+  blobs = new Map()
+  for (const f of await fs.readdir(path.join(work, 'source', 'blobs', 'sha256'))) blobs.set(f, await fs.readFile(path.join(work, 'source', 'blobs', 'sha256', f)))
+  layerHex = JSON.parse(blobs.get(m.digest.slice(7))!.toString()).layers[0].digest.slice(7)
+  server = http.createServer(handler)
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+  port = (server.address() as { port: number }).port
+})
+
+afterAll(async () => {
+  server.closeAllConnections()
+  await new Promise((r) => server.close(r))
+  await fs.rm(work, { recursive: true, force: true })
+})
+
+/** Nothing unverified in DEST: every blob hashes to its name, and no temporary file remains. */
+async function expectOnlyVerified(dest: string): Promise<void> {
+  const dir = path.join(dest, 'blobs', 'sha256')
+  const names = await fs.readdir(dir).catch(() => [] as string[])
+  for (const name of names) {
+    expect(name.startsWith('.ocisite-tmp-'), `temporary file ${name} left behind`).toBe(false)
+    const hex = createHash('sha256').update(await fs.readFile(path.join(dir, name))).digest('hex')
+    expect(hex, `${name} does not verify`).toBe(name)
+  }
+  const index = await fs.readFile(path.join(dest, 'index.json'), 'utf8').catch(() => undefined)
+  if (index) expect(JSON.parse(index).manifests).toEqual([])
+}
+
+describe('a hostile or broken server gets a clear error, and DEST keeps nothing unverified', () => {
+  it.each([
+    ['wrong-type', 'Content-Type is "application/json"'],
+    ['bad-json', 'invalid JSON'],
+    ['too-big', 'over the 4194304-byte limit'],
+    ['redirect-loop', 'redirect loop'],
+    ['long-blob', 'longer than'],
+    ['short-blob', 'but its descriptor says'],
+    ['digest-mismatch', 'digest mismatch'],
+  ])('%s', async (c, message) => {
+    const dest = path.join(work, `dest-${c}`)
+    const r = await ocisite(['pull', '--protocol', 'http', '--port', String(port), `127.0.0.1/${c}#t`, dest])
+    expect(r.code, r.stderr).toBe(4)
+    expect(r.stderr).toContain(message)
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    await expectOnlyVerified(dest)
+  })
+
+  it('falls back to the next CAS engine after a 404', async () => {
+    const dest = path.join(work, 'dest-fallback')
+    const r = await ocisite(['pull', '--protocol', 'http', '--port', String(port), '127.0.0.1/fallback#t', dest, '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    expect(JSON.parse(r.stdout).blobs.fetched).toBe(3)
+    for (const [hex, bytes] of blobs) expect((await fs.readFile(path.join(dest, 'blobs', 'sha256', hex))).equals(bytes)).toBe(true)
+    expect(JSON.parse(await fs.readFile(path.join(dest, 'index.json'), 'utf8')).manifests[0].digest).toBe(manifest.digest)
+  })
+})
