@@ -4,7 +4,8 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ocisite } from './helpers/cli.js'
-import { SBOM_TYPE, standardLayouts, tempDir } from './helpers/fixtures.js'
+import { LayoutWriter } from '../src/oci/layout-writer.js'
+import { dockerImage, SBOM_TYPE, standardLayouts, tempDir, untypedImage } from './helpers/fixtures.js'
 import { freePort, startNginx, type RunningNginx } from './helpers/nginx.js'
 import { startRegistry } from './helpers/registry.js'
 import { walkSite } from './helpers/walk-site.js'
@@ -44,6 +45,10 @@ beforeAll(async () => {
   work = await tempDir()
   await fs.chmod(work, 0o755)
   layouts = await standardLayouts(path.join(work, 'layouts'))
+  const docker = await LayoutWriter.create(path.join(work, 'layouts', 'docker'))
+  await docker.addToIndex(await dockerImage(docker, 'docker schema 2'), 'd1')
+  await docker.addToIndex(await untypedImage(docker, 'no media type anywhere'), 'untyped')
+  layouts.docker = docker.paths.root
   out = path.join(work, 'public')
   const port = await freePort()
   const conf = path.join(work, 'site.conf')
@@ -73,8 +78,10 @@ describe('skopeo pulls from the static /v2/ tree on nginx', () => {
     ['app', '1.0', 3],
     ['org/app', 'v1', 3],
     ['stack', '0.1', 3],
+    ['docker', 'd1', 3],
+    ['docker', 'untyped', 3],
   ])('copies a single-platform tag %s:%s', async (repo, tag, blobs) => {
-    const dest = path.join(work, `pull-${repo.replace('/', '-')}`)
+    const dest = path.join(work, `pull-${repo.replace('/', '-')}-${tag}`)
     await skopeo('copy', '--preserve-digests', '--src-tls-verify=false', `docker://${site}/${repo}:${tag}`, `oci:${dest}:${tag}`)
     await expectBytesFromSource(dest, layouts[repo]!, blobs)
     const index = JSON.parse(await fs.readFile(path.join(dest, 'index.json'), 'utf8'))
@@ -154,6 +161,9 @@ describe.each(['GET', 'HEAD'] as const)('curl %s on the /v2/ tree', (method) => 
       ['app', '1.0', 'application/vnd.oci.image.manifest.v1+json'],
       ['multi', '2.0', 'application/vnd.oci.image.index.v1+json'],
       ['org/app', 'v1', 'application/vnd.oci.image.manifest.v1+json'],
+      ['docker', 'd1', 'application/vnd.docker.distribution.manifest.v2+json'],
+      // Neither the index entry nor the body names a type: detected from the body's shape.
+      ['docker', 'untyped', 'application/vnd.oci.image.manifest.v1+json'],
     ] as const
     for (const [repo, tag, type] of cases) {
       const digest = tags[repo]![tag]!
@@ -193,7 +203,7 @@ describe.each(['GET', 'HEAD'] as const)('curl %s on the /v2/ tree', (method) => 
     expect(catalog.status).toBe(200)
     if (method === 'GET') {
       expect(JSON.parse(list.body)).toEqual({ name: 'app', tags: ['1.0', 'latest'] })
-      expect(JSON.parse(catalog.body)).toEqual({ repositories: ['app', 'multi', 'org/app', 'stack'] })
+      expect(JSON.parse(catalog.body)).toEqual({ repositories: ['app', 'docker', 'multi', 'org/app', 'stack'] })
     }
   })
 

@@ -123,3 +123,20 @@ export async function blobDigests(layoutDir: string): Promise<string[]> {
   }
   return out.sort()
 }
+
+/** A Docker schema 2 image whose body and index entry both omit mediaType, as some writers do. */
+export async function dockerImage(w: LayoutWriter, text: string): Promise<Descriptor> {
+  const layer = await w.putBytes(await tarLayer({ 'etc/docker': text }), 'application/vnd.docker.image.rootfs.diff.tar')
+  const config = await w.putJson({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } }, MediaType.dockerConfig)
+  const manifest = await w.putJson({ schemaVersion: 2, mediaType: MediaType.dockerManifest, config, layers: [layer] }, MediaType.dockerManifest)
+  return manifest
+}
+
+/** An OCI manifest whose body and index entry both omit mediaType: only its shape says what it is. */
+export async function untypedImage(w: LayoutWriter, text: string): Promise<Descriptor> {
+  const layer = await w.putBytes(await tarLayer({ 'etc/untyped': text }), 'application/vnd.oci.image.layer.v1.tar')
+  const config = await w.putJson({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } }, MediaType.ociConfig)
+  const manifest = await w.putJson({ schemaVersion: 2, config, layers: [layer] }, '')
+  const { mediaType: _omitted, ...entry } = manifest
+  return entry as Descriptor
+}

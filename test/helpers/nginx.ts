@@ -35,6 +35,14 @@ export async function waitForPort(port: number, timeoutMs = 10_000): Promise<voi
   }
 }
 
+/** Signal a child process and wait until it has exited. */
+export async function stopChild(child: ChildProcess, signal: NodeJS.Signals): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const exited = new Promise((r) => child.once('exit', r))
+  child.kill(signal)
+  await exited
+}
+
 export interface RunningNginx {
   prefix: string
   /** Output of `nginx -t`. */
@@ -63,11 +71,7 @@ export async function startNginx(siteConfs: string[], port: number): Promise<Run
     prefix,
     testOutput,
     stop: async () => {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r))
-        child.kill('SIGQUIT')
-        await exited
-      }
+      await stopChild(child, 'SIGQUIT')
       await fs.rm(prefix, { recursive: true, force: true })
     },
   }

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { tempDir } from './fixtures.js'
-import { freePort, waitForPort } from './nginx.js'
+import { freePort, stopChild, waitForPort } from './nginx.js'
 
 /** Debian's docker-registry (the reference distribution registry) on 127.0.0.1, storing in a temp dir. */
 export async function startRegistry(): Promise<{ address: string; stop(): Promise<void> }> {
@@ -18,11 +18,7 @@ export async function startRegistry(): Promise<{ address: string; stop(): Promis
   return {
     address: `127.0.0.1:${port}`,
     stop: async () => {
-      if (child.exitCode === null) {
-        const exited = new Promise((r) => child.once('exit', r))
-        child.kill('SIGTERM')
-        await exited
-      }
+      await stopChild(child, 'SIGTERM')
       await fs.rm(dir, { recursive: true, force: true })
     },
   }
