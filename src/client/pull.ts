@@ -3,6 +3,7 @@ import { pullDefaults } from '../defaults.js'
 import { OcisiteError } from '../errors.js'
 import { parseDescriptor, plainDescriptor, REF_NAME, type Descriptor } from '../oci/descriptor.js'
 import { parseDigest } from '../oci/digest.js'
+import { MAX_JSON_BYTES } from '../oci/json.js'
 import { parseImageName } from '../oci/image-name.js'
 import { LayoutWriter } from '../oci/layout-writer.js'
 import { isIndexType, MediaType } from '../oci/media-types.js'
@@ -61,6 +62,8 @@ class LayoutFetcher implements BlobSource {
   }
 
   async readJson(desc: Descriptor): Promise<Buffer> {
+    // Refuse before fetching: a server's index could describe a "manifest" of any size.
+    if (desc.size > MAX_JSON_BYTES) throw new OcisiteError('PROTOCOL', `document ${desc.digest} is ${desc.size} bytes, over the ${MAX_JSON_BYTES}-byte limit`, { digest: desc.digest })
     await this.ensure(desc)
     return fs.readFile(this.writer.paths.blob(parseDigest(desc.digest)))
   }

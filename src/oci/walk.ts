@@ -49,11 +49,8 @@ export async function readNode(source: BlobSource, desc: Descriptor): Promise<Da
   const subject = body.subject === undefined ? undefined : parseDescriptor(body.subject, `${where} subject`)
   if (isIndexType(mediaType)) {
     if (!Array.isArray(body.manifests)) throw new OcisiteError('LAYOUT_INVALID', `${where}: index has no "manifests" array`, { digest: desc.digest })
-    const children = body.manifests.map((m, i) => {
-      const child = parseDescriptor(m, `${where} manifests[${i}]`)
-      // An index entry without a media type is still a manifest or index: detect it when read.
-      return child
-    })
+    // An index entry without a media type is still a manifest or index: it is detected when read.
+    const children = body.manifests.map((m, i) => parseDescriptor(m, `${where} manifests[${i}]`))
     return { descriptor: desc, kind: 'index', mediaType, bytes, body, children, ...(subject ? { subject } : {}) }
   }
   if (isManifestType(mediaType)) {

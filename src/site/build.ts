@@ -99,9 +99,8 @@ async function writeSite(plan: SitePlan, opts: NormalizedBuildOptions): Promise<
     }
   }
   if (v2) await apply(v2)
-  const { [SiteLayout.wellKnown]: _wk, ...rest } = Object.fromEntries(discovery.files)
-  await apply({ files: new Map(Object.entries(rest)), links: new Map() })
-  await apply({ files: new Map([[SiteLayout.wellKnown, discovery.files.get(SiteLayout.wellKnown)!]]), links: new Map() })
+  await apply(discovery.indexes)
+  await apply(discovery.wellKnown)
   opts.onProgress?.({ type: 'documents', ...docs })
 
   const pruned = await prune(site, expected)

@@ -30,13 +30,13 @@ export function engineTemplates(baseUrl: string | undefined): EngineTemplates {
   }
 }
 
-/** `.well-known/oci-host-ref-engines` and one `oci-index/<path>` per image, all canonical JSON. */
-export function discoveryDocuments(plan: SitePlan, templates: EngineTemplates): SiteFiles {
-  const files = new Map<string, Buffer>()
-  files.set(SiteLayout.wellKnown, canonicalBytes({ refEngines: [templates.refEngine], casEngines: [templates.casEngine] }))
+/** One `oci-index/<path>` per image, and `.well-known/oci-host-ref-engines`, all canonical JSON. */
+export function discoveryDocuments(plan: SitePlan, templates: EngineTemplates): { indexes: SiteFiles; wellKnown: SiteFiles } {
+  const indexes = new Map<string, Buffer>()
   for (const image of plan.images) {
     const manifests: Descriptor[] = image.tags.map((t) => ({ ...t.entry, casEngines: [templates.casEngine] }))
-    files.set(SiteLayout.index(image.path), canonicalBytes({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }))
+    indexes.set(SiteLayout.index(image.path), canonicalBytes({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }))
   }
-  return { files, links: new Map() }
+  const wellKnown = canonicalBytes({ refEngines: [templates.refEngine], casEngines: [templates.casEngine] })
+  return { indexes: { files: indexes, links: new Map() }, wellKnown: { files: new Map([[SiteLayout.wellKnown, wellKnown]]), links: new Map() } }
 }
