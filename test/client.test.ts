@@ -104,6 +104,23 @@ describe('ocisite resolve against nginx', () => {
   })
 })
 
+describe('protocols', () => {
+  it('tries repeated --protocol flags in order: https fails on a plain-HTTP port, then http answers', async () => {
+    const r = await ocisite(['resolve', '--protocol', 'https', '--protocol', 'http', '--port', String(port), '--verbose', 'localhost/app#1.0', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    const https = r.stderr.indexOf(`GET https://localhost:${port}/.well-known/oci-host-ref-engines: failed`)
+    const http = r.stderr.indexOf(`GET http://localhost:${port}/.well-known/oci-host-ref-engines: ok`)
+    expect(https).toBeGreaterThanOrEqual(0)
+    expect(http).toBeGreaterThan(https)
+  })
+
+  it('uses https only unless http is asked for', async () => {
+    const r = await ocisite(['resolve', '--port', String(port), '--verbose', 'localhost/app#1.0'])
+    expect(r.code).toBe(4)
+    expect(r.stderr).not.toContain('GET http://')
+  })
+})
+
 describe('DNS ancestor walk', () => {
   it('resolves a name under a.b.localhost through b.localhost, and shows the attempts with --verbose', async () => {
     const hosts = ['--resolve', 'a.b.localhost=127.0.0.1', '--resolve', 'b.localhost=127.0.0.1']
