@@ -19,6 +19,7 @@ function define(cli: CAC, io: CliIo): void {
     .option('--tls-cert <file>', 'TLS certificate for the nginx config')
     .option('--tls-key <file>', 'TLS key for the nginx config')
     .option('--no-v2', 'Leave out the static /v2/ distribution tree')
+    .option('--headers-file', 'Also write _headers (Netlify, Cloudflare Pages) for the discovery paths')
     .option('--json', 'Print a machine-readable summary')
     .example('ocisite build layouts/ --host example.com --out public --nginx site.conf')
     .example('ocisite build --config ocisite.json')
@@ -38,6 +39,7 @@ function define(cli: CAC, io: CliIo): void {
         tlsCert: str(flags.tlsCert),
         tlsKey: str(flags.tlsKey),
         v2: flags.v2 !== false,
+        headersFile: flags.headersFile ? true : undefined,
         onProgress: progress.listener,
       }).finally(() => progress.finish())
       if (flags.json) {
@@ -147,7 +149,7 @@ function define(cli: CAC, io: CliIo): void {
     })
 }
 
-const hyphenatedBooleans = new Set(['--all-platforms'])
+const hyphenatedBooleans = new Set(['--all-platforms', '--headers-file'])
 
 /** Thrown by a command that already reported its errors, to set the exit code. */
 class ReportedError extends Error {

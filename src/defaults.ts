@@ -4,6 +4,7 @@ export const buildDefaults = {
   config: 'ocisite.json',
   listen: '80',
   v2: true,
+  headersFile: false,
 } as const
 
 export const serveDefaults = { dir: 'public', port: 8080, host: '127.0.0.1' } as const

@@ -22,7 +22,7 @@ beforeAll(async () => {
   out = path.join(work, 'public')
   const port = await freePort()
   const conf = path.join(work, 'site.conf')
-  const run = await ocisite(['build', path.join(work, 'layouts'), '--host', 'localhost', '--out', out, '--nginx', conf, '--listen', `127.0.0.1:${port}`, '--json'])
+  const run = await ocisite(['build', path.join(work, 'layouts'), '--host', 'localhost', '--out', out, '--nginx', conf, '--listen', `127.0.0.1:${port}`, '--headers-file', '--json'])
   expect(run.code, run.stderr).toBe(0)
   published = JSON.parse(run.stdout).images
   nginx = await startNginx([conf], port)
@@ -150,3 +150,25 @@ describe('ocisite serve and nginx answer alike', () => {
   })
 })
 
+
+describe('the _headers file for Netlify and Cloudflare Pages', () => {
+  it('gives each discovery path the headers nginx sends', async () => {
+    const text = await fs.readFile(path.join(out, '_headers'), 'utf8')
+    const blocks = text.trim().split(/\n(?=\/)/)
+    expect(blocks.map((b) => b.split('\n')[0])).toEqual(['/.well-known/oci-host-ref-engines', '/oci-index/*', '/oci-cas/*'])
+    const hex = allTags()[0]!.digest.slice(7)
+    const samples: Record<string, string> = {
+      '/.well-known/oci-host-ref-engines': '/.well-known/oci-host-ref-engines',
+      '/oci-index/*': '/oci-index/org/app',
+      '/oci-cas/*': `/oci-cas/sha256/${hex.slice(0, 2)}/${hex}`,
+    }
+    for (const block of blocks) {
+      const [glob, ...lines] = block.split('\n')
+      const declared = Object.fromEntries(lines.map((l) => [l.trim().split(': ')[0]!.toLowerCase(), l.trim().split(': ').slice(1).join(': ')]))
+      const res = await fetch(nginxBase + samples[glob!]!)
+      expect(declared['content-type']).toBe(res.headers.get('content-type'))
+      expect(declared['cache-control']).toBe(res.headers.get('cache-control'))
+      expect(declared['access-control-allow-origin']).toBe(res.headers.get('access-control-allow-origin'))
+    }
+  })
+})

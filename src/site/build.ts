@@ -7,6 +7,7 @@ import { ensureDir, isTempName, linkAtomic, writeFileAtomic } from '../oci/atomi
 import { BlobStore } from './blob-store.js'
 import { discoveryDocuments, engineTemplates, type SiteFiles } from './documents.js'
 import { openInputs, Scratch } from './inputs.js'
+import { renderHeadersFile } from './headers-file.js'
 import { writeNginx } from './nginx.js'
 import { normalizeBuildOptions, type BuildOptions, type NormalizedBuildOptions } from './options.js'
 import { planSite, type SitePlan } from './plan.js'
@@ -101,6 +102,7 @@ async function writeSite(plan: SitePlan, opts: NormalizedBuildOptions): Promise<
   if (v2) await apply(v2)
   await apply(discovery.indexes)
   await apply(discovery.wellKnown)
+  if (opts.headersFile) await apply({ files: new Map([[SiteLayout.headersFile, Buffer.from(renderHeadersFile())]]), links: new Map() })
   opts.onProgress?.({ type: 'documents', ...docs })
 
   const pruned = await prune(site, expected)
@@ -137,6 +139,7 @@ async function prune(site: SitePaths, expected: Set<string>): Promise<number> {
   const present = await fg(owned.map((d) => `${d}/**`), { cwd: site.root, dot: true, onlyFiles: false, markDirectories: true, followSymbolicLinks: false })
   let removed = 0
   for (const rel of present.filter((p) => !p.endsWith('/'))) {
+    // In .well-known/ only our document (and our temporary files) are ours; others belong to the publisher.
     const ours = !rel.startsWith('.well-known/') || rel === SiteLayout.wellKnown || isTempName(path.posix.basename(rel))
     if (ours && !expected.has(rel)) {
       await fs.rm(site.abs(rel), { force: true })

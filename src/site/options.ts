@@ -33,6 +33,8 @@ export interface BuildOptions {
   tlsKey?: string
   /** Write the static /v2/ distribution tree (default true). */
   v2?: boolean
+  /** Write a `_headers` file for Netlify and Cloudflare Pages (default false). */
+  headersFile?: boolean
   cwd?: string
   onProgress?: ProgressListener
 }
@@ -45,6 +47,7 @@ export interface NormalizedBuildOptions {
   images: Array<Required<ImageSpec> & { explicitPath: boolean }>
   nginx: { file: string | undefined; listen: string; tlsCert: string | undefined; tlsKey: string | undefined }
   v2: boolean
+  headersFile: boolean
   onProgress: ProgressListener | undefined
 }
 
@@ -53,6 +56,7 @@ interface ConfigFile {
   out?: string
   baseUrl?: string
   v2?: boolean
+  headersFile?: boolean
   inputs?: string[]
   tags?: string[]
   nginx?: { file?: string; listen?: string | number; tlsCert?: string; tlsKey?: string }
@@ -129,6 +133,7 @@ export async function normalizeBuildOptions(opts: BuildOptions): Promise<Normali
     images,
     nginx: { file: nginxFile, listen: String(opts.listen ?? config.nginx?.listen ?? buildDefaults.listen), tlsCert, tlsKey },
     v2: opts.v2 ?? config.v2 ?? buildDefaults.v2,
+    headersFile: opts.headersFile ?? config.headersFile ?? buildDefaults.headersFile,
     onProgress: opts.onProgress,
   }
 }

@@ -45,6 +45,8 @@ export interface Route {
   digest?: { captures: string } | 'tag'
   /** Part of the /v2/ distribution API. */
   v2: boolean
+  /** For hosts that set headers by path (Netlify and Cloudflare Pages `_headers`): the path pattern. */
+  pathGlob?: string
   /** When no file exists: what to answer instead of a bare 404 (NAME_UNKNOWN if the repository itself is unknown). */
   miss?: Miss
 }
@@ -64,9 +66,9 @@ export const repoMarker = '/v2/$1/_tags.json'
 /** Every route a site serves, discovery first, then /v2/. Anything else is 404. */
 export function siteRoutes(options: { v2: boolean }): Route[] {
   const discovery: Route[] = [
-    { id: 'ref-engines', pattern: '^/\\.well-known/oci-host-ref-engines$', files: ['/.well-known/oci-host-ref-engines'], contentType: MediaType.refEngines, charset: true, cacheControl: CacheControl.short, v2: false },
-    { id: 'oci-index', pattern: '^/oci-index/(.+)$', files: ['/oci-index/$1'], contentType: MediaType.ociIndex, charset: true, cacheControl: CacheControl.short, v2: false },
-    { id: 'oci-cas', pattern: '^/oci-cas/(sha256|sha512)/([0-9a-f]{2})/([0-9a-f]{64,128})$', files: ['/oci-cas/$1/$2/$3'], contentType: MediaType.octetStream, charset: false, cacheControl: CacheControl.immutable, v2: false },
+    { id: 'ref-engines', pattern: '^/\\.well-known/oci-host-ref-engines$', pathGlob: '/.well-known/oci-host-ref-engines', files: ['/.well-known/oci-host-ref-engines'], contentType: MediaType.refEngines, charset: true, cacheControl: CacheControl.short, v2: false },
+    { id: 'oci-index', pattern: '^/oci-index/(.+)$', pathGlob: '/oci-index/*', files: ['/oci-index/$1'], contentType: MediaType.ociIndex, charset: true, cacheControl: CacheControl.short, v2: false },
+    { id: 'oci-cas', pattern: '^/oci-cas/(sha256|sha512)/([0-9a-f]{2})/([0-9a-f]{64,128})$', pathGlob: '/oci-cas/*', files: ['/oci-cas/$1/$2/$3'], contentType: MediaType.octetStream, charset: false, cacheControl: CacheControl.immutable, v2: false },
   ]
   if (!options.v2) return discovery
   const v2: Route[] = [

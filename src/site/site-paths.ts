@@ -9,6 +9,7 @@ import type { ManifestKind } from '../oci/media-types.js'
  */
 export const SiteLayout = {
   wellKnown: '.well-known/oci-host-ref-engines',
+  headersFile: '_headers',
   indexDir: 'oci-index',
   casDir: 'oci-cas',
   v2Dir: 'v2',
