@@ -13,4 +13,6 @@ cp "$here/nginx.conf" "$prefix/conf/nginx.conf"
 cp "$site_conf" "$prefix/conf/site.conf"
 nginx -p "$prefix" -c conf/nginx.conf -e "$prefix/logs/error.log" -t
 echo "nginx: serving $(grep -m1 -o 'root [^;]*' "$site_conf") on $(grep -m1 -o 'listen [^;]*' "$site_conf"); Ctrl-C to stop"
-exec nginx -p "$prefix" -c conf/nginx.conf -e "$prefix/logs/error.log" -g 'daemon off;'
+# Workers run as the invoking user, so a site under a private home directory is readable.
+# (Production nginx runs workers unprivileged: ocisite writes files 0644 and directories 0755.)
+nginx -p "$prefix" -c conf/nginx.conf -e "$prefix/logs/error.log" -g "daemon off; user $(id -un) $(id -gn);"
