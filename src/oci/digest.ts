@@ -26,15 +26,6 @@ export function parseDigest(text: unknown, where = 'digest'): Digest {
   return { algorithm: alg, encoded, value: text }
 }
 
-export function isDigest(text: string): boolean {
-  try {
-    parseDigest(text)
-    return true
-  } catch {
-    return false
-  }
-}
-
 export function createDigester(algorithm: Digest['algorithm']): Hash {
   return createHash(algorithm)
 }

@@ -44,13 +44,13 @@ export class OciLayout {
   }
 
   /** The top-level index entries, validated. */
-  async index(): Promise<{ bytes: Buffer; manifests: Descriptor[] }> {
+  async index(): Promise<{ manifests: Descriptor[] }> {
     const bytes = await this.readSmallFile(this.paths.indexJson, 'index.json')
     const where = this.where('index.json')
     const doc = parseJsonObject(bytes, where)
     if (!Array.isArray(doc.manifests)) throw new OcisiteError('LAYOUT_INVALID', `${where}: "manifests" is not an array`, { file: this.paths.indexJson })
     const manifests = doc.manifests.map((m, i) => parseDescriptor(m, `${where} manifests[${i}]`))
-    return { bytes, manifests }
+    return { manifests }
   }
 
   /** Check that a descriptor's blob is a regular file of the right size inside the layout. */

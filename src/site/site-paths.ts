@@ -37,7 +37,4 @@ export class SitePaths {
     }
     return p
   }
-  rel(abs: string): string {
-    return path.relative(this.root, abs).split(path.sep).join('/')
-  }
 }
