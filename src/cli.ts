@@ -1,4 +1,4 @@
-import { cac, type CAC } from 'cac'
+import { cac, type CAC, type Command } from 'cac'
 import { ExitCode, isOcisiteError, OcisiteError } from './errors.js'
 import { buildProgress, clientReporter, formatBytes, type CliIo } from './cli/output.js'
 import { buildDefaults, pullDefaults, serveDefaults } from './defaults.js'
@@ -69,14 +69,17 @@ function define(cli: CAC, io: CliIo): void {
     return { protocols: protocols as Array<'https' | 'http'>, port, resolveHosts, platform: str(flags.platform) }
   }
 
-  cli
-    .command('resolve <...names>', 'Resolve host-based image names (example.com/app#1.0) through ref-engine discovery')
+  /** The discovery options resolve and pull share. */
+  const withDiscoveryOptions = (command: Command) =>
+    command
+      .option('--protocol <scheme>', 'https (default) or http; repeat to try several, in order')
+      .option('--port <port>', 'Port for the well-known URI')
+      .option('--resolve <host=address>', 'Connect to ADDRESS for HOST (like curl --resolve); repeatable')
+      .option('--verbose', 'Report every discovery attempt on stderr')
+
+  withDiscoveryOptions(cli.command('resolve <...names>', 'Resolve host-based image names (example.com/app#1.0) through ref-engine discovery'))
     .option('--platform <os/arch[/variant]>', 'Follow multi-platform indexes to this platform')
-    .option('--protocol <scheme>', 'https (default) or http; repeat to try several, in order')
-    .option('--port <port>', 'Port for the well-known URI')
-    .option('--resolve <host=address>', 'Connect to ADDRESS for HOST (like curl --resolve); repeatable')
     .option('--json', 'Print JSON (the default when stdout is not a terminal)')
-    .option('--verbose', 'Report every discovery attempt on stderr')
     .example('ocisite resolve example.com/app#1.0')
     .example('ocisite resolve --protocol http --port 8080 localhost/hello#1.0 --json')
     .action(async (names: string[], flags: Record<string, unknown>) => {
@@ -106,16 +109,11 @@ function define(cli: CAC, io: CliIo): void {
       if (firstError) throw new ReportedError(firstError.exitCode)
     })
 
-  cli
-    .command('pull <name> <dest>', 'Resolve a name and fetch its content into an OCI image layout')
+  withDiscoveryOptions(cli.command('pull <name> <dest>', 'Resolve a name and fetch its content into an OCI image layout'))
     .option('--platform <os/arch[/variant]>', 'Pick this platform from a multi-platform index (default: this machine)')
     .option('--all-platforms', 'Pull every platform of a multi-platform index')
     .option('--concurrency <n>', 'Blobs fetched at once', { default: pullDefaults.concurrency })
-    .option('--protocol <scheme>', 'https (default) or http; repeat to try several, in order')
-    .option('--port <port>', 'Port for the well-known URI')
-    .option('--resolve <host=address>', 'Connect to ADDRESS for HOST (like curl --resolve); repeatable')
     .option('--json', 'Print a machine-readable summary')
-    .option('--verbose', 'Report every discovery attempt on stderr')
     .example('ocisite pull example.com/app#1.0 ./app-layout')
     .example('ocisite pull --protocol http --port 8080 --platform linux/arm64/v8 localhost/tools/multi#2.0 ./multi')
     .action(async (name: string, dest: string, flags: Record<string, unknown>) => {

@@ -2,10 +2,10 @@ import { createReadStream } from 'node:fs'
 import { OcisiteError } from '../errors.js'
 import { writeVerified } from '../oci/atomic.js'
 import type { Descriptor } from '../oci/descriptor.js'
-import { createDigester, parseDigest } from '../oci/digest.js'
+import { createDigester, digestOf, parseDigest } from '../oci/digest.js'
 import { MAX_JSON_BYTES } from '../oci/json.js'
 import { expandUri, type CasEngine } from './engines.js'
-import { httpGet, type HttpOptions } from './http.js'
+import { httpGet, readCapped, type HttpOptions } from './http.js'
 
 /** The URL of a blob in one CAS engine. */
 export function casUrl(engine: CasEngine, digest: string): string {
@@ -51,19 +51,9 @@ export async function casFetchBytes(engines: CasEngine[], desc: Descriptor, opts
   const digest = parseDigest(desc.digest)
   return firstVerified(engines, desc, async (engine) => {
     const res = await open(engine, desc, opts)
-    const chunks: Uint8Array[] = []
-    let size = 0
-    for await (const chunk of res.body) {
-      size += chunk.byteLength
-      if (size > desc.size) {
-        res.body.destroy()
-        throw new OcisiteError('PROTOCOL', `GET ${res.url}: blob ${desc.digest} is longer than the ${desc.size} bytes its descriptor says`)
-      }
-      chunks.push(chunk)
-    }
-    const bytes = Buffer.concat(chunks)
+    const bytes = await readCapped(res, desc.size, () => `GET ${res.url}: blob ${desc.digest} is longer than the ${desc.size} bytes its descriptor says`)
     if (bytes.byteLength !== desc.size) throw new OcisiteError('PROTOCOL', `GET ${res.url}: blob ${desc.digest} is ${bytes.byteLength} bytes, but its descriptor says ${desc.size}`)
-    const actual = `${digest.algorithm}:${createDigester(digest.algorithm).update(bytes).digest('hex')}`
+    const actual = digestOf(bytes, digest.algorithm)
     if (actual !== desc.digest) throw new OcisiteError('PROTOCOL', `GET ${res.url}: digest mismatch: expected ${desc.digest}, got ${actual}`)
     return bytes
   })

@@ -3,7 +3,7 @@ import https from 'node:https'
 import type { LookupFunction } from 'node:net'
 import dns from 'node:dns'
 import { OcisiteError } from '../errors.js'
-import { MAX_JSON_BYTES } from '../oci/json.js'
+import { MAX_JSON_BYTES, parseJsonObject } from '../oci/json.js'
 
 /** How the client reaches servers. */
 export interface HttpOptions {
@@ -73,6 +73,21 @@ export function parseContentType(value: string | undefined): { mediaType: string
   return { mediaType: type.trim().toLowerCase(), charset: charset?.replace(/"/g, '').toLowerCase() }
 }
 
+/** Read a response body whole, refusing (and closing it) once it passes `limit` bytes. */
+export async function readCapped(res: HttpResponse, limit: number, tooLong: () => string): Promise<Buffer> {
+  const chunks: Uint8Array[] = []
+  let size = 0
+  for await (const chunk of res.body) {
+    size += chunk.byteLength
+    if (size > limit) {
+      res.body.destroy()
+      throw new OcisiteError('PROTOCOL', tooLong(), { url: res.url })
+    }
+    chunks.push(chunk)
+  }
+  return Buffer.concat(chunks)
+}
+
 /** A JSON document fetched and checked: status 200, expected media type, utf-8, size cap, valid JSON object. */
 export interface JsonDocument {
   url: string
@@ -104,22 +119,13 @@ export async function fetchJson(target: string, mediaTypes: string[], opts: Http
     res.body.destroy()
     throw new OcisiteError('PROTOCOL', `GET ${res.url}: document is ${declared} bytes, over the ${MAX_JSON_BYTES}-byte limit`, { url: res.url })
   }
-  const chunks: Uint8Array[] = []
-  let size = 0
-  for await (const chunk of res.body) {
-    size += chunk.byteLength
-    if (size > MAX_JSON_BYTES) {
-      res.body.destroy()
-      throw new OcisiteError('PROTOCOL', `GET ${res.url}: document is over the ${MAX_JSON_BYTES}-byte limit`, { url: res.url })
-    }
-    chunks.push(chunk)
-  }
-  let body: unknown
+  const bytes = await readCapped(res, MAX_JSON_BYTES, () => `GET ${res.url}: document is over the ${MAX_JSON_BYTES}-byte limit`)
+  let body: Record<string, unknown>
   try {
-    body = JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    body = parseJsonObject(bytes, `GET ${res.url}`)
   } catch (err) {
-    throw new OcisiteError('PROTOCOL', `GET ${res.url}: invalid JSON (${(err as Error).message})`, { url: res.url })
+    if (!(err instanceof OcisiteError)) throw err
+    throw new OcisiteError('PROTOCOL', err.message, { url: res.url })
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new OcisiteError('PROTOCOL', `GET ${res.url}: JSON document is not an object`, { url: res.url })
-  return { url: res.url, mediaType, body: body as Record<string, unknown> }
+  return { url: res.url, mediaType, body }
 }

@@ -12,8 +12,8 @@ import { casFetchToFile, fileMatches } from './cas.js'
 import type { DiscoveryOptions, RefEnginesSource } from './discovery.js'
 import type { CasEngine } from './engines.js'
 import { fetchJson } from './http.js'
-import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from './platform.js'
-import { resolveName, selectPlatform, type ResolvedRoot } from './resolve.js'
+import { formatPlatform, hostPlatform, parsePlatform } from './platform.js'
+import { indexChildren, matchPlatform, resolveName, type ResolvedRoot } from './resolve.js'
 
 
 export interface PullOptions extends DiscoveryOptions {
@@ -87,19 +87,13 @@ async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promi
 }
 
 /** Pick what to pull from a root: the whole index, or one platform's manifest. */
-async function chooseTarget(root: ResolvedRoot, options: PullOptions, fetcher: LayoutFetcher): Promise<ResolvedRoot> {
+async function chooseTarget(root: ResolvedRoot, options: PullOptions): Promise<ResolvedRoot> {
   if (!isIndexType(root.descriptor.mediaType) || options.allPlatforms) return root
-  if (options.platform) return selectPlatform(root, parsePlatform(options.platform), options)
+  const children = await indexChildren(root, options)
+  if (options.platform) return matchPlatform(root, children, parsePlatform(options.platform))
   // No choice given: this machine's platform, as docker does; artifact indexes without platforms come whole.
-  const body = JSON.parse((await fetcher.readJson(root.descriptor)).toString('utf8')) as { manifests?: unknown[] }
-  const children = (body.manifests ?? []).map((m, i) => parseDescriptor(m, `index ${root.descriptor.digest} manifests[${i}]`))
   if (children.every((c) => !c.platform)) return root
-  const here = hostPlatform()
-  const match = children.find((c) => platformMatches(here, c.platform))
-  if (!match) {
-    throw new OcisiteError('NOT_FOUND', `${root.descriptor.digest} has no manifest for ${formatPlatform(here)} (platforms: ${children.map((c) => formatPlatform(c.platform)).join(', ')}); pass --platform or --all-platforms`)
-  }
-  return { ...root, descriptor: plainDescriptor(match) }
+  return matchPlatform(root, children, hostPlatform(), '; pass --platform or --all-platforms')
 }
 
 /** Referrers the site lists for `digest` through its static /v2/ API, when it has one. */
@@ -131,7 +125,7 @@ export async function pull(nameText: string, dest: string, options: PullOptions 
 
   for (const root of roots) {
     const fetcher = new LayoutFetcher(writer, root.casEngines, options)
-    const target = await chooseTarget(root, options, fetcher)
+    const target = await chooseTarget(root, options)
     const nodes = new Map<string, DagNode>()
     await walkDag(fetcher, [target.descriptor], nodes)
 

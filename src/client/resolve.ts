@@ -2,6 +2,7 @@ import { OcisiteError, type ErrorCode } from '../errors.js'
 import { parseDescriptor, plainDescriptor, REF_NAME, type Descriptor } from '../oci/descriptor.js'
 import { parseImageName, type ImageName } from '../oci/image-name.js'
 import { isIndexType, MediaType } from '../oci/media-types.js'
+import { readNode, type BlobSource } from '../oci/walk.js'
 import { casFetchBytes } from './cas.js'
 import { discoverySources, type DiscoveryOptions, type RefEnginesSource } from './discovery.js'
 import { casEngines, engineList, expandUri, uniqueEngines, type CasEngine } from './engines.js'
@@ -75,22 +76,33 @@ export async function resolveName(name: ImageName, options: DiscoveryOptions = {
   throw new OcisiteError(code, `${name.name}: no ref engine could be discovered or reached${failures.length ? ` (${failures.join('; ')})` : ''}`, { name: name.name })
 }
 
+/** Reads a root's small documents straight from its CAS engines, into memory (nothing is stored). */
+function casDocuments(root: ResolvedRoot, options: DiscoveryOptions): BlobSource {
+  return { label: root.uri, readJson: (d) => casFetchBytes(root.casEngines, d, options) }
+}
+
+/** The entries of a root that is an index, fetched and verified through its CAS engines. */
+export async function indexChildren(root: ResolvedRoot, options: DiscoveryOptions = {}): Promise<Descriptor[]> {
+  try {
+    return (await readNode(casDocuments(root, options), root.descriptor)).children
+  } catch (err) {
+    throw asProtocolError(err, `index ${root.descriptor.digest}`)
+  }
+}
+
+/** The root narrowed to the child of its index that runs on `want`, or a NOT_FOUND naming the platforms there are. */
+export function matchPlatform(root: ResolvedRoot, children: Descriptor[], want: PlatformSpec, hint = ''): ResolvedRoot {
+  const match = children.find((c) => platformMatches(want, c.platform))
+  if (!match) {
+    throw new OcisiteError('NOT_FOUND', `no manifest for platform ${formatPlatform(want)} in ${root.descriptor.digest} (platforms: ${children.map((c) => formatPlatform(c.platform)).filter(Boolean).join(', ') || 'none'})${hint}`)
+  }
+  return { ...root, descriptor: plainDescriptor(match) }
+}
+
 /** Follow a multi-platform index root to its manifest for `want`. Other roots are returned as they are. */
 export async function selectPlatform(root: ResolvedRoot, want: PlatformSpec, options: DiscoveryOptions = {}): Promise<ResolvedRoot> {
   if (!isIndexType(root.descriptor.mediaType)) return root
-  const bytes = await casFetchBytes(root.casEngines, root.descriptor, options)
-  let body: { manifests?: unknown }
-  try {
-    body = JSON.parse(bytes.toString('utf8')) as { manifests?: unknown }
-  } catch {
-    throw new OcisiteError('PROTOCOL', `index ${root.descriptor.digest} is not valid JSON`)
-  }
-  const children = (Array.isArray(body.manifests) ? body.manifests : []).map((m, i) => parseDescriptor(m, `index ${root.descriptor.digest} manifests[${i}]`))
-  const match = children.find((c) => platformMatches(want, c.platform))
-  if (!match) {
-    throw new OcisiteError('NOT_FOUND', `no manifest for platform ${formatPlatform(want)} in ${root.descriptor.digest} (platforms: ${children.map((c) => formatPlatform(c.platform)).filter(Boolean).join(', ') || 'none'})`)
-  }
-  return { ...root, descriptor: plainDescriptor(match) }
+  return matchPlatform(root, await indexChildren(root, options), want)
 }
 
 /**

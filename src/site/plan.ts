@@ -121,19 +121,19 @@ export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListe
     images.set(input.imagePath, state)
     const { manifests: entries } = await layout.index()
     const matchers = input.tags.map((g) => picomatch(g, { dot: true }))
-    const tagged = entries.filter((e) => typeof e.annotations?.[REF_NAME] === 'string')
-    const chosen = tagged.filter((e) => {
-      const tag = tagFromRefName(e.annotations![REF_NAME]!)
-      return matchers.length === 0 || matchers.some((m) => m(tag))
+    const tagged = entries.flatMap((entry) => {
+      const refName = entry.annotations?.[REF_NAME]
+      return typeof refName === 'string' ? [{ entry, tag: tagFromRefName(refName) }] : []
     })
+    const chosen = tagged.filter(({ tag }) => matchers.length === 0 || matchers.some((m) => m(tag)))
     if (chosen.length === 0) {
-      const available = [...new Set(tagged.map((e) => tagFromRefName(e.annotations![REF_NAME]!)))].join(', ') || 'none'
+      const available = [...new Set(tagged.map((t) => t.tag))].join(', ') || 'none'
       onProgress?.({ type: 'warning', message: `${layout.label}: no tags to publish${input.tags.length ? ` matching ${input.tags.join(', ')}` : ''} (tags: ${available})` })
     }
 
     const layoutNodes = new Map<string, DagNode>()
-    for (const entry of chosen) {
-      const tag = checkTag(tagFromRefName(entry.annotations![REF_NAME]!), layout.where('index.json'))
+    for (const { entry, tag: rawTag } of chosen) {
+      const tag = checkTag(rawTag, layout.where('index.json'))
       await walkDag(source, [entry], layoutNodes)
       const node = layoutNodes.get(entry.digest)!
       const prior = state.tags.get(tag)
