@@ -14,6 +14,9 @@ let port: number
 let blobs: Map<string, Buffer>
 let manifest: { mediaType: string; digest: string; size: number }
 let layerHex: string
+let notJson: { mediaType: string; digest: string; size: number }
+/** Bytes the server has besides the fixture image's blobs. */
+const served = new Map<string, Buffer>()
 
 const send = (res: http.ServerResponse, status: number, type: string, body: string | Buffer, chunked = false) => {
   res.statusCode = status
@@ -58,6 +61,9 @@ function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
       case 'redirect-loop-b':
         res.writeHead(302, { location: '/idx/redirect-loop' })
         return void res.end()
+      case 'bad-manifest':
+        // The bytes match the descriptor, but they are not a manifest.
+        return send(res, 200, INDEX, JSON.stringify({ schemaVersion: 2, manifests: [{ ...notJson, annotations: { 'org.opencontainers.image.ref.name': 't' }, casEngines: [{ protocol: 'oci-cas-template-v1', uri: '/cas/good/{algorithm}/{encoded}' }] }] }))
       case 'fallback':
         return send(res, 200, INDEX, indexFor(['/missing/{encoded}', '/cas/good/{algorithm}/{encoded}']))
       default:
@@ -65,7 +71,7 @@ function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
     }
   }
   const cas = /^\/cas\/([a-z-]+)\/sha256\/([0-9a-f]{64})$/.exec(url)
-  const bytes = cas ? blobs.get(cas[2]!) : undefined
+  const bytes = cas ? (blobs.get(cas[2]!) ?? served.get(cas[2]!)) : undefined
   if (cas && bytes) {
     const isLayer = cas[2] === layerHex
     if (isLayer && cas[1] === 'long-blob') return send(res, 200, 'application/octet-stream', Buffer.concat([bytes, Buffer.from('and then some')]), true)
@@ -88,6 +94,10 @@ beforeAll(async () => {
   blobs = new Map()
   for (const f of await fs.readdir(path.join(work, 'source', 'blobs', 'sha256'))) blobs.set(f, await fs.readFile(path.join(work, 'source', 'blobs', 'sha256', f)))
   layerHex = JSON.parse(blobs.get(m.digest.slice(7))!.toString()).layers[0].digest.slice(7)
+  const garbage = Buffer.from('this is not a manifest')
+  const garbageHex = createHash('sha256').update(garbage).digest('hex')
+  served.set(garbageHex, garbage)
+  notJson = { mediaType: 'application/vnd.oci.image.manifest.v1+json', digest: `sha256:${garbageHex}`, size: garbage.length }
   server = http.createServer(handler)
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
   port = (server.address() as { port: number }).port
@@ -121,6 +131,7 @@ describe('a hostile or broken server gets a clear error, and DEST keeps nothing 
     ['long-blob', 'longer than'],
     ['short-blob', 'but its descriptor says'],
     ['digest-mismatch', 'digest mismatch'],
+    ['bad-manifest', 'invalid JSON'],
   ])('%s', async (c, message) => {
     const dest = path.join(work, `dest-${c}`)
     const r = await ocisite(['pull', '--protocol', 'http', '--port', String(port), `127.0.0.1/${c}#t`, dest])

@@ -13,7 +13,7 @@ import type { DiscoveryOptions, RefEnginesSource } from './discovery.js'
 import type { CasEngine } from './engines.js'
 import { fetchJson } from './http.js'
 import { formatPlatform, hostPlatform, parsePlatform } from './platform.js'
-import { indexChildren, matchPlatform, resolveName, type ResolvedRoot } from './resolve.js'
+import { asProtocolError, indexChildren, matchPlatform, resolveName, type ResolvedRoot } from './resolve.js'
 
 
 export interface PullOptions extends DiscoveryOptions {
@@ -127,14 +127,16 @@ export async function pull(nameText: string, dest: string, options: PullOptions 
     const fetcher = new LayoutFetcher(writer, root.casEngines, options)
     const target = await chooseTarget(root, options)
     const nodes = new Map<string, DagNode>()
-    await walkDag(fetcher, [target.descriptor], nodes)
+    // What the walk finds wrong is the server's content, not the user's input.
+    const walk = (desc: Descriptor) => walkDag(fetcher, [desc], nodes).catch((err: unknown) => Promise.reject(asProtocolError(err, `${name.name}`)))
+    await walk(target.descriptor)
 
     // Referrers (signatures, SBOMs) of every manifest pulled, as the site lists them.
     const referrers: Descriptor[] = []
     for (const node of [...nodes.values()].filter((n) => n.kind !== 'blob')) {
       for (const r of await siteReferrers(source, name.path, node.descriptor.digest, options)) {
         if (nodes.has(r.digest)) continue
-        await walkDag(fetcher, [r], nodes)
+        await walk(r)
         referrers.push(plainDescriptor(r))
       }
     }

@@ -28,7 +28,8 @@ export interface Resolution {
   source: RefEnginesSource
 }
 
-function asProtocolError(err: unknown, where: string): OcisiteError {
+/** Errors about remote content are protocol failures (exit 4), whatever layer found them. */
+export function asProtocolError(err: unknown, where: string): OcisiteError {
   if (err instanceof OcisiteError && (err.code === 'NOT_FOUND' || err.code === 'NETWORK' || err.code === 'PROTOCOL')) return err
   if (err instanceof OcisiteError) return new OcisiteError('PROTOCOL', `${where}: ${err.message}`, err.context)
   throw err
