@@ -15,14 +15,18 @@ function define(cli: CAC, io: CliIo): void {
     .option('--tags <glob>', 'Publish only tags matching this glob; repeatable')
     .option('--base-url <url>', 'Make engine templates absolute under this URL')
     .option('--nginx <file>', 'Write an nginx server config here (outside --out)')
-    .option('--listen <addr>', `nginx listen address (default ${buildDefaults.listen}; 443 with TLS)`)
+    .option('--root <dir>', 'Directory the server will serve, if not --out (a release symlink, a server path)')
+    .option('--listen <addr>', `nginx listen address, PORT, ADDRESS:PORT or [IPv6]:PORT; repeatable (default ${buildDefaults.listen.join(' and ')}; ${buildDefaults.tlsListen.join(' and ')} with TLS)`)
     .option('--tls-cert <file>', 'TLS certificate for the nginx config')
     .option('--tls-key <file>', 'TLS key for the nginx config')
+    .option('--http-listen <addr>', `With TLS: where the HTTP-to-HTTPS redirect server listens; repeatable (default ${buildDefaults.listen.join(' and ')})`)
+    .option('--acme-root <dir>', 'Serve /.well-known/acme-challenge/ from this directory (certbot --webroot)')
     .option('--no-v2', 'Leave out the static /v2/ distribution tree')
     .option('--headers-file', 'Also write _headers (Netlify, Cloudflare Pages) for the discovery paths')
     .option('--json', 'Print a machine-readable summary')
     .example('ocisite build layouts/ --host example.com --out public --nginx site.conf')
     .example('ocisite build --config ocisite.json')
+    .example('ocisite build layouts/ --host example.com --out releases/42 --root /srv/site/current --nginx site.conf')
     .action(async (inputs: string[], flags: Record<string, unknown>) => {
       const { build } = await import('./site/build.js')
       const progress = buildProgress(io)
@@ -35,9 +39,12 @@ function define(cli: CAC, io: CliIo): void {
         tags: toArray(flags.tags),
         baseUrl: str(flags.baseUrl),
         nginx: str(flags.nginx),
-        listen: str(flags.listen),
+        root: str(flags.root),
+        listen: toArray(flags.listen),
+        httpListen: toArray(flags.httpListen),
         tlsCert: str(flags.tlsCert),
         tlsKey: str(flags.tlsKey),
+        acmeRoot: str(flags.acmeRoot),
         v2: flags.v2 !== false,
         headersFile: flags.headersFile ? true : undefined,
         onProgress: progress.listener,

@@ -2,7 +2,9 @@
 export const buildDefaults = {
   out: 'public',
   config: 'ocisite.json',
-  listen: '80',
+  /** Both address families, as Debian's own default site listens. */
+  listen: ['80', '[::]:80'],
+  tlsListen: ['443', '[::]:443'],
   v2: true,
   headersFile: false,
 } as const

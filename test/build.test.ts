@@ -202,9 +202,9 @@ describe('ocisite build', () => {
     const conf = path.join(work, 'tls.conf')
     await build({ inputs: [path.join(layouts, 'app')], host: 'example.com', out, nginx: conf, tlsCert: '/etc/ssl/site.pem', tlsKey: '/etc/ssl/site.key' })
     const text = await fs.readFile(conf, 'utf8')
-    expect(text).toContain('listen 443 ssl;')
-    expect(text).toContain('ssl_certificate /etc/ssl/site.pem;')
-    expect(text).toMatch(/listen 80;\s+server_name example.com;\s+location \/ \{\s+return 301 https:\/\/\$host\$request_uri;/)
+    expect(text).toContain('listen 443 ssl;\n    listen [::]:443 ssl;')
+    expect(text).toContain('ssl_certificate "/etc/ssl/site.pem";')
+    expect(text).toMatch(/listen 80;\s+listen \[::\]:80;\s+server_name example.com;\s+location \/ \{\s+return 301 https:\/\/\$host\$request_uri;/)
   })
 
   it('leaves out /v2/ with --no-v2', async () => {

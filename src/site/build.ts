@@ -8,7 +8,7 @@ import { BlobStore } from './blob-store.js'
 import { discoveryDocuments, engineTemplates, type SiteFiles } from './documents.js'
 import { openInputs, Scratch } from './inputs.js'
 import { renderHeadersFile } from './headers-file.js'
-import { writeNginx } from './nginx.js'
+import { renderNginx } from './nginx.js'
 import { normalizeBuildOptions, type BuildOptions, type NormalizedBuildOptions } from './options.js'
 import { planSite, type SitePlan } from './plan.js'
 import { SiteLayout, SitePaths } from './site-paths.js'
@@ -47,6 +47,8 @@ async function prepareOut(out: string): Promise<SitePaths> {
 }
 
 async function writeSite(plan: SitePlan, opts: NormalizedBuildOptions): Promise<BuildResult> {
+  // Rendered before anything is written, so a path nginx cannot take fails the build early.
+  const nginxConf = opts.nginx.file ? await renderNginx({ ...opts.nginx, host: opts.host, v2: opts.v2 }) : undefined
   const site = await prepareOut(opts.out)
   const store = new BlobStore(site)
   const bytesTotal = plan.blobs.reduce((n, b) => n + b.size, 0)
@@ -108,16 +110,7 @@ async function writeSite(plan: SitePlan, opts: NormalizedBuildOptions): Promise<
   const pruned = await prune(site, expected)
   opts.onProgress?.({ type: 'pruned', files: pruned })
 
-  if (opts.nginx.file) {
-    await writeNginx(opts.nginx.file, {
-      host: opts.host,
-      root: site.root,
-      listen: opts.nginx.tlsCert && opts.nginx.listen === '80' ? '443' : opts.nginx.listen,
-      ...(opts.nginx.tlsCert && opts.nginx.tlsKey ? { tls: { cert: opts.nginx.tlsCert, key: opts.nginx.tlsKey } } : {}),
-      v2: opts.v2,
-      tags: v2?.tags ?? [],
-    })
-  }
+  if (opts.nginx.file && nginxConf !== undefined) await writeFileAtomic(opts.nginx.file, Buffer.from(nginxConf))
 
   return {
     out: site.root,

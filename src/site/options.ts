@@ -1,10 +1,10 @@
-import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { OcisiteError } from '../errors.js'
-import { parseJsonObject } from '../oci/json.js'
 import { parseHost } from '../oci/image-name.js'
 import { buildDefaults } from '../defaults.js'
 import type { ProgressListener } from './progress.js'
+import { readConfigFile, type ListenSetting } from './config-file.js'
+import { parseListen, type ListenAddress } from './listen.js'
 
 
 /** One image to publish: a layout, an archive, or a directory searched for them. */
@@ -28,9 +28,16 @@ export interface BuildOptions {
   baseUrl?: string
   /** Where to write the generated nginx config. */
   nginx?: string
-  listen?: string
+  /** The directory the server will serve (default: `out`'s absolute path), e.g. a release symlink. */
+  root?: string
+  /** Where the site listens: PORT, ADDRESS:PORT or [IPv6]:PORT. */
+  listen?: string | string[]
+  /** With TLS: where the plain-HTTP redirect server listens. */
+  httpListen?: string | string[]
   tlsCert?: string
   tlsKey?: string
+  /** Serve /.well-known/acme-challenge/ from this directory on both servers (certbot webroot). */
+  acmeRoot?: string
   /** Write the static /v2/ distribution tree (default true). */
   v2?: boolean
   /** Write a `_headers` file for Netlify and Cloudflare Pages (default false). */
@@ -39,50 +46,26 @@ export interface BuildOptions {
   onProgress?: ProgressListener
 }
 
+/** The nginx config to write, with every address and path checked. */
+export interface NginxOptions {
+  file: string | undefined
+  root: string
+  listen: ListenAddress[]
+  httpListen: ListenAddress[]
+  tls: { cert: string; key: string } | undefined
+  acmeRoot: string | undefined
+}
+
 /** Build options after defaults, the config file and validation. All paths absolute. */
 export interface NormalizedBuildOptions {
   host: string
   out: string
   baseUrl: string | undefined
   images: Array<Required<ImageSpec> & { explicitPath: boolean }>
-  nginx: { file: string | undefined; listen: string; tlsCert: string | undefined; tlsKey: string | undefined }
+  nginx: NginxOptions
   v2: boolean
   headersFile: boolean
   onProgress: ProgressListener | undefined
-}
-
-interface ConfigFile {
-  host?: string
-  out?: string
-  baseUrl?: string
-  v2?: boolean
-  headersFile?: boolean
-  inputs?: string[]
-  tags?: string[]
-  nginx?: { file?: string; listen?: string | number; tlsCert?: string; tlsKey?: string }
-  images?: ImageSpec[]
-}
-
-async function readConfig(file: string, explicit: boolean): Promise<ConfigFile | undefined> {
-  let bytes: Buffer
-  try {
-    bytes = await fs.readFile(file)
-  } catch {
-    if (explicit) throw new OcisiteError('CONFIG_INVALID', `${file}: config file not found`, { file })
-    return undefined
-  }
-  const doc = parseJsonObject(bytes, file) as ConfigFile
-  const fail = (what: string) => new OcisiteError('CONFIG_INVALID', `${file}: ${what}`, { file })
-  for (const key of ['host', 'out', 'baseUrl'] as const) if (doc[key] !== undefined && typeof doc[key] !== 'string') throw fail(`"${key}" must be a string`)
-  if (doc.images !== undefined) {
-    if (!Array.isArray(doc.images)) throw fail('"images" must be an array')
-    doc.images.forEach((img, i) => {
-      if (typeof img !== 'object' || img === null || typeof img.from !== 'string') throw fail(`images[${i}].from must be a string`)
-      if (img.path !== undefined && typeof img.path !== 'string') throw fail(`images[${i}].path must be a string`)
-      if (img.tags !== undefined && (!Array.isArray(img.tags) || img.tags.some((t) => typeof t !== 'string'))) throw fail(`images[${i}].tags must be an array of strings`)
-    })
-  }
-  return doc
 }
 
 function checkBaseUrl(url: string): string {
@@ -100,7 +83,7 @@ function checkBaseUrl(url: string): string {
 export async function normalizeBuildOptions(opts: BuildOptions): Promise<NormalizedBuildOptions> {
   const cwd = path.resolve(opts.cwd ?? process.cwd())
   const configFile = path.resolve(cwd, opts.config ?? buildDefaults.config)
-  const config = (await readConfig(configFile, opts.config !== undefined)) ?? {}
+  const config = (await readConfigFile(configFile, opts.config !== undefined)) ?? {}
   const configDir = path.dirname(configFile)
   const fromConfig = (p: string | undefined) => (p === undefined ? undefined : path.resolve(configDir, p))
 
@@ -123,15 +106,27 @@ export async function normalizeBuildOptions(opts: BuildOptions): Promise<Normali
   if (nginxFile && !path.relative(out, nginxFile).startsWith('..')) {
     throw new OcisiteError('CONFIG_INVALID', `--nginx ${nginxFile} is inside the served tree ${out}; write it elsewhere`)
   }
-  const tlsCert = opts.tlsCert ?? fromConfig(config.nginx?.tlsCert)
-  const tlsKey = opts.tlsKey ?? fromConfig(config.nginx?.tlsKey)
+  const tlsCert = opts.tlsCert !== undefined ? path.resolve(cwd, opts.tlsCert) : fromConfig(config.nginx?.tlsCert)
+  const tlsKey = opts.tlsKey !== undefined ? path.resolve(cwd, opts.tlsKey) : fromConfig(config.nginx?.tlsKey)
   if ((tlsCert === undefined) !== (tlsKey === undefined)) throw new OcisiteError('CONFIG_INVALID', 'TLS needs both --tls-cert and --tls-key')
+  const tls = tlsCert && tlsKey ? { cert: tlsCert, key: tlsKey } : undefined
+  const listFrom = (cli: string | string[] | undefined, file: ListenSetting | undefined) => (cli !== undefined ? [cli].flat() : file !== undefined ? [file].flat() : undefined)
+  const listen = listFrom(opts.listen, config.nginx?.listen)
+  const httpListen = listFrom(opts.httpListen, config.nginx?.httpListen)
+  if (httpListen && !tls) throw new OcisiteError('CONFIG_INVALID', '--http-listen is for the plain-HTTP redirect server, which only exists with --tls-cert and --tls-key; use --listen')
   return {
     host: host.toLowerCase(),
     out,
     baseUrl: baseUrl === undefined ? undefined : checkBaseUrl(baseUrl),
     images,
-    nginx: { file: nginxFile, listen: String(opts.listen ?? config.nginx?.listen ?? buildDefaults.listen), tlsCert, tlsKey },
+    nginx: {
+      file: nginxFile,
+      root: opts.root !== undefined ? path.resolve(cwd, opts.root) : (fromConfig(config.nginx?.root) ?? out),
+      listen: parseListen(listen ?? (tls ? buildDefaults.tlsListen : buildDefaults.listen), '--listen'),
+      httpListen: parseListen(httpListen ?? buildDefaults.listen, '--http-listen'),
+      tls,
+      acmeRoot: opts.acmeRoot !== undefined ? path.resolve(cwd, opts.acmeRoot) : fromConfig(config.nginx?.acmeRoot),
+    },
     v2: opts.v2 ?? config.v2 ?? buildDefaults.v2,
     headersFile: opts.headersFile ?? config.headersFile ?? buildDefaults.headersFile,
     onProgress: opts.onProgress,

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { manifestSuffixTypes, CacheControl, errorBody, expandCaptures, missResponse, repoMarker, type Route } from './routes.js'
@@ -62,10 +61,7 @@ export async function resolveRequest(site: SitePaths, routes: Route[], rawPath: 
       const file = expandCaptures(template, m)
       if (!(await isFile(site, file))) continue
       const headers: Record<string, string> = { ...base, 'Content-Type': typeOf(route, file), 'Cache-Control': route.cacheControl }
-      if (route.digest === 'tag') {
-        const bytes = await fs.readFile(site.abs(file.slice(1)))
-        headers['Docker-Content-Digest'] = `sha256:${createHash('sha256').update(bytes).digest('hex')}`
-      } else if (route.digest) headers['Docker-Content-Digest'] = expandCaptures(route.digest.captures, m)
+      if (route.digest) headers['Docker-Content-Digest'] = expandCaptures(route.digest.captures, m)
       return { kind: 'file', file, headers }
     }
     if (!route.miss) return notFound()

@@ -41,8 +41,12 @@ export interface Route {
   /** Append `; charset=utf-8` (JSON documents of the discovery protocol). */
   charset: boolean
   cacheControl: string
-  /** Docker-Content-Digest: a capture template (`$2:$3`), or the tag's digest. */
-  digest?: { captures: string } | 'tag'
+  /**
+   * Docker-Content-Digest, from the URL's captures (`$2:$3`). Tag URLs have none: the digest of
+   * a tag changes on every publish, and a server config that knew it would need a reload each
+   * time (a stale header is worse than none: docker and containerd trust it).
+   */
+  digest?: { captures: string }
   /** Part of the /v2/ distribution API. */
   v2: boolean
   /** For hosts that set headers by path (Netlify and Cloudflare Pages `_headers`): the path pattern. */
@@ -76,7 +80,7 @@ export function siteRoutes(options: { v2: boolean }): Route[] {
     { id: 'v2-catalog', pattern: '^/v2/_catalog$', files: ['/v2/_catalog.json'], contentType: MediaType.json, charset: false, cacheControl: CacheControl.short, v2: true },
     { id: 'v2-tags-list', pattern: '^/v2/(.+)/tags/list$', files: ['/v2/$1/_tags.json'], contentType: MediaType.json, charset: false, cacheControl: CacheControl.short, v2: true, miss: 'NAME_UNKNOWN' },
     { id: 'v2-manifest-digest', pattern: `^/v2/(.+)/manifests/${ALG}:([0-9a-f]{64,128})$`, files: manifestFiles('/v2/$1/_manifests/$2/$3'), charset: false, cacheControl: CacheControl.immutable, digest: { captures: '$2:$3' }, v2: true, miss: 'MANIFEST_UNKNOWN' },
-    { id: 'v2-manifest-tag', pattern: `^/v2/(.+)/manifests/(${TAG})$`, files: manifestFiles('/v2/$1/_tags/$2'), charset: false, cacheControl: CacheControl.short, digest: 'tag', v2: true, miss: 'MANIFEST_UNKNOWN' },
+    { id: 'v2-manifest-tag', pattern: `^/v2/(.+)/manifests/(${TAG})$`, files: manifestFiles('/v2/$1/_tags/$2'), charset: false, cacheControl: CacheControl.short, v2: true, miss: 'MANIFEST_UNKNOWN' },
     { id: 'v2-blob', pattern: `^/v2/(.+)/blobs/${ALG}:([0-9a-f]{2})([0-9a-f]{62,126})$`, files: ['/oci-cas/$2/$3/$3$4'], contentType: MediaType.octetStream, charset: false, cacheControl: CacheControl.immutable, digest: { captures: '$2:$3$4' }, v2: true, miss: 'BLOB_UNKNOWN' },
     { id: 'v2-referrers', pattern: `^/v2/(.+)/referrers/${ALG}:([0-9a-f]{64,128})$`, files: ['/v2/$1/_referrers/$2/$3.json'], contentType: MediaType.ociIndex, charset: false, cacheControl: CacheControl.short, v2: true, miss: 'EMPTY_REFERRERS' },
   ]

@@ -5,18 +5,10 @@ import { canonicalBytes, type SiteFiles } from './documents.js'
 import type { SitePlan } from './plan.js'
 import { SiteLayout } from './site-paths.js'
 
-/** A tag the /v2/ tree serves, with the digest nginx must send for it. */
-export interface V2Tag {
-  repo: string
-  tag: string
-  digest: string
-}
-
-/** The /v2/ tree: its files, its links into the CAS, generated blobs, and each tag's digest. */
+/** The /v2/ tree: its files, its links into the CAS, and the blobs it generates. */
 export interface V2Tree extends SiteFiles {
   /** Documents ocisite generates that are manifests too (referrers indexes), stored in the CAS. */
   blobs: Array<{ digest: Digest; bytes: Buffer }>
-  tags: V2Tag[]
 }
 
 /**
@@ -27,7 +19,6 @@ export function v2Tree(plan: SitePlan): V2Tree {
   const files = new Map<string, Buffer>()
   const links = new Map<string, string>()
   const blobs: V2Tree['blobs'] = []
-  const tags: V2Tag[] = []
   files.set(SiteLayout.v2Base, Buffer.from('{}'))
   files.set(SiteLayout.v2Catalog, canonicalBytes({ repositories: plan.images.map((i) => i.path) }))
 
@@ -40,7 +31,6 @@ export function v2Tree(plan: SitePlan): V2Tree {
       if (!kind) continue // an opaque artifact blob tagged directly is discoverable, but it is not a manifest
       const digest = parseDigest(t.entry.digest)
       links.set(SiteLayout.v2Tag(repo, t.tag, kind), SiteLayout.blob(digest))
-      tags.push({ repo, tag: t.tag, digest: digest.value })
       listed.push(t.tag)
     }
     files.set(SiteLayout.v2TagsList(repo), canonicalBytes({ name: repo, tags: listed }))
@@ -56,9 +46,7 @@ export function v2Tree(plan: SitePlan): V2Tree {
       links.set(SiteLayout.v2Manifest(repo, digest, 'oci-index'), blob)
       const fallback = `${subjectDigest.algorithm}-${subjectDigest.encoded}`
       links.set(SiteLayout.v2Tag(repo, fallback, 'oci-index'), blob)
-      tags.push({ repo, tag: fallback, digest: digest.value })
     }
   }
-  tags.sort((a, b) => (a.repo + ':' + a.tag < b.repo + ':' + b.tag ? -1 : 1))
-  return { files, links, blobs, tags }
+  return { files, links, blobs }
 }

@@ -10,8 +10,11 @@ import { MediaType } from '../../src/oci/media-types.js'
 export const STACK_TYPE = 'application/vnd.rsgo.stack.manifest.v1+yaml'
 export const SBOM_TYPE = 'application/spdx+json'
 
+/** A scratch directory, world-readable like a web root (nginx workers run as www-data). */
 export async function tempDir(prefix = 'ocisite-test-'): Promise<string> {
-  return fs.mkdtemp(path.join(os.tmpdir(), prefix))
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), prefix))
+  await fs.chmod(dir, 0o755)
+  return dir
 }
 
 /** A real, reproducible tar layer holding the given files. */

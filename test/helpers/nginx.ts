@@ -2,10 +2,8 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { promises as fs } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { tempDir } from './fixtures.js'
 
-const repoNginxConf = fileURLToPath(new URL('../../nginx/nginx.conf', import.meta.url))
 
 /** A free TCP port on loopback. */
 export async function freePort(): Promise<number> {
@@ -47,33 +45,47 @@ export interface RunningNginx {
   prefix: string
   /** Output of `nginx -t`. */
   testOutput: string
+  /** The error log and access log, as Debian's nginx.conf names them (inside the scratch prefix). */
+  errorLog: string
+  accessLog: string
   stop(): Promise<void>
 }
 
 /**
- * Start the real nginx with the repository's nginx/nginx.conf and the generated site configs
- * (as site.conf), in a scratch prefix. `nginx -t` must pass first.
+ * The distribution's nginx as operators run it: a copy of Debian's own /etc/nginx (nginx.conf
+ * byte for byte, the default site removed) with each generated config dropped, unchanged, into
+ * conf.d/. A private mount namespace puts the copy at /etc/nginx, and scratch folders at
+ * /var/log/nginx, /var/lib/nginx and /run, so the stock paths work and nothing on the machine is
+ * touched. Workers run as www-data, so the site must be readable as in production.
  */
-export async function startNginx(siteConfs: string[], port: number): Promise<RunningNginx> {
+export async function startNginx(siteConfs: string[], port: number | number[]): Promise<RunningNginx> {
   const prefix = await tempDir('ocisite-nginx-')
-  await fs.chmod(prefix, 0o755)
-  for (const d of ['conf', 'logs', 'tmp']) await fs.mkdir(path.join(prefix, d))
-  await fs.copyFile(repoNginxConf, path.join(prefix, 'conf', 'nginx.conf'))
-  const site = (await Promise.all(siteConfs.map((f) => fs.readFile(f, 'utf8')))).join('\n')
-  await fs.writeFile(path.join(prefix, 'conf', 'site.conf'), site)
-  const args = ['-p', prefix, '-c', 'conf/nginx.conf', '-e', path.join(prefix, 'logs', 'error.log')]
-  const check = spawnSync('nginx', [...args, '-t'], { encoding: 'utf8' })
+  const dirs = { etc: path.join(prefix, 'etc'), log: path.join(prefix, 'log'), lib: path.join(prefix, 'lib'), run: path.join(prefix, 'run') }
+  await fs.cp('/etc/nginx', dirs.etc, { recursive: true, verbatimSymlinks: true })
+  for (const f of await fs.readdir(path.join(dirs.etc, 'sites-enabled'))) await fs.rm(path.join(dirs.etc, 'sites-enabled', f))
+  for (const d of [dirs.log, dirs.lib, dirs.run]) await fs.mkdir(d)
+  for (const [i, conf] of siteConfs.entries()) await fs.copyFile(conf, path.join(dirs.etc, 'conf.d', `${i}-${path.basename(conf, '.conf')}.conf`))
+  const mounts = [
+    [dirs.etc, '/etc/nginx'],
+    [dirs.log, '/var/log/nginx'],
+    [dirs.lib, '/var/lib/nginx'],
+    [dirs.run, '/run'],
+  ]
+  const script = `${mounts.map(([from, to]) => `mount --bind '${from}' '${to}'`).join(' && ')} && exec nginx "$@"`
+  const nginx = (args: string[]) => ['--mount', '--propagation', 'private', 'sh', '-c', script, 'nginx', ...args]
+  const check = spawnSync('unshare', nginx(['-t']), { encoding: 'utf8' })
   const testOutput = `${check.stdout}${check.stderr}`
   if (check.status !== 0) throw new Error(`nginx -t failed:\n${testOutput}`)
-  const child: ChildProcess = spawn('nginx', [...args, '-g', 'daemon off;'], { stdio: 'ignore' })
-  await waitForPort(port)
+  const child: ChildProcess = spawn('unshare', nginx(['-g', 'daemon off;']), { stdio: ['ignore', 'ignore', 'inherit'] })
+  for (const p of [port].flat()) await waitForPort(p)
   return {
     prefix,
     testOutput,
+    errorLog: path.join(dirs.log, 'error.log'),
+    accessLog: path.join(dirs.log, 'access.log'),
     stop: async () => {
       await stopChild(child, 'SIGQUIT')
       await fs.rm(prefix, { recursive: true, force: true })
     },
   }
 }
-
