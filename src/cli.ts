@@ -23,6 +23,8 @@ function define(cli: CAC, io: CliIo): void {
     .option('--acme-root <dir>', 'Serve /.well-known/acme-challenge/ from this directory (certbot --webroot)')
     .option('--no-v2', 'Leave out the static /v2/ distribution tree')
     .option('--headers-file', 'Also write _headers (Netlify, Cloudflare Pages) for the discovery paths')
+    .option('--force', 'Publish into a non-empty directory that is not an ocisite site (its other files are left alone)')
+    .option('--no-wait', 'Fail at once if another ocisite is writing the site, instead of waiting')
     .option('--json', 'Print a machine-readable summary')
     .example('ocisite build layouts/ --host example.com --out public --nginx site.conf')
     .example('ocisite build --config ocisite.json')
@@ -47,6 +49,8 @@ function define(cli: CAC, io: CliIo): void {
         acmeRoot: str(flags.acmeRoot),
         v2: flags.v2 !== false,
         headersFile: flags.headersFile ? true : undefined,
+        force: !!flags.force,
+        wait: flags.wait !== false,
         onProgress: progress.listener,
       }).finally(() => progress.finish())
       if (flags.json) {

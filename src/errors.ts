@@ -19,6 +19,10 @@ export type ErrorCode =
   | 'NOT_FOUND'
   | 'NETWORK'
   | 'PROTOCOL'
+  | 'OUT_UNSAFE'
+  | 'SITE_LOCKED'
+  | 'STATE_INVALID'
+  | 'TOO_LARGE'
 
 /** Process exit codes, the one place they are defined. */
 export enum ExitCode {

@@ -45,6 +45,10 @@ export function buildProgress(io: CliIo): { listener: (e: BuildEvent) => void; f
           clear()
           io.stderr.write(`ocisite: warning: ${e.message}\n`)
           break
+        case 'waiting':
+          clear()
+          io.stderr.write(`ocisite: ${e.message}\n`)
+          break
         case 'input':
           draw(`reading ${e.label} → ${e.imagePath}`)
           break

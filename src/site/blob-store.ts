@@ -15,6 +15,7 @@ export class BlobStore {
   /** Copy a blob in, verified while it streams. A blob already present with its size is skipped. */
   async put(blob: PlannedBlob, onBytes?: (n: number) => void): Promise<'written' | 'skipped'> {
     const target = this.file(blob.digest)
+    await this.site.parentDir(SiteLayout.blob(blob.digest))
     if (await hasFileOfSize(target, blob.size)) return 'skipped'
     await writeVerified(createReadStream(blob.file), target, { digest: blob.digest, size: blob.size, label: blob.label }, onBytes)
     return 'written'
@@ -24,6 +25,7 @@ export class BlobStore {
   async putBytes(digest: Digest, bytes: Buffer): Promise<'written' | 'skipped'> {
     if (digestOf(bytes, digest.algorithm) !== digest.value) throw new Error(`internal: generated blob does not hash to ${digest.value}`)
     const target = this.file(digest)
+    await this.site.parentDir(SiteLayout.blob(digest))
     if (await hasFileOfSize(target, bytes.byteLength)) return 'skipped'
     await writeFileAtomic(target, bytes)
     return 'written'

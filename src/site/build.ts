@@ -1,9 +1,7 @@
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
-import fg from 'fast-glob'
-import { OcisiteError } from '../errors.js'
 import type { Digest } from '../oci/digest.js'
-import { ensureDir, isTempName, linkAtomic, writeFileAtomic } from '../oci/atomic.js'
+import { ensureDir, linkAtomic, writeFileAtomic } from '../oci/atomic.js'
 import { BlobStore } from './blob-store.js'
 import { discoveryDocuments, engineTemplates, type SiteFiles } from './documents.js'
 import { openInputs, Scratch } from './inputs.js'
@@ -13,6 +11,7 @@ import { normalizeBuildOptions, type BuildOptions, type NormalizedBuildOptions }
 import { planSite, type SitePlan } from './plan.js'
 import { SiteLayout, SitePaths } from './site-paths.js'
 import { v2Tree, type V2Tree } from './v2.js'
+import { checkOut, lockSite, OwnedRecord, removeEmptyParents, removeTempFiles, type SiteLock } from './site-state.js'
 
 /** What a build published, for `--json` and for callers. */
 export interface BuildResult {
@@ -39,23 +38,46 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   }
 }
 
-async function prepareOut(out: string): Promise<SitePaths> {
-  const st = await fs.stat(out).catch(() => undefined)
-  if (st && !st.isDirectory()) throw new OcisiteError('CONFIG_INVALID', `--out ${out} exists and is not a directory`, { file: out })
-  await ensureDir(out)
-  return new SitePaths(out)
+/** The order deletes go in: documents and links before the blobs they point at. */
+function deleteRank(rel: string): number {
+  if (rel === SiteLayout.wellKnown || rel === SiteLayout.headersFile) return 0
+  if (rel.startsWith(`${SiteLayout.indexDir}/`)) return 1
+  if (rel.startsWith(`${SiteLayout.v2Dir}/`)) return rel.includes('/_tags/') ? 2 : rel.endsWith('.json') ? 3 : 4
+  return 5 // oci-cas
 }
 
 async function writeSite(plan: SitePlan, opts: NormalizedBuildOptions): Promise<BuildResult> {
   // Rendered before anything is written, so a path nginx cannot take fails the build early.
   const nginxConf = opts.nginx.file ? await renderNginx({ ...opts.nginx, host: opts.host, v2: opts.v2 }) : undefined
-  const site = await prepareOut(opts.out)
+  await checkOut(opts.out, opts.images.map((i) => i.from), opts.force)
+  await ensureDir(opts.out)
+  const site = new SitePaths(opts.out)
+  for (const dir of [SiteLayout.stateDir, SiteLayout.casDir, SiteLayout.indexDir, SiteLayout.v2Dir, '.well-known']) await site.parentDir(`${dir}/x`, false)
+  const lock = await lockSite(site, { wait: opts.wait, onWait: () => opts.onProgress?.({ type: 'waiting', message: `waiting for another ocisite writing ${site.root}` }) })
+  try {
+    return await writeLocked(site, plan, opts, nginxConf, lock)
+  } finally {
+    await lock.release()
+  }
+}
+
+async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuildOptions, nginxConf: string | undefined, lock: SiteLock): Promise<BuildResult> {
   const store = new BlobStore(site)
   const bytesTotal = plan.blobs.reduce((n, b) => n + b.size, 0)
   opts.onProgress?.({ type: 'plan', images: plan.images.length, tags: plan.images.reduce((n, i) => n + i.tags.length, 0), blobs: plan.blobs.length, bytes: bytesTotal })
 
   const discovery = discoveryDocuments(plan, engineTemplates(opts.baseUrl))
   const v2: V2Tree | undefined = opts.v2 ? v2Tree(plan) : undefined
+  const documents: SiteFiles[] = [...(v2 ? [v2] : []), discovery.indexes, discovery.wellKnown]
+  if (opts.headersFile) documents.push({ files: new Map([[SiteLayout.headersFile, Buffer.from(renderHeadersFile())]]), links: new Map() })
+
+  // What this build owns once it is done; recorded together with the old record before any write,
+  // so after a crash at any point every file ocisite wrote is still on record.
+  const record = await OwnedRecord.load(site)
+  await removeTempFiles(site)
+  const expected = new Set<string>([...plan.blobs.map((b) => SiteLayout.blob(b.digest)), ...(v2?.blobs ?? []).map((b) => SiteLayout.blob(b.digest))])
+  for (const d of documents) for (const rel of [...d.links.keys(), ...d.files.keys()]) expected.add(rel)
+  await record.save([...record.files, ...expected])
 
   // Blobs first. If any fails, remove the ones this build added: the old site stays as it was.
   const written: Digest[] = []
@@ -74,17 +96,20 @@ async function writeSite(plan: SitePlan, opts: NormalizedBuildOptions): Promise<
     }
     for (const blob of v2?.blobs ?? []) if ((await store.putBytes(blob.digest, blob.bytes)) === 'written') written.push(blob.digest)
   } catch (err) {
-    await Promise.all(written.map((d) => store.remove(d)))
+    for (const d of written) {
+      await store.remove(d)
+      await removeEmptyParents(site, SiteLayout.blob(d))
+    }
+    await record.save(record.files)
     throw err
   }
 
   // Every blob is in place: now the documents, /v2/ first and the well-known document last.
   const docs = { written: 0, unchanged: 0 }
-  const expected = new Set<string>([...plan.blobs.map((b) => SiteLayout.blob(b.digest)), ...(v2?.blobs ?? []).map((b) => SiteLayout.blob(b.digest))])
   const apply = async (files: SiteFiles) => {
     for (const [rel, target] of [...files.links].sort()) {
-      expected.add(rel)
-      const [a, b] = await Promise.all([fs.stat(site.abs(rel)).catch(() => undefined), fs.stat(site.abs(target))])
+      await site.parentDir(rel)
+      const [a, b] = await Promise.all([fs.lstat(site.abs(rel)).catch(() => undefined), fs.stat(site.abs(target))])
       if (a && a.ino === b.ino && a.dev === b.dev) docs.unchanged++
       else {
         await linkAtomic(site.abs(target), site.abs(rel))
@@ -92,8 +117,9 @@ async function writeSite(plan: SitePlan, opts: NormalizedBuildOptions): Promise<
       }
     }
     for (const [rel, bytes] of [...files.files].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      expected.add(rel)
-      const current = await fs.readFile(site.abs(rel)).catch(() => undefined)
+      await site.parentDir(rel)
+      const st = await fs.lstat(site.abs(rel)).catch(() => undefined)
+      const current = st?.isFile() ? await fs.readFile(site.abs(rel)) : undefined
       if (current?.equals(bytes)) docs.unchanged++
       else {
         await writeFileAtomic(site.abs(rel), bytes)
@@ -101,13 +127,24 @@ async function writeSite(plan: SitePlan, opts: NormalizedBuildOptions): Promise<
       }
     }
   }
-  if (v2) await apply(v2)
-  await apply(discovery.indexes)
-  await apply(discovery.wellKnown)
-  if (opts.headersFile) await apply({ files: new Map([[SiteLayout.headersFile, Buffer.from(renderHeadersFile())]]), links: new Map() })
+  for (const d of documents) await apply(d)
   opts.onProgress?.({ type: 'documents', ...docs })
 
-  const pruned = await prune(site, expected)
+  // Then what is no longer published, documents before the blobs they pointed at; only files on record.
+  const stale = [...record.files].filter((rel) => !expected.has(rel)).sort((a, b) => deleteRank(a) - deleteRank(b) || (a < b ? -1 : 1))
+  let pruned = 0
+  for (const rel of stale) {
+    if ((await site.parentDir(rel, false)) === undefined) continue
+    const st = await fs.lstat(site.abs(rel)).catch(() => undefined)
+    if (st && !st.isDirectory()) {
+      await fs.rm(site.abs(rel), { force: true })
+      pruned++
+    }
+    await removeEmptyParents(site, rel)
+  }
+  site.forget()
+  lock.check()
+  await record.save(expected)
   opts.onProgress?.({ type: 'pruned', files: pruned })
 
   if (opts.nginx.file && nginxConf !== undefined) await writeFileAtomic(opts.nginx.file, Buffer.from(nginxConf))
@@ -121,28 +158,4 @@ async function writeSite(plan: SitePlan, opts: NormalizedBuildOptions): Promise<
     pruned,
     ...(opts.nginx.file ? { nginx: opts.nginx.file } : {}),
   }
-}
-
-/**
- * Remove what the new site no longer publishes (dropped tags, images and blobs, stale temporary
- * files), so an updated site equals a fresh build. Only ocisite's own folders are touched.
- */
-async function prune(site: SitePaths, expected: Set<string>): Promise<number> {
-  const owned = [SiteLayout.indexDir, SiteLayout.casDir, SiteLayout.v2Dir, '.well-known']
-  const present = await fg(owned.map((d) => `${d}/**`), { cwd: site.root, dot: true, onlyFiles: false, markDirectories: true, followSymbolicLinks: false })
-  let removed = 0
-  for (const rel of present.filter((p) => !p.endsWith('/'))) {
-    // In .well-known/ only our document (and our temporary files) are ours; others belong to the publisher.
-    const ours = !rel.startsWith('.well-known/') || rel === SiteLayout.wellKnown || isTempName(path.posix.basename(rel))
-    if (ours && !expected.has(rel)) {
-      await fs.rm(site.abs(rel), { force: true })
-      removed++
-    }
-  }
-  // Deepest first, drop directories left empty.
-  for (const dir of present.filter((p) => p.endsWith('/')).sort((a, b) => b.length - a.length)) {
-    const abs = site.abs(dir.slice(0, -1))
-    if ((await fs.readdir(abs)).length === 0) await fs.rmdir(abs)
-  }
-  return removed
 }

@@ -42,6 +42,10 @@ export interface BuildOptions {
   v2?: boolean
   /** Write a `_headers` file for Netlify and Cloudflare Pages (default false). */
   headersFile?: boolean
+  /** Publish into a non-empty directory that is not an ocisite site (its files are left alone). */
+  force?: boolean
+  /** Wait for another writer's lock (default true); false fails at once. */
+  wait?: boolean
   cwd?: string
   onProgress?: ProgressListener
 }
@@ -65,6 +69,8 @@ export interface NormalizedBuildOptions {
   nginx: NginxOptions
   v2: boolean
   headersFile: boolean
+  force: boolean
+  wait: boolean
   onProgress: ProgressListener | undefined
 }
 
@@ -129,6 +135,8 @@ export async function normalizeBuildOptions(opts: BuildOptions): Promise<Normali
     },
     v2: opts.v2 ?? config.v2 ?? buildDefaults.v2,
     headersFile: opts.headersFile ?? config.headersFile ?? buildDefaults.headersFile,
+    force: opts.force ?? false,
+    wait: opts.wait ?? true,
     onProgress: opts.onProgress,
   }
 }

@@ -6,5 +6,6 @@ export type BuildEvent =
   | { type: 'documents'; written: number; unchanged: number }
   | { type: 'pruned'; files: number }
   | { type: 'warning'; message: string }
+  | { type: 'waiting'; message: string }
 
 export type ProgressListener = (event: BuildEvent) => void

@@ -1,5 +1,7 @@
+import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { OcisiteError } from '../errors.js'
+import { DIR_MODE } from '../oci/atomic.js'
 import type { Digest } from '../oci/digest.js'
 import type { ManifestKind } from '../oci/media-types.js'
 
@@ -13,6 +15,10 @@ export const SiteLayout = {
   indexDir: 'oci-index',
   casDir: 'oci-cas',
   v2Dir: 'v2',
+  /** ocisite's own state: the record of owned files and the lock. Never served. */
+  stateDir: '.ocisite',
+  ownedRecord: '.ocisite/owned.json',
+  lock: '.ocisite/lock',
   index: (imagePath: string) => `oci-index/${imagePath}`,
   blob: (d: Digest) => `oci-cas/${d.algorithm}/${d.encoded.slice(0, 2)}/${d.encoded}`,
   v2Base: 'v2/_base.json',
@@ -23,12 +29,17 @@ export const SiteLayout = {
   v2Referrers: (repo: string, d: Digest) => `v2/${repo}/_referrers/${d.algorithm}/${d.encoded}.json`,
 } as const
 
-/** A site root on disk: turns site-relative names into absolute paths that stay inside it. */
+/**
+ * A site root on disk: turns site-relative names into absolute paths that stay inside it, and
+ * makes sure every directory on the way is a real directory (never a symlink out of the site).
+ */
 export class SitePaths {
   readonly root: string
+  private readonly realDirs = new Set<string>()
   constructor(root: string) {
     this.root = path.resolve(root)
   }
+
   abs(rel: string): string {
     const p = path.resolve(this.root, ...rel.split('/'))
     const back = path.relative(this.root, p)
@@ -36,5 +47,41 @@ export class SitePaths {
       throw new OcisiteError('PATH_INVALID', `path "${rel}" would leave the site root ${this.root}`, { path: rel })
     }
     return p
+  }
+
+  /**
+   * The absolute path of `rel`'s parent directory, created as needed. Every component below the
+   * root must be a real directory: a symlink (or a file) on the way is refused, so nothing is
+   * written or deleted through a link out of the site.
+   */
+  async parentDir(rel: string, create = true): Promise<string | undefined> {
+    const parts = rel.split('/').slice(0, -1)
+    let cur = this.root
+    for (let i = 0; i < parts.length; i++) {
+      const key = parts.slice(0, i + 1).join('/')
+      cur = path.join(cur, parts[i]!)
+      if (this.realDirs.has(key)) continue
+      const st = await fs.lstat(cur).catch(() => undefined)
+      if (!st) {
+        if (!create) return undefined
+        await fs.mkdir(cur, { mode: DIR_MODE }).catch((err: NodeJS.ErrnoException) => {
+          if (err.code !== 'EEXIST') throw err
+        })
+        await fs.chmod(cur, DIR_MODE)
+        const again = await fs.lstat(cur)
+        if (!again.isDirectory()) throw this.notReal(key, again.isSymbolicLink())
+      } else if (!st.isDirectory()) throw this.notReal(key, st.isSymbolicLink())
+      this.realDirs.add(key)
+    }
+    return cur
+  }
+
+  /** Forget directories checked earlier (after removing some). */
+  forget(): void {
+    this.realDirs.clear()
+  }
+
+  private notReal(rel: string, link: boolean): OcisiteError {
+    return new OcisiteError('PATH_INVALID', `${path.join(this.root, rel)} is ${link ? 'a symlink' : 'not a directory'}; ocisite writes and deletes only through real directories inside the site`, { path: rel })
   }
 }

@@ -1,0 +1,152 @@
+import { promises as fs } from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import lockfile from 'proper-lockfile'
+import { OcisiteError } from '../errors.js'
+import { isTempName, writeFileAtomic } from '../oci/atomic.js'
+import { canonicalBytes } from './documents.js'
+import { SiteLayout, type SitePaths } from './site-paths.js'
+
+/**
+ * The record of the files ocisite wrote into a site (`.ocisite/owned.json`). Only recorded
+ * files are ever deleted, so whatever else lives in `--out` is left alone. Before a build writes
+ * anything it records old ∪ new, so a crash leaves a record that still covers every file on disk.
+ */
+export class OwnedRecord {
+  private constructor(
+    private readonly site: SitePaths,
+    readonly files: Set<string>,
+  ) {}
+
+  static async load(site: SitePaths): Promise<OwnedRecord> {
+    const bytes = await fs.readFile(site.abs(SiteLayout.ownedRecord)).catch(() => undefined)
+    if (!bytes) return new OwnedRecord(site, new Set())
+    let doc: unknown
+    try {
+      doc = JSON.parse(bytes.toString('utf8'))
+    } catch {
+      doc = undefined
+    }
+    const files = (doc as { files?: unknown } | undefined)?.files
+    if (!Array.isArray(files) || files.some((f) => typeof f !== 'string')) {
+      throw new OcisiteError('STATE_INVALID', `${site.abs(SiteLayout.ownedRecord)}: not a record of owned files; move it away and rebuild with --force`, { file: site.abs(SiteLayout.ownedRecord) })
+    }
+    return new OwnedRecord(site, new Set(files as string[]))
+  }
+
+  async save(files: Iterable<string>): Promise<void> {
+    const sorted = [...new Set(files)].sort()
+    await this.site.parentDir(SiteLayout.ownedRecord)
+    await writeFileAtomic(this.site.abs(SiteLayout.ownedRecord), canonicalBytes({ files: sorted }))
+  }
+}
+
+/** True when `dir` has a record of owned files: it is an ocisite site. */
+export async function isSite(dir: string): Promise<boolean> {
+  return !!(await fs.lstat(path.join(dir, SiteLayout.stateDir)).catch(() => undefined))?.isDirectory()
+}
+
+/** Temporary files a killed run left in ocisite's folders (their names are ours alone). */
+export async function removeTempFiles(site: SitePaths): Promise<number> {
+  let removed = 0
+  const walk = async (rel: string): Promise<void> => {
+    const entries = await fs.readdir(site.abs(rel), { withFileTypes: true }).catch(() => [])
+    for (const e of entries) {
+      const child = `${rel}/${e.name}`
+      if (e.isDirectory()) await walk(child)
+      else if (isTempName(e.name) && (e.isFile() || e.isSymbolicLink())) {
+        await fs.rm(site.abs(child), { force: true })
+        removed++
+      }
+    }
+  }
+  for (const dir of [SiteLayout.casDir, SiteLayout.indexDir, SiteLayout.v2Dir, '.well-known', SiteLayout.stateDir]) {
+    const st = await fs.lstat(site.abs(dir)).catch(() => undefined)
+    if (st?.isDirectory()) await walk(dir)
+  }
+  for (const e of await fs.readdir(site.root, { withFileTypes: true })) if (isTempName(e.name) && e.isFile()) await fs.rm(site.abs(e.name), { force: true })
+  return removed
+}
+
+/**
+ * Remove `rel`'s parent directories that are empty, up to the site root. Only directories
+ * holding ocisite's files are ever passed here.
+ */
+export async function removeEmptyParents(site: SitePaths, rel: string): Promise<void> {
+  const parts = rel.split('/').slice(0, -1)
+  while (parts.length > 0) {
+    const dir = site.abs(parts.join('/'))
+    const st = await fs.lstat(dir).catch(() => undefined)
+    if (!st?.isDirectory()) return
+    try {
+      await fs.rmdir(dir)
+    } catch {
+      return // not empty (or not ours to judge): stop climbing
+    }
+    parts.pop()
+  }
+}
+
+/** Options for taking a site's lock. */
+export interface LockOptions {
+  /** Wait for another writer (default) or fail at once. */
+  wait: boolean
+  onWait?: () => void
+}
+
+/** A held site lock: release it, and check it was never lost on the way. */
+export interface SiteLock {
+  release(): Promise<void>
+  check(): void
+}
+
+/**
+ * Take the site's one writer lock (`.ocisite/lock`, through proper-lockfile). A lock whose holder
+ * was killed stops being refreshed and is taken over once stale.
+ */
+export async function lockSite(site: SitePaths, options: LockOptions): Promise<SiteLock> {
+  await site.parentDir(SiteLayout.lock)
+  const file = site.abs(SiteLayout.lock)
+  let compromised: Error | undefined
+  const common = { realpath: false, lockfilePath: `${file}.d`, stale: 10_000, update: 2_000, onCompromised: (err: Error) => (compromised = err) }
+  let release: () => Promise<void>
+  try {
+    release = await lockfile.lock(file, { ...common, retries: 0 })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err
+    if (!options.wait) throw new OcisiteError('SITE_LOCKED', `${site.root}: another ocisite is writing this site (lock ${file}.d); try again later, or leave out --no-wait to wait`, { file })
+    options.onWait?.()
+    release = await lockfile.lock(file, { ...common, retries: { forever: true, factor: 1.2, minTimeout: 100, maxTimeout: 1_000 } })
+  }
+  return {
+    release: async () => {
+      await release().catch(() => undefined)
+    },
+    check: () => {
+      if (compromised) throw new OcisiteError('SITE_LOCKED', `${site.root}: lost the site lock while writing (${compromised.message})`, { file })
+    },
+  }
+}
+
+/** Refuse `--out` values that would put other people's files at risk. */
+export async function checkOut(out: string, inputs: string[], force: boolean): Promise<void> {
+  const real = await fs.realpath(out).catch(() => path.resolve(out))
+  const refuse = (why: string) => new OcisiteError('OUT_UNSAFE', `--out ${out}: ${why}`, { file: out })
+  if (real === path.parse(real).root) throw refuse('is the file system root; name a directory of its own for the site')
+  const homes = new Set([os.homedir(), '/root'].map((h) => path.resolve(h)))
+  if (homes.has(real) || /^\/home\/[^/]+$/.test(real)) throw refuse('is a home directory; name a directory of its own for the site (for example ~/site)')
+  for (const input of inputs) {
+    const from = await fs.realpath(input).catch(() => path.resolve(input))
+    const inside = (a: string, b: string) => a === b || a.startsWith(b.endsWith(path.sep) ? b : b + path.sep)
+    if (inside(from, real)) throw refuse(`contains the input ${input}; write the site elsewhere`)
+    if (inside(real, from)) throw refuse(`lies inside the input ${input}; write the site elsewhere`)
+  }
+  const st = await fs.lstat(real).catch(() => undefined)
+  if (!st) return
+  if (!st.isDirectory()) throw refuse('exists and is not a directory')
+  if (force || (await isSite(real))) return
+  const entries = await fs.readdir(real)
+  if (entries.length > 0) {
+    throw refuse(`is not empty and is not an ocisite site (no ${SiteLayout.stateDir}/); pass --force to publish into it (ocisite never deletes files it did not write)`)
+  }
+}
