@@ -2,6 +2,7 @@ import { cac, type CAC, type Command } from 'cac'
 import { ExitCode, isOcisiteError, OcisiteError } from './errors.js'
 import { buildProgress, clientReporter, formatBytes, type CliIo } from './cli/output.js'
 import { buildDefaults, pullDefaults, serveDefaults } from './defaults.js'
+import { defaultMinSpeed } from './client/http.js'
 
 const toArray = (v: unknown): string[] | undefined => (v === undefined ? undefined : (Array.isArray(v) ? v : [v]).map(String))
 const str = (v: unknown): string | undefined => (v === undefined ? undefined : String(v))
@@ -77,7 +78,14 @@ function define(cli: CAC, io: CliIo): void {
     }
     const port = flags.port === undefined ? undefined : Number(flags.port)
     if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) throw new OcisiteError('CONFIG_INVALID', `--port ${String(flags.port)} is not a port number`)
-    return { protocols: protocols as Array<'https' | 'http'>, port, resolveHosts, platform: str(flags.platform) }
+    const positive = (flag: string, v: unknown, fallback: number) => {
+      if (v === undefined) return fallback
+      const n = Number(v)
+      if (!(Number.isFinite(n) && n > 0)) throw new OcisiteError('CONFIG_INVALID', `--${flag} ${String(v)} must be a positive number`)
+      return n
+    }
+    const minSpeed = { bytesPerSecond: positive('speed-limit', flags.speedLimit, defaultMinSpeed.bytesPerSecond), seconds: positive('speed-time', flags.speedTime, defaultMinSpeed.seconds) }
+    return { protocols: protocols as Array<'https' | 'http'>, port, resolveHosts, platform: str(flags.platform), minSpeed }
   }
 
   /** The discovery options resolve and pull share. */
@@ -87,6 +95,8 @@ function define(cli: CAC, io: CliIo): void {
       .option('--port <port>', 'Port for the well-known URI')
       .option('--resolve <host=address>', 'Connect to ADDRESS for HOST (like curl --resolve); repeatable')
       .option('--verbose', 'Report every discovery attempt on stderr')
+      .option('--speed-limit <bytes>', `Abandon a transfer slower than this many bytes/s over --speed-time (default ${defaultMinSpeed.bytesPerSecond})`)
+      .option('--speed-time <seconds>', `The window for --speed-limit (default ${defaultMinSpeed.seconds})`)
 
   withDiscoveryOptions(cli.command('resolve <...names>', 'Resolve host-based image names (example.com/app#1.0) through ref-engine discovery'))
     .option('--platform <os/arch[/variant]>', 'Follow multi-platform indexes to this platform')

@@ -1,13 +1,17 @@
 import { createHash } from 'node:crypto'
+import { execFileSync, spawn } from 'node:child_process'
 import http from 'node:http'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LayoutWriter } from '../src/oci/layout-writer.js'
 import { ocisite } from './helpers/cli.js'
 import { image, tempDir } from './helpers/fixtures.js'
 
 const INDEX = 'application/vnd.oci.image.index.v1+json'
+/** node with tsx's loader, running the CLI's pull directly (so signals reach ocisite itself). */
+const tsxNode = ['--import', 'tsx', fileURLToPath(new URL('../src/bin.ts', import.meta.url)), 'pull']
 let work: string
 let server: http.Server
 let port: number
@@ -66,6 +70,10 @@ function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
         return send(res, 200, INDEX, JSON.stringify({ schemaVersion: 2, manifests: [{ ...notJson, annotations: { 'org.opencontainers.image.ref.name': 't' }, casEngines: [{ protocol: 'oci-cas-template-v1', uri: '/cas/good/{algorithm}/{encoded}' }] }] }))
       case 'fallback':
         return send(res, 200, INDEX, indexFor(['/missing/{encoded}', '/cas/good/{algorithm}/{encoded}']))
+      case 'reset-then-good':
+      case 'close-then-good':
+      case 'stall-then-good':
+        return send(res, 200, INDEX, indexFor([`/cas/${c.replace('-then-good', '')}/{algorithm}/{encoded}`, '/cas/good/{algorithm}/{encoded}']))
       default:
         return send(res, 200, INDEX, indexFor([`/cas/${c}/{algorithm}/{encoded}`]))
     }
@@ -76,6 +84,19 @@ function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
     const isLayer = cas[2] === layerHex
     if (isLayer && cas[1] === 'long-blob') return send(res, 200, 'application/octet-stream', Buffer.concat([bytes, Buffer.from('and then some')]), true)
     if (isLayer && cas[1] === 'short-blob') return send(res, 200, 'application/octet-stream', bytes.subarray(0, bytes.length - 10))
+    if (isLayer && ['reset', 'close', 'stall', 'trickle'].includes(cas[1]!)) {
+      // Half the body under a full Content-Length, then: a TCP reset, a clean close, silence, or 1 byte/s.
+      res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': bytes.length })
+      res.write(bytes.subarray(0, bytes.length >> 1))
+      if (cas[1] === 'reset') setTimeout(() => req.socket.resetAndDestroy(), 50)
+      if (cas[1] === 'close') setTimeout(() => req.socket.destroy(), 50)
+      if (cas[1] === 'trickle') {
+        let at = bytes.length >> 1
+        const timer = setInterval(() => (at < bytes.length ? res.write(bytes.subarray(at, ++at)) : res.end()), 1000)
+        res.on('close', () => clearInterval(timer))
+      }
+      return
+    }
     if (isLayer && cas[1] === 'digest-mismatch') {
       const bad = Buffer.from(bytes)
       bad[bad.length - 1] = bad[bad.length - 1]! ^ 0xff
@@ -148,5 +169,67 @@ describe('a hostile or broken server gets a clear error, and DEST keeps nothing 
     expect(JSON.parse(r.stdout).blobs.fetched).toBe(3)
     for (const [hex, bytes] of blobs) expect((await fs.readFile(path.join(dest, 'blobs', 'sha256', hex))).equals(bytes)).toBe(true)
     expect(JSON.parse(await fs.readFile(path.join(dest, 'index.json'), 'utf8')).manifests[0].digest).toBe(manifest.digest)
+  })
+})
+
+describe('a server that breaks the connection: exit 4 with one line, or the next engine', () => {
+  const pull = (c: string, dest: string, extra: string[] = []) => ocisite(['pull', '--protocol', 'http', '--port', String(port), `127.0.0.1/${c}#t`, dest, ...extra])
+  const fast = ['--speed-limit', '1000', '--speed-time', '2']
+
+  it.each([
+    ['reset', 'reset mid-body', [] as string[]],
+    ['close', 'closed mid-body', [] as string[]],
+    ['stall', 'stalled mid-body', fast],
+  ])('%s with one engine: exit 4 (%s)', async (c, _, extra) => {
+    const dest = path.join(work, `dest-net-${c}`)
+    const r = await pull(c, dest, extra)
+    expect(r.code, r.stderr).toBe(4)
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    expect(r.stderr).toMatch(/error\[NETWORK\]/)
+    await expectOnlyVerified(dest)
+  })
+
+  it.each(['reset', 'close', 'stall'])('%s, then a working engine: exit 0 from the second', async (c) => {
+    const dest = path.join(work, `dest-net-${c}-good`)
+    const r = await pull(`${c}-then-good`, dest, ['--json', ...fast])
+    expect(r.code, r.stderr).toBe(0)
+    for (const [hex, bytes] of blobs) expect((await fs.readFile(path.join(dest, 'blobs', 'sha256', hex))).equals(bytes)).toBe(true)
+  })
+
+  it('a 1 byte/s server fails within the --speed-limit window', async () => {
+    const dest = path.join(work, 'dest-trickle')
+    const started = Date.now()
+    const r = await pull('trickle', dest, ['--speed-limit', '100', '--speed-time', '3'])
+    expect(r.code, r.stderr).toBe(4)
+    expect(r.stderr).toContain('transfer slower than 100 bytes/s for 3 s')
+    expect(Date.now() - started).toBeLessThan(15_000)
+    await expectOnlyVerified(dest)
+  })
+
+  it('a FIFO in DEST where a blob goes is replaced, not opened', async () => {
+    const dest = path.join(work, 'dest-fifo')
+    await fs.mkdir(path.join(dest, 'blobs', 'sha256'), { recursive: true })
+    execFileSync('mkfifo', [path.join(dest, 'blobs', 'sha256', layerHex)])
+    const started = Date.now()
+    const r = await pull('good', dest)
+    expect(r.code, r.stderr).toBe(0)
+    expect(Date.now() - started).toBeLessThan(5_000)
+    expect((await fs.lstat(path.join(dest, 'blobs', 'sha256', layerHex))).isFile()).toBe(true)
+    for (const [hex, bytes] of blobs) expect((await fs.readFile(path.join(dest, 'blobs', 'sha256', hex))).equals(bytes)).toBe(true)
+  })
+
+  it('SIGTERM during a stalled transfer leaves no temporary file', async () => {
+    const dest = path.join(work, 'dest-sigterm')
+    const child = spawn(process.execPath, [...tsxNode, '127.0.0.1/stall#t', dest, '--protocol', 'http', '--port', String(port)], { stdio: 'ignore' })
+    const dir = path.join(dest, 'blobs', 'sha256')
+    const deadline = Date.now() + 20_000
+    while (!(await fs.readdir(dir).catch(() => [] as string[])).some((n) => n.startsWith('.ocisite-tmp-'))) {
+      if (Date.now() > deadline) throw new Error('the pull never started writing')
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)))
+    child.kill('SIGTERM')
+    expect(await exited).toBe(143)
+    expect((await fs.readdir(dir)).filter((n) => n.startsWith('.ocisite-tmp-'))).toEqual([])
   })
 })

@@ -9,9 +9,17 @@ import { MAX_JSON_BYTES, parseJsonObject } from '../oci/json.js'
 export interface HttpOptions {
   /** Host → address overrides (like curl --resolve), for testing names that DNS does not know. */
   resolveHosts?: Record<string, string>
-  /** Per-request timeout in milliseconds. */
+  /** Per-request idle timeout in milliseconds (default 30 s). */
   timeoutMs?: number
+  /**
+   * The slowest transfer accepted (like curl's --speed-limit / --speed-time): a body that brings
+   * fewer than `bytesPerSecond` on average over any `seconds`-long window is abandoned.
+   */
+  minSpeed?: { bytesPerSecond: number; seconds: number }
 }
+
+/** The default minimum speed: 1 KiB/s over 30 s turns a trickling server into a failure, not a hang. */
+export const defaultMinSpeed = { bytesPerSecond: 1024, seconds: 30 } as const
 
 export interface HttpResponse {
   /** The final URL, after redirects. */
@@ -62,7 +70,53 @@ export async function httpGet(target: string, accept: string, opts: HttpOptions 
       url = next
       continue
     }
-    return { url: url.toString(), status, headers: res.headers, body: res }
+    return { url: url.toString(), status, headers: res.headers, body: guardedBody(res, url.toString(), opts.minSpeed ?? defaultMinSpeed) }
+  }
+}
+
+/**
+ * A response body whose failures are network errors: a reset, an abort or a server that closes
+ * mid-body ends the read with one NETWORK error naming the URL, and so does a transfer slower
+ * than the minimum speed.
+ */
+function guardedBody(res: http.IncomingMessage, url: string, minSpeed: { bytesPerSecond: number; seconds: number }): HttpResponse['body'] {
+  let received = 0
+  let tooSlow: string | undefined
+  const windowMs = minSpeed.seconds * 1000
+  let windowStart = Date.now()
+  let windowBytes = 0
+  const timer = setInterval(() => {
+    if (Date.now() - windowStart < windowMs) return
+    if (windowBytes < minSpeed.bytesPerSecond * minSpeed.seconds) {
+      tooSlow = `transfer slower than ${minSpeed.bytesPerSecond} bytes/s for ${minSpeed.seconds} s`
+      res.destroy(new Error(tooSlow))
+    }
+    windowStart = Date.now()
+    windowBytes = 0
+  }, Math.min(1000, windowMs))
+  timer.unref()
+  const stop = () => clearInterval(timer)
+  res.once('close', stop)
+  return {
+    async *[Symbol.asyncIterator]() {
+      try {
+        for await (const chunk of res as AsyncIterable<Uint8Array>) {
+          received += chunk.byteLength
+          windowBytes += chunk.byteLength
+          yield chunk
+        }
+        if (!res.complete) throw new Error('the connection closed before the body was complete')
+      } catch (err) {
+        if (err instanceof OcisiteError) throw err
+        throw new OcisiteError('NETWORK', `GET ${url}: ${tooSlow ?? (err as Error).message} (after ${received} bytes)`, { url }, { cause: err })
+      } finally {
+        stop()
+      }
+    },
+    destroy: () => {
+      stop()
+      res.destroy()
+    },
   }
 }
 

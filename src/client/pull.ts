@@ -49,7 +49,11 @@ class LayoutFetcher implements BlobSource {
   async ensure(desc: Descriptor, onBytes?: (n: number) => void): Promise<'fetched' | 'cached'> {
     if (this.verified.has(desc.digest)) return 'cached'
     const file = this.writer.paths.blob(parseDigest(desc.digest))
-    if (await fileMatches(file, desc)) {
+    // Never open what is not a regular file (a FIFO would block): replace it, or refuse a directory.
+    const st = await fs.lstat(file).catch(() => undefined)
+    if (st?.isDirectory()) throw new OcisiteError('PATH_INVALID', `${file}: a directory stands where blob ${desc.digest} goes; remove it`, { file })
+    if (st && !st.isFile()) await fs.rm(file, { force: true })
+    else if (st && (await fileMatches(file, desc))) {
       this.verified.add(desc.digest)
       this.stats.cached++
       return 'cached'

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { createWriteStream, promises as fs } from 'node:fs'
+import { createWriteStream, promises as fs, rmSync } from 'node:fs'
 import path from 'node:path'
 import { once } from 'node:events'
 import { OcisiteError } from '../errors.js'
@@ -17,6 +17,15 @@ export function isTempName(name: string): boolean {
   return name.startsWith('.ocisite-tmp-')
 }
 
+/** Temporary files being written right now, so a signal handler can remove them before exiting. */
+const liveTemps = new Set<string>()
+
+/** Remove every temporary file still being written (for SIGINT/SIGTERM handlers; synchronous). */
+export function removeLiveTempFilesSync(): void {
+  for (const tmp of liveTemps) rmSync(tmp, { force: true })
+  liveTemps.clear()
+}
+
 /** mkdir -p below `root`, giving each directory it creates mode 0755 whatever the umask. */
 export async function ensureDir(dir: string): Promise<void> {
   const first = await fs.mkdir(dir, { recursive: true, mode: DIR_MODE })
@@ -31,6 +40,7 @@ export async function ensureDir(dir: string): Promise<void> {
 export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<void> {
   await ensureDir(path.dirname(file))
   const tmp = tempName(file)
+  liveTemps.add(tmp)
   try {
     await fs.writeFile(tmp, bytes, { mode: FILE_MODE, flag: 'wx' })
     await fs.chmod(tmp, FILE_MODE)
@@ -38,6 +48,8 @@ export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<
   } catch (err) {
     await fs.rm(tmp, { force: true })
     throw err
+  } finally {
+    liveTemps.delete(tmp)
   }
 }
 
@@ -45,12 +57,15 @@ export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<
 export async function linkAtomic(existing: string, link: string): Promise<void> {
   await ensureDir(path.dirname(link))
   const tmp = tempName(link)
+  liveTemps.add(tmp)
   try {
     await fs.link(existing, tmp)
     await fs.rename(tmp, link)
   } catch (err) {
     await fs.rm(tmp, { force: true })
     throw err
+  } finally {
+    liveTemps.delete(tmp)
   }
 }
 
@@ -69,8 +84,13 @@ export interface Expected {
 export async function writeVerified(source: AsyncIterable<Uint8Array>, file: string, expected: Expected, onBytes?: (n: number) => void): Promise<void> {
   await ensureDir(path.dirname(file))
   const tmp = tempName(file)
+  liveTemps.add(tmp)
   const hash = createDigester(expected.digest.algorithm)
   const out = createWriteStream(tmp, { mode: FILE_MODE, flags: 'wx' })
+  // A write still queued when the stream is destroyed fails later; that is reported by the
+  // error that caused the destroy, so keep it from becoming an uncaught 'error' event.
+  let writeError: Error | undefined
+  out.on('error', (err) => (writeError ??= err))
   let size = 0
   try {
     await once(out, 'open')
@@ -85,6 +105,7 @@ export async function writeVerified(source: AsyncIterable<Uint8Array>, file: str
     }
     out.end()
     await once(out, 'finish')
+    if (writeError) throw writeError
     if (size !== expected.size) {
       throw new OcisiteError('SIZE_MISMATCH', `${expected.label}: blob ${expected.digest.value} is ${size} bytes, but its descriptor says ${expected.size}`, { digest: expected.digest.value })
     }
@@ -98,6 +119,8 @@ export async function writeVerified(source: AsyncIterable<Uint8Array>, file: str
     out.destroy()
     await fs.rm(tmp, { force: true })
     throw err
+  } finally {
+    liveTemps.delete(tmp)
   }
 }
 
