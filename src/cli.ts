@@ -7,6 +7,13 @@ import { defaultMinSpeed } from './client/http.js'
 const toArray = (v: unknown): string[] | undefined => (v === undefined ? undefined : (Array.isArray(v) ? v : [v]).map(String))
 const str = (v: unknown): string | undefined => (v === undefined ? undefined : String(v))
 
+/** `8G`, `512M`, `1024`: a size in bytes. */
+function parseSize(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(text.trim())
+  if (!m) throw new OcisiteError('CONFIG_INVALID', `${flag} ${text}: use a size such as 8G, 512M or 1048576`)
+  return Math.floor(Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase()))
+}
+
 function define(cli: CAC, io: CliIo): void {
   cli
     .command('build [...inputs]', 'Build a static site from OCI layouts, archives, or directories holding them')
@@ -24,6 +31,7 @@ function define(cli: CAC, io: CliIo): void {
     .option('--acme-root <dir>', 'Serve /.well-known/acme-challenge/ from this directory (certbot --webroot)')
     .option('--no-v2', 'Leave out the static /v2/ distribution tree')
     .option('--headers-file', 'Also write _headers (Netlify, Cloudflare Pages) for the discovery paths')
+    .option('--max-archive-size <size>', 'Largest uncompressed input archive, in bytes or with K, M, G (default 8G)')
     .option('--force', 'Publish into a non-empty directory that is not an ocisite site (its other files are left alone)')
     .option('--no-wait', 'Fail at once if another ocisite is writing the site, instead of waiting')
     .option('--json', 'Print a machine-readable summary')
@@ -51,6 +59,7 @@ function define(cli: CAC, io: CliIo): void {
         v2: flags.v2 !== false,
         headersFile: flags.headersFile ? true : undefined,
         force: !!flags.force,
+        maxArchiveSize: flags.maxArchiveSize === undefined ? undefined : parseSize(String(flags.maxArchiveSize), '--max-archive-size'),
         wait: flags.wait !== false,
         onProgress: progress.listener,
       }).finally(() => progress.finish())
@@ -187,6 +196,11 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
     // cac 7 tells its parser the camel-cased names of boolean flags, so a hyphenated boolean
     // flag would swallow the next argument as its value; spell it out as a value instead.
     const args = argv.map((a) => (hyphenatedBooleans.has(a) ? `${a}=true` : a))
+    // The parser reads an empty value as the number 0 (`--host ''` would publish for host "0").
+    args.forEach((a, i) => {
+      const flag = /^(--[a-z-]+)=$/.exec(a)?.[1] ?? (a.startsWith('--') && args[i + 1] === '' ? a : undefined)
+      if (flag) throw new OcisiteError('CONFIG_INVALID', `${flag} is empty; give it a value or leave it out`)
+    })
     cli.parse(args, { run: false })
     if (!cli.matchedCommand) {
       if (cli.options.help || cli.options.version) return ExitCode.Ok

@@ -7,6 +7,8 @@ export const buildDefaults = {
   tlsListen: ['443', '[::]:443'],
   v2: true,
   headersFile: false,
+  /** Uncompressed bytes an input archive may hold: past it, the build stops (a decompression bomb). */
+  maxArchiveSize: 8 * 1024 ** 3,
 } as const
 
 export const serveDefaults = { dir: 'public', port: 8080, host: '127.0.0.1' } as const

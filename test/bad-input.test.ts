@@ -138,7 +138,7 @@ describe('bad input is rejected with one clear line, and the previous site is ke
   it.each([
     ['..', 'TAG_INVALID', '".."', 'dots'],
     ['.hidden', 'TAG_INVALID', '".hidden"', 'hidden'],
-    ['a/b/', 'TAG_INVALID', '""', 'empty'],
+    ['a/b/', 'TAG_INVALID', '"a/b/"', 'slashes'],
   ])('a tag that is not a safe path segment: %s', async (tag, code, shown, name) => {
     const l = await freshLayout(`tag-${name}`)
     const index = JSON.parse(await fs.readFile(path.join(l.dir, 'index.json'), 'utf8'))

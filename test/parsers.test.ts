@@ -60,7 +60,11 @@ describe('ref.name to tag', () => {
     ['ghcr.io/org/app:1.0', '1.0'],
     ['localhost:5000/app:v2', 'v2'],
     ['docker.io/library/alpine:3.20', '3.20'],
-  ])('%s → %s', (ref, tag) => expect(tagFromRefName(ref)).toBe(tag))
+  ])('%s → %s', (ref, tag) => expect(tagFromRefName(ref, 'index.json')).toBe(tag))
+
+  it.each(['../../../etc/cron.d/evil', 'foo/bar', 'app:', ':1.0', 'Upper/App:1.0', 'a b', '.hidden', '-dash'])('refuses %s, naming it', (ref) =>
+    expect(() => tagFromRefName(ref, 'index.json')).toThrow(`ref name "${ref}"`),
+  )
 })
 
 describe('image paths and tags as URI segments', () => {

@@ -46,12 +46,20 @@ export function parseDescriptor(value: unknown, where: string): Descriptor & { p
   return { ...(d as unknown as Descriptor), mediaType: (d.mediaType as string | undefined) ?? '', parsedDigest }
 }
 
-/** The tag carried by a `ref.name` value: a bare tag, or what follows the last `:` after the last `/` of a full reference. */
-export function tagFromRefName(refName: string): string {
-  const lastSlash = refName.lastIndexOf('/')
-  const tail = refName.slice(lastSlash + 1)
-  const colon = tail.lastIndexOf(':')
-  return colon === -1 ? tail : tail.slice(colon + 1)
+const TAG = '[A-Za-z0-9_][A-Za-z0-9._-]{0,127}'
+const COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*'
+/** A full reference as docker and oras write it: `[registry[:port]/]repo/path:tag`. */
+const FULL_REFERENCE = new RegExp(`^(?:[A-Za-z0-9.-]+(?::[0-9]+)?/)?${COMPONENT}(?:/${COMPONENT})*:(${TAG})$`)
+
+/**
+ * The tag carried by a `ref.name` value: a bare tag, or the tag of a full reference
+ * (`ghcr.io/org/app:1.0`). Anything else (`foo/bar`, `../../etc/x`) is refused, naming it.
+ */
+export function tagFromRefName(refName: string, where: string): string {
+  if (new RegExp(`^${TAG}$`).test(refName)) return refName
+  const full = FULL_REFERENCE.exec(refName)
+  if (full) return full[1]!
+  throw new OcisiteError('TAG_INVALID', `${where}: ref name "${refName}" is neither a tag nor a full reference ending in one (registry/repo:tag)`, { refName })
 }
 
 /** Strip our internal fields so a descriptor can be written out. */

@@ -25,8 +25,11 @@ export function parseHost(host: string, where = host): ImageName['hostKind'] {
   if (isIPv4(host)) return 'ipv4'
   if (host === '') throw new OcisiteError('NAME_INVALID', `${where}: the host is empty`)
   if (/:\d*$/.test(host)) throw new OcisiteError('NAME_INVALID', `${where}: host "${host}" has a port; host-based names have none (use --port)`)
-  const bad = host.split('.').find((l) => !LABEL.test(l))
+  const labels = host.split('.')
+  const bad = labels.find((l) => !LABEL.test(l))
   if (bad !== undefined) throw new OcisiteError('NAME_INVALID', `${where}: host "${host}" has an invalid label "${bad}"`)
+  // As in URLs: a name whose last label is all digits is an (invalid) IPv4 address, not a DNS name.
+  if (/^\d+$/.test(labels[labels.length - 1]!)) throw new OcisiteError('NAME_INVALID', `${where}: host "${host}" is neither a DNS name nor an IP address`)
   return 'reg-name'
 }
 

@@ -39,6 +39,9 @@ export class OciLayout {
     if (typeof version !== 'string') {
       throw new OcisiteError('LAYOUT_INVALID', `${layout.where('oci-layout')}: imageLayoutVersion is missing`, { file: layout.paths.ociLayout })
     }
+    if (!/^1\.\d+\.\d+$/.test(version)) {
+      throw new OcisiteError('LAYOUT_INVALID', `${layout.where('oci-layout')}: imageLayoutVersion "${version}" is not 1.x; this layout needs a newer reader`, { file: layout.paths.ociLayout })
+    }
     await layout.readSmallFile(layout.paths.indexJson, 'index.json')
     return layout
   }
@@ -77,10 +80,10 @@ export class OciLayout {
   }
 
   /** Read a small blob (a manifest, index or config) whole, verifying size and digest. */
-  async readBlob(desc: { digest: string; size: number }): Promise<Buffer> {
+  async readBlob(desc: { digest: string; size: number }, maxBytes = MAX_JSON_BYTES): Promise<Buffer> {
     const blob = await this.statBlob(desc)
-    if (blob.size > MAX_JSON_BYTES) {
-      throw new OcisiteError('JSON_INVALID', `${this.label}: document ${blob.digest.value} is ${blob.size} bytes, over the ${MAX_JSON_BYTES}-byte limit`, { digest: blob.digest.value })
+    if (blob.size > maxBytes) {
+      throw new OcisiteError('JSON_INVALID', `${this.label}: document ${blob.digest.value} is ${blob.size} bytes, over the ${maxBytes}-byte limit`, { digest: blob.digest.value })
     }
     const bytes = await fs.readFile(blob.file)
     const actual = digestOf(bytes, blob.digest.algorithm)

@@ -29,7 +29,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   const opts = await normalizeBuildOptions(options)
   const scratch = new Scratch()
   try {
-    const inputs = await openInputs(opts.images, scratch)
+    const inputs = await openInputs(opts.images, scratch, opts.maxArchiveSize)
     for (const i of inputs) opts.onProgress?.({ type: 'input', label: i.layout.label, imagePath: i.imagePath })
     const plan = await planSite(inputs, opts.onProgress)
     return await writeSite(plan, opts)

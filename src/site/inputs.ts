@@ -36,9 +36,9 @@ function displayName(file: string): string {
   return rel && !rel.startsWith('..') ? rel : file
 }
 
-async function openArchive(file: string, scratch: Scratch): Promise<OciLayout> {
+async function openArchive(file: string, scratch: Scratch, maxSize: number): Promise<OciLayout> {
   const dir = await scratch.dir()
-  await extractArchive(file, dir)
+  await extractArchive(file, dir, maxSize)
   return OciLayout.open(dir, displayName(file), true)
 }
 
@@ -47,7 +47,7 @@ function joinPath(prefix: string, rest: string): string {
 }
 
 /** Open every input: a layout, an archive, or a directory searched for layouts and archives. */
-export async function openInputs(images: NormalizedBuildOptions['images'], scratch: Scratch): Promise<LayoutInput[]> {
+export async function openInputs(images: NormalizedBuildOptions['images'], scratch: Scratch, maxArchiveSize: number): Promise<LayoutInput[]> {
   const found: LayoutInput[] = []
   for (const spec of images) {
     const label = displayName(spec.from)
@@ -59,7 +59,7 @@ export async function openInputs(images: NormalizedBuildOptions['images'], scrat
       found.push({ imagePath: checkImagePath(imagePath, label), layout, tags: spec.tags })
     }
     if (st.isFile()) {
-      own(await openArchive(spec.from, scratch), path.basename(spec.from).replace(ARCHIVE, ''))
+      own(await openArchive(spec.from, scratch, maxArchiveSize), path.basename(spec.from).replace(ARCHIVE, ''))
       continue
     }
     if (await fs.stat(path.join(spec.from, 'oci-layout')).catch(() => undefined)) {
@@ -85,7 +85,7 @@ export async function openInputs(images: NormalizedBuildOptions['images'], scrat
         const layoutRoot = path.join(spec.from, dir)
         own(await OciLayout.open(layoutRoot, displayName(layoutRoot)), dir, true)
       } else if (!insideLayout(hit)) {
-        own(await openArchive(path.join(spec.from, hit), scratch), hit.replace(ARCHIVE, ''), true)
+        own(await openArchive(path.join(spec.from, hit), scratch, maxArchiveSize), hit.replace(ARCHIVE, ''), true)
       }
     }
   }

@@ -44,6 +44,8 @@ export interface BuildOptions {
   headersFile?: boolean
   /** Publish into a non-empty directory that is not an ocisite site (its files are left alone). */
   force?: boolean
+  /** The most uncompressed bytes an input archive may hold (default 8 GiB). */
+  maxArchiveSize?: number
   /** Wait for another writer's lock (default true); false fails at once. */
   wait?: boolean
   cwd?: string
@@ -71,6 +73,7 @@ export interface NormalizedBuildOptions {
   headersFile: boolean
   force: boolean
   wait: boolean
+  maxArchiveSize: number
   onProgress: ProgressListener | undefined
 }
 
@@ -136,6 +139,7 @@ export async function normalizeBuildOptions(opts: BuildOptions): Promise<Normali
     v2: opts.v2 ?? config.v2 ?? buildDefaults.v2,
     headersFile: opts.headersFile ?? config.headersFile ?? buildDefaults.headersFile,
     force: opts.force ?? false,
+    maxArchiveSize: opts.maxArchiveSize ?? buildDefaults.maxArchiveSize,
     wait: opts.wait ?? true,
     onProgress: opts.onProgress,
   }

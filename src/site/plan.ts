@@ -2,7 +2,7 @@ import picomatch from 'picomatch'
 import { OcisiteError } from '../errors.js'
 import { plainDescriptor, REF_NAME, tagFromRefName, type Descriptor, type Platform } from '../oci/descriptor.js'
 import { parseDigest, type Digest } from '../oci/digest.js'
-import { parseJsonObject } from '../oci/json.js'
+import { MAX_CONFIG_BYTES, parseJsonObject } from '../oci/json.js'
 import type { OciLayout } from '../oci/layout.js'
 import { isImageConfigType, manifestKindOf, type ManifestKind } from '../oci/media-types.js'
 import { readNode, walkDag, type BlobSource, type DagNode } from '../oci/walk.js'
@@ -58,7 +58,7 @@ function layoutSource(layout: OciLayout): BlobSource {
 async function platformOf(layout: OciLayout, node: DagNode): Promise<Platform | undefined> {
   const config = node.children[0]
   if (node.kind !== 'manifest' || !config || !isImageConfigType(config.mediaType)) return undefined
-  const body = parseJsonObject(await layout.readBlob(config), `${layout.label}: config ${config.digest}`)
+  const body = parseJsonObject(await layout.readBlob(config, MAX_CONFIG_BYTES), `${layout.label}: config ${config.digest}`, MAX_CONFIG_BYTES)
   if (typeof body.os !== 'string' || typeof body.architecture !== 'string') return undefined
   const platform: Platform = { architecture: body.architecture, os: body.os }
   if (typeof body.variant === 'string') platform.variant = body.variant
@@ -123,7 +123,7 @@ export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListe
     const matchers = input.tags.map((g) => picomatch(g, { dot: true }))
     const tagged = entries.flatMap((entry) => {
       const refName = entry.annotations?.[REF_NAME]
-      return typeof refName === 'string' ? [{ entry, tag: tagFromRefName(refName) }] : []
+      return typeof refName === 'string' ? [{ entry, tag: tagFromRefName(refName, layout.where('index.json')) }] : []
     })
     const chosen = tagged.filter(({ tag }) => matchers.length === 0 || matchers.some((m) => m(tag)))
     if (chosen.length === 0) {
