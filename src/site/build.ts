@@ -81,10 +81,12 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuil
 
   // Blobs first. If any fails, remove the ones this build added: the old site stays as it was.
   const written: Digest[] = []
+  const attempted: Digest[] = []
   const counts = { written: 0, skipped: 0, bytesWritten: 0, bytesDone: 0 }
   try {
     let done = 0
     for (const blob of plan.blobs) {
+      attempted.push(blob.digest)
       const action = await store.put(blob)
       if (action === 'written') {
         written.push(blob.digest)
@@ -94,12 +96,14 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuil
       counts.bytesDone += blob.size
       opts.onProgress?.({ type: 'blob', digest: blob.digest.value, size: blob.size, action, done: ++done, total: plan.blobs.length, bytesDone: counts.bytesDone, bytesTotal })
     }
-    for (const blob of v2?.blobs ?? []) if ((await store.putBytes(blob.digest, blob.bytes)) === 'written') written.push(blob.digest)
-  } catch (err) {
-    for (const d of written) {
-      await store.remove(d)
-      await removeEmptyParents(site, SiteLayout.blob(d))
+    for (const blob of v2?.blobs ?? []) {
+      attempted.push(blob.digest)
+      if ((await store.putBytes(blob.digest, blob.bytes)) === 'written') written.push(blob.digest)
     }
+  } catch (err) {
+    // Remove what this build added, and the shard directories it made for them (rmdir spares any in use).
+    for (const d of written) await store.remove(d)
+    for (const d of attempted) await removeEmptyParents(site, SiteLayout.blob(d))
     await record.save(record.files)
     throw err
   }

@@ -2,16 +2,24 @@ import { createHash } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 
-/** A snapshot of a directory: relative path → sha256 of contents (and mode), to compare trees. */
+/**
+ * A snapshot of a directory: relative path → sha256 of contents and mode, to compare trees.
+ * Symlinks are recorded by target (never followed), other non-regular files by kind.
+ */
 export async function snapshot(root: string): Promise<Map<string, string>> {
   const out = new Map<string, string>()
   const walk = async (dir: string): Promise<void> => {
     for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
       const p = path.join(dir, e.name)
-      if (e.isDirectory()) await walk(p)
+      const rel = path.relative(root, p)
+      if (e.isDirectory()) {
+        out.set(`${rel}/`, 'dir')
+        await walk(p)
+      } else if (e.isSymbolicLink()) out.set(rel, `link -> ${await fs.readlink(p)}`)
+      else if (!e.isFile()) out.set(rel, 'special')
       else {
         const st = await fs.lstat(p)
-        out.set(path.relative(root, p), `${createHash('sha256').update(await fs.readFile(p)).digest('hex')} ${(st.mode & 0o777).toString(8)}`)
+        out.set(rel, `${createHash('sha256').update(await fs.readFile(p)).digest('hex')} ${(st.mode & 0o777).toString(8)}`)
       }
     }
   }
