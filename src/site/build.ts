@@ -73,10 +73,12 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuil
 
   // What this build owns once it is done; recorded together with the old record before any write,
   // so after a crash at any point every file ocisite wrote is still on record.
-  const record = await OwnedRecord.load(site)
-  await removeTempFiles(site)
   const expected = new Set<string>([...plan.blobs.map((b) => SiteLayout.blob(b.digest)), ...(v2?.blobs ?? []).map((b) => SiteLayout.blob(b.digest))])
   for (const d of documents) for (const rel of [...d.links.keys(), ...d.files.keys()]) expected.add(rel)
+  // Every directory the build will write in is checked first: a symlink anywhere stops it before any write.
+  for (const rel of expected) await site.parentDir(rel, false)
+  const record = await OwnedRecord.load(site)
+  await removeTempFiles(site)
   await record.save([...record.files, ...expected])
 
   // Blobs first. If any fails, remove the ones this build added: the old site stays as it was.

@@ -113,6 +113,7 @@ interface ImageState {
 export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListener): Promise<SitePlan> {
   const images = new Map<string, ImageState>()
   const blobs = new Map<string, PlannedBlob>()
+  const untagged: string[] = []
 
   for (const input of inputs) {
     const { layout } = input
@@ -128,7 +129,7 @@ export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListe
     const chosen = tagged.filter(({ tag }) => matchers.length === 0 || matchers.some((m) => m(tag)))
     if (chosen.length === 0) {
       const available = [...new Set(tagged.map((t) => t.tag))].join(', ') || 'none'
-      onProgress?.({ type: 'warning', message: `${layout.label}: no tags to publish${input.tags.length ? ` matching ${input.tags.join(', ')}` : ''} (tags: ${available})` })
+      untagged.push(`${layout.label}: no tags${input.tags.length ? ` matching ${input.tags.join(', ')}` : ''} (tags: ${available})`)
     }
 
     const layoutNodes = new Map<string, DagNode>()
@@ -183,7 +184,9 @@ export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListe
   }
 
   const planned = [...images.values()].filter((s) => s.tags.size > 0).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
-  if (planned.length === 0) throw new OcisiteError('NOTHING_TO_PUBLISH', 'no tags to publish: the inputs have no tagged entries (or none match the tag filters)')
+  if (planned.length === 0) throw new OcisiteError('NOTHING_TO_PUBLISH', `no tags to publish: ${untagged.join('; ')}`)
+  // Only when the build goes ahead are inputs that contribute nothing worth a warning each.
+  for (const message of untagged) onProgress?.({ type: 'warning', message: message.replace(': no tags', ': no tags to publish') })
   checkPathPrefixes(planned.map((i) => i.path))
 
   return {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -100,27 +101,91 @@ export interface SiteLock {
   check(): void
 }
 
+/** Who holds a lock: written into the lock directory once it is taken. */
+interface LockOwner {
+  pid: number
+  host: string
+  token: string
+}
+
+async function readOwner(lockDir: string): Promise<LockOwner | undefined> {
+  try {
+    const doc = JSON.parse(await fs.readFile(path.join(lockDir, 'owner.json'), 'utf8')) as Partial<LockOwner>
+    return typeof doc.pid === 'number' && typeof doc.host === 'string' && typeof doc.token === 'string' ? (doc as LockOwner) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
 /**
- * Take the site's one writer lock (`.ocisite/lock`, through proper-lockfile). A lock whose holder
- * was killed stops being refreshed and is taken over once stale.
+ * A lock whose holder is a dead process on this machine (killed with -9) is moved aside at once,
+ * instead of waiting for it to go stale. The move is checked by the holder's token, so a lock
+ * taken by someone else in the meantime is put back, never broken.
+ */
+async function breakDeadLock(lockDir: string): Promise<boolean> {
+  const owner = await readOwner(lockDir)
+  if (!owner || owner.host !== os.hostname() || isAlive(owner.pid)) return false
+  const grave = `${lockDir}.dead-${randomBytes(6).toString('hex')}`
+  try {
+    await fs.rename(lockDir, grave)
+  } catch {
+    return false // someone else moved or took it
+  }
+  if ((await readOwner(grave))?.token !== owner.token) {
+    await fs.rename(grave, lockDir).catch(() => undefined)
+    return false
+  }
+  await fs.rm(grave, { recursive: true, force: true })
+  return true
+}
+
+/**
+ * Take the site's one writer lock (`.ocisite/lock.d`, through proper-lockfile). A lock whose
+ * holder died on this machine is taken over at once; one held elsewhere (a shared file system)
+ * is taken over when it goes stale, as it stops being refreshed.
  */
 export async function lockSite(site: SitePaths, options: LockOptions): Promise<SiteLock> {
   await site.parentDir(SiteLayout.lock)
   const file = site.abs(SiteLayout.lock)
+  const lockDir = `${file}.d`
   let compromised: Error | undefined
-  const common = { realpath: false, lockfilePath: `${file}.d`, stale: 10_000, update: 2_000, onCompromised: (err: Error) => (compromised = err) }
-  let release: () => Promise<void>
-  try {
-    release = await lockfile.lock(file, { ...common, retries: 0 })
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err
-    if (!options.wait) throw new OcisiteError('SITE_LOCKED', `${site.root}: another ocisite is writing this site (lock ${file}.d); try again later, or leave out --no-wait to wait`, { file })
-    options.onWait?.()
-    release = await lockfile.lock(file, { ...common, retries: { forever: true, factor: 1.2, minTimeout: 100, maxTimeout: 1_000 } })
+  const common = { realpath: false, lockfilePath: lockDir, stale: 10_000, update: 2_000, onCompromised: (err: Error) => (compromised = err) }
+  const attempt = () => lockfile.lock(file, { ...common, retries: 0 })
+  let release: (() => Promise<void>) | undefined
+  let waited = false
+  while (!release) {
+    try {
+      release = await attempt()
+    } catch (err) {
+      // proper-lockfile found the lock stale (not refreshed) but cannot rmdir it past owner.json: clear that and retry.
+      if ((err as NodeJS.ErrnoException).code === 'ENOTEMPTY') {
+        await fs.rm(path.join(lockDir, 'owner.json'), { force: true })
+        continue
+      }
+      if ((err as NodeJS.ErrnoException).code !== 'ELOCKED') throw err
+      if (await breakDeadLock(lockDir)) continue
+      if (!options.wait) throw new OcisiteError('SITE_LOCKED', `${site.root}: another ocisite is writing this site (lock ${lockDir}); try again later, or leave out --no-wait to wait`, { file })
+      if (!waited) options.onWait?.()
+      waited = true
+      await new Promise((r) => setTimeout(r, 200))
+    }
   }
+  const owner: LockOwner = { pid: process.pid, host: os.hostname(), token: randomBytes(12).toString('hex') }
+  await fs.writeFile(path.join(lockDir, 'owner.json'), JSON.stringify(owner))
+  const held = release
   return {
     release: async () => {
-      await release().catch(() => undefined)
+      await fs.rm(path.join(lockDir, 'owner.json'), { force: true })
+      await held().catch(() => undefined)
     },
     check: () => {
       if (compromised) throw new OcisiteError('SITE_LOCKED', `${site.root}: lost the site lock while writing (${compromised.message})`, { file })
