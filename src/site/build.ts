@@ -42,7 +42,8 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 function deleteRank(rel: string): number {
   if (rel === SiteLayout.wellKnown || rel === SiteLayout.headersFile) return 0
   if (rel.startsWith(`${SiteLayout.indexDir}/`)) return 1
-  if (rel.startsWith(`${SiteLayout.v2Dir}/`)) return rel.includes('/_tags/') ? 2 : rel.endsWith('.json') ? 3 : 4
+  // A repository's tag list first, then its tags and referrers lists, then the manifests they name.
+  if (rel.startsWith(`${SiteLayout.v2Dir}/`)) return rel.endsWith('/_tags.json') ? 2 : rel.includes('/_manifests/') ? 4 : 3
   return 5 // oci-cas
 }
 
@@ -68,7 +69,8 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuil
 
   const discovery = discoveryDocuments(plan, engineTemplates(opts.baseUrl))
   const v2: V2Tree | undefined = opts.v2 ? v2Tree(plan) : undefined
-  const documents: SiteFiles[] = [...(v2 ? [v2] : []), discovery.indexes, discovery.wellKnown]
+  // Dependency order: what a document names is always written before it.
+  const documents: SiteFiles[] = [...(v2 ? [v2, v2.siteWide] : []), discovery.indexes, discovery.wellKnown]
   if (opts.headersFile) documents.push({ files: new Map([[SiteLayout.headersFile, Buffer.from(renderHeadersFile())]]), links: new Map() })
 
   // What this build owns once it is done; recorded together with the old record before any write,

@@ -5,8 +5,10 @@ import { canonicalBytes, type SiteFiles } from './documents.js'
 import type { SitePlan } from './plan.js'
 import { SiteLayout } from './site-paths.js'
 
-/** The /v2/ tree: its files, its links into the CAS, and the blobs it generates. */
+/** The /v2/ tree: per-repository files and links into the CAS, site-wide files, and the blobs it generates. */
 export interface V2Tree extends SiteFiles {
+  /** `/v2/` and `_catalog`: written after every repository they list. */
+  siteWide: SiteFiles
   /** Documents ocisite generates that are manifests too (referrers indexes), stored in the CAS. */
   blobs: Array<{ digest: Digest; bytes: Buffer }>
 }
@@ -19,8 +21,10 @@ export function v2Tree(plan: SitePlan): V2Tree {
   const files = new Map<string, Buffer>()
   const links = new Map<string, string>()
   const blobs: V2Tree['blobs'] = []
-  files.set(SiteLayout.v2Base, Buffer.from('{}'))
-  files.set(SiteLayout.v2Catalog, canonicalBytes({ repositories: plan.images.map((i) => i.path) }))
+  const siteWide = new Map<string, Buffer>([
+    [SiteLayout.v2Base, Buffer.from('{}')],
+    [SiteLayout.v2Catalog, canonicalBytes({ repositories: plan.images.map((i) => i.path) })],
+  ])
 
   for (const image of plan.images) {
     const repo = image.path
@@ -48,5 +52,5 @@ export function v2Tree(plan: SitePlan): V2Tree {
       links.set(SiteLayout.v2Tag(repo, fallback, 'oci-index'), blob)
     }
   }
-  return { files, links, blobs }
+  return { files, links, blobs, siteWide: { files: siteWide, links: new Map() } }
 }
