@@ -190,6 +190,9 @@ class ReportedError extends Error {
 export async function runCli(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<ExitCode> {
   const cli = cac('ocisite')
   define(cli, io)
+  // cac gives `--no-x` flags a default of true and prints "(default: true)" beside them, which
+  // reads as if the flag were on. Unset is enough: the commands test for `false`.
+  for (const command of cli.commands) for (const option of command.options) if (option.negated) option.config.default = undefined
   cli.help()
   cli.version('0.1.0')
   try {

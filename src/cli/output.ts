@@ -18,62 +18,26 @@ export function formatBytes(n: number): string {
   return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`
 }
 
-/**
- * Turn build events into a progress line on a terminal (redrawn at most every 100 ms), and
- * warnings into lines everywhere.
- */
-export function buildProgress(io: CliIo): { listener: (e: BuildEvent) => void; finish(): void } {
-  const tty = !!io.stderr.isTTY
-  let last = 0
-  let drawn = false
-  const draw = (text: string, force = false) => {
-    if (!tty) return
-    const now = Date.now()
-    if (!force && now - last < 100) return
-    last = now
-    io.stderr.write(`\r\x1b[2K${text}`)
-    drawn = true
-  }
-  const clear = () => {
-    if (drawn) io.stderr.write('\r\x1b[2K')
-    drawn = false
-  }
-  return {
-    listener: (e) => {
-      switch (e.type) {
-        case 'warning':
-          clear()
-          io.stderr.write(`ocisite: warning: ${e.message}\n`)
-          break
-        case 'waiting':
-          clear()
-          io.stderr.write(`ocisite: ${e.message}\n`)
-          break
-        case 'input':
-          draw(`reading ${e.label} → ${e.imagePath}`)
-          break
-        case 'plan':
-          draw(`publishing ${e.tags} tags of ${e.images} images: ${e.blobs} blobs, ${formatBytes(e.bytes)}`, true)
-          break
-        case 'blob':
-          draw(`blobs ${e.done}/${e.total}  ${formatBytes(e.bytesDone)} / ${formatBytes(e.bytesTotal)}  ${e.digest.slice(0, 19)} ${e.action}`, e.done === e.total)
-          break
-        default:
-          break
-      }
-    },
-    finish: clear,
-  }
+/** `1 tag`, `2 tags`. */
+export function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`
 }
 
-/** Client events: discovery attempts with --verbose, and a bytes-and-rate progress line on a terminal. */
-export function clientReporter(io: CliIo, verbose: boolean): { listener: (e: ClientEvent) => void; finish(): void } {
+function formatDuration(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '?'
+  const s = Math.max(0, Math.round(seconds))
+  return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s`
+}
+
+/**
+ * One progress line for blobs moving (build and pull alike): blobs done of total, bytes as they
+ * stream, rate and ETA. Drawn on a terminal only, at most every 100 ms; nothing when piped.
+ */
+function transferLine(io: CliIo) {
   const tty = !!io.stderr.isTTY
-  const started = Date.now()
-  let bytes = 0
   let last = 0
   let drawn = false
-  let total = { blobs: 0, bytes: 0, done: 0 }
+  const state = { done: 0, total: 0, bytes: 0, totalBytes: 0, started: Date.now(), startBytes: 0 }
   const clear = () => {
     if (drawn) io.stderr.write('\r\x1b[2K')
     drawn = false
@@ -83,32 +47,89 @@ export function clientReporter(io: CliIo, verbose: boolean): { listener: (e: Cli
     const now = Date.now()
     if (!force && now - last < 100) return
     last = now
-    const rate = bytes / Math.max(0.001, (now - started) / 1000)
-    io.stderr.write(`\r\x1b[2Kblobs ${total.done}/${total.blobs}  ${formatBytes(bytes)} of ${formatBytes(total.bytes)}  ${formatBytes(rate)}/s`)
+    const rate = (state.bytes - state.startBytes) / Math.max(0.001, (now - state.started) / 1000)
+    const eta = rate > 0 ? (state.totalBytes - state.bytes) / rate : Infinity
+    io.stderr.write(`\r\x1b[2Kblobs ${state.done}/${state.total}  ${formatBytes(state.bytes)} / ${formatBytes(state.totalBytes)}  ${formatBytes(rate)}/s  ETA ${formatDuration(eta)}`)
     drawn = true
   }
   return {
+    clear,
+    /** Start: what there is to move, and what is already done. */
+    plan(total: number, totalBytes: number, done = 0, bytes = 0) {
+      Object.assign(state, { total, totalBytes, done, bytes, startBytes: bytes, started: Date.now() })
+      draw(true)
+    },
+    /** Bytes streamed into a blob. */
+    bytes(n: number) {
+      state.bytes += n
+      draw()
+    },
+    /** A blob finished; `bytesDone` is authoritative (skipped blobs count without streaming). */
+    blob(done: number, bytesDone: number) {
+      state.done = done
+      state.bytes = Math.max(state.bytes, bytesDone)
+      draw(done === state.total)
+    },
+    text(line: string) {
+      if (!tty) return
+      io.stderr.write(`\r\x1b[2K${line}`)
+      drawn = true
+    },
+  }
+}
+
+/** Turn build events into a progress line on a terminal, and warnings into lines everywhere. */
+export function buildProgress(io: CliIo): { listener: (e: BuildEvent) => void; finish(): void } {
+  const line = transferLine(io)
+  return {
     listener: (e) => {
-      if (e.type === 'attempt' && verbose) {
-        clear()
-        io.stderr.write(e.ok ? `ocisite: GET ${e.url}: ok\n` : `ocisite: GET ${e.url}: failed: ${e.error ?? ''}\n`)
-      } else if (e.type === 'source' && verbose) {
-        clear()
-        io.stderr.write(`ocisite: ref engines from ${e.uri} (${e.origin})\n`)
-      } else if (e.type === 'warning') {
-        clear()
-        io.stderr.write(`ocisite: warning: ${e.message}\n`)
-      } else if (e.type === 'plan') {
-        total = { blobs: e.blobs, bytes: e.bytes, done: 0 }
-        draw(true)
-      } else if (e.type === 'blob-bytes') {
-        bytes += e.bytes
-        draw()
-      } else if (e.type === 'blob') {
-        total.done = e.done
-        draw(e.done === e.total)
+      switch (e.type) {
+        case 'warning':
+          line.clear()
+          io.stderr.write(`ocisite: warning: ${e.message}\n`)
+          break
+        case 'waiting':
+          line.clear()
+          io.stderr.write(`ocisite: ${e.message}\n`)
+          break
+        case 'input':
+          line.text(`reading ${e.label} → ${e.imagePath}`)
+          break
+        case 'plan':
+          line.plan(e.blobs, e.bytes)
+          break
+        case 'blob-bytes':
+          line.bytes(e.bytes)
+          break
+        case 'blob':
+          line.blob(e.done, e.bytesDone)
+          break
+        default:
+          break
       }
     },
-    finish: clear,
+    finish: line.clear,
+  }
+}
+
+/** Client events: discovery attempts with --verbose, and the same progress line as build. */
+export function clientReporter(io: CliIo, verbose: boolean): { listener: (e: ClientEvent) => void; finish(): void } {
+  const line = transferLine(io)
+  return {
+    listener: (e) => {
+      if (e.type === 'attempt' && verbose) {
+        line.clear()
+        io.stderr.write(e.ok ? `ocisite: GET ${e.url}: ok\n` : `ocisite: GET ${e.url}: failed: ${e.error ?? ''}\n`)
+      } else if (e.type === 'source' && verbose) {
+        line.clear()
+        io.stderr.write(`ocisite: ref engines from ${e.uri} (${e.origin})\n`)
+      } else if (e.type === 'warning') {
+        line.clear()
+        io.stderr.write(`ocisite: warning: ${e.message}\n`)
+      } else if (e.type === 'plan') line.plan(e.blobs, e.bytes, e.done, e.bytesDone)
+      else if (e.type === 'blob-bytes') line.bytes(e.bytes)
+      else if (e.type === 'blob') line.blob(e.done, e.bytesDone)
+    },
+    finish: line.clear,
   }
 }

@@ -2,7 +2,8 @@
 export type ClientEvent =
   | { type: 'attempt'; url: string; ok: boolean; error?: string }
   | { type: 'source'; uri: string; origin: 'xdg' | 'well-known' }
-  | { type: 'plan'; blobs: number; bytes: number }
+  /** Everything the pull moves (manifests included); `done`/`bytesDone`: what is already fetched (the documents). */
+  | { type: 'plan'; blobs: number; bytes: number; done: number; bytesDone: number }
   | { type: 'blob'; digest: string; size: number; action: 'fetched' | 'cached'; done: number; total: number; bytesDone: number; bytesTotal: number }
   | { type: 'blob-bytes'; bytes: number }
   | { type: 'warning'; message: string }

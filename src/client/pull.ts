@@ -12,8 +12,8 @@ import { casFetchToFile, fileMatches } from './cas.js'
 import type { DiscoveryOptions, RefEnginesSource } from './discovery.js'
 import type { CasEngine } from './engines.js'
 import { fetchJson } from './http.js'
-import { formatPlatform, hostPlatform, parsePlatform } from './platform.js'
-import { asProtocolError, indexChildren, matchPlatform, resolveName, type ResolvedRoot } from './resolve.js'
+import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from './platform.js'
+import { asProtocolError, indexChildren, manifestPlatform, matchPlatform, resolveName, type ResolvedRoot } from './resolve.js'
 
 
 export interface PullOptions extends DiscoveryOptions {
@@ -92,7 +92,17 @@ async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promi
 
 /** Pick what to pull from a root: the whole index, or one platform's manifest. */
 async function chooseTarget(root: ResolvedRoot, options: PullOptions): Promise<ResolvedRoot> {
-  if (!isIndexType(root.descriptor.mediaType) || options.allPlatforms) return root
+  if (!isIndexType(root.descriptor.mediaType)) {
+    // A single-platform image must still be the platform asked for.
+    if (!options.platform) return root
+    const want = parsePlatform(options.platform)
+    const have = await manifestPlatform(root, options)
+    if (have && !platformMatches(want, have)) {
+      throw new OcisiteError('NOT_FOUND', `no manifest for platform ${formatPlatform(want)} in ${root.descriptor.digest} (platforms: ${formatPlatform(have)})`)
+    }
+    return root
+  }
+  if (options.allPlatforms) return root
   const children = await indexChildren(root, options)
   if (options.platform) return matchPlatform(root, children, parsePlatform(options.platform))
   // No choice given: this machine's platform, as docker does; artifact indexes without platforms come whole.
@@ -123,13 +133,15 @@ async function siteReferrers(source: RefEnginesSource, imagePath: string, digest
 export async function pull(nameText: string, dest: string, options: PullOptions = {}): Promise<PullResult> {
   const name = parseImageName(nameText)
   const { roots, source } = await resolveName(name, options)
+  // Every target is chosen (and a missing platform refused) before DEST is touched.
+  const targets = await Promise.all(roots.map((root) => chooseTarget(root, options)))
   const writer = await LayoutWriter.create(dest)
   const result: PullResult = { name: nameText, dest: writer.paths.root, roots: [], referrers: [], blobs: { total: 0, fetched: 0, cached: 0, bytesFetched: 0 } }
   const entries: Array<{ desc: Descriptor; tag: string | undefined }> = []
 
-  for (const root of roots) {
+  for (const [i, root] of roots.entries()) {
     const fetcher = new LayoutFetcher(writer, root.casEngines, options)
-    const target = await chooseTarget(root, options)
+    const target = targets[i]!
     const nodes = new Map<string, DagNode>()
     // What the walk finds wrong is the server's content, not the user's input.
     const walk = (desc: Descriptor) => walkDag(fetcher, [desc], nodes).catch((err: unknown) => Promise.reject(asProtocolError(err, `${name.name}`)))
@@ -145,15 +157,18 @@ export async function pull(nameText: string, dest: string, options: PullOptions 
       }
     }
 
-    const blobs = [...nodes.values()].filter((n) => n.kind === 'blob').map((n) => n.descriptor)
-    const bytesTotal = blobs.reduce((n, b) => n + b.size, 0)
-    options.onEvent?.({ type: 'plan', blobs: blobs.length, bytes: bytesTotal })
-    let done = 0
-    let bytesDone = 0
+    // The counter covers every node, as the summary does: the documents were fetched by the walk.
+    const all = [...nodes.values()]
+    const blobs = all.filter((n) => n.kind === 'blob').map((n) => n.descriptor)
+    const documents = all.filter((n) => n.kind !== 'blob')
+    const bytesTotal = all.reduce((n, b) => n + b.descriptor.size, 0)
+    let done = documents.length
+    let bytesDone = documents.reduce((n, d) => n + d.descriptor.size, 0)
+    options.onEvent?.({ type: 'plan', blobs: all.length, bytes: bytesTotal, done, bytesDone })
     await forEachLimit(blobs, options.concurrency ?? pullDefaults.concurrency, async (b) => {
       const action = await fetcher.ensure(b, (n) => options.onEvent?.({ type: 'blob-bytes', bytes: n }))
       bytesDone += b.size
-      options.onEvent?.({ type: 'blob', digest: b.digest, size: b.size, action, done: ++done, total: blobs.length, bytesDone, bytesTotal })
+      options.onEvent?.({ type: 'blob', digest: b.digest, size: b.size, action, done: ++done, total: all.length, bytesDone, bytesTotal })
     })
 
     const tag = name.fragment || root.descriptor.annotations?.[REF_NAME]

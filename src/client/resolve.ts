@@ -1,7 +1,7 @@
 import { OcisiteError, type ErrorCode } from '../errors.js'
 import { parseDescriptor, plainDescriptor, REF_NAME, type Descriptor } from '../oci/descriptor.js'
 import { parseImageName, type ImageName } from '../oci/image-name.js'
-import { isIndexType, MediaType } from '../oci/media-types.js'
+import { isImageConfigType, isIndexType, MediaType } from '../oci/media-types.js'
 import { readNode, type BlobSource } from '../oci/walk.js'
 import { casFetchBytes } from './cas.js'
 import { discoverySources, type DiscoveryOptions, type RefEnginesSource } from './discovery.js'
@@ -33,6 +33,12 @@ export function asProtocolError(err: unknown, where: string): OcisiteError {
   if (err instanceof OcisiteError && (err.code === 'NOT_FOUND' || err.code === 'NETWORK' || err.code === 'PROTOCOL')) return err
   if (err instanceof OcisiteError) return new OcisiteError('PROTOCOL', `${where}: ${err.message}`, err.context)
   throw err
+}
+
+/** `localhost/app:1.2` is a docker-style reference: host-based names put the tag after `#`. */
+function dockerStyleHint(name: ImageName): string {
+  const m = /^(.*):([A-Za-z0-9_][A-Za-z0-9._-]*)$/.exec(name.path)
+  return name.fragment === '' && m ? `; tags follow "#" in host-based names: did you mean ${name.host}/${m[1]}#${m[2]}?` : ''
 }
 
 /** Resolve one parsed name through discovery and its `oci-index-template-v1` ref engines. */
@@ -72,7 +78,7 @@ export async function resolveName(name: ImageName, options: DiscoveryOptions = {
       }
     }
   }
-  if (notFound) throw new OcisiteError('NOT_FOUND', notFound, { name: name.name })
+  if (notFound) throw new OcisiteError('NOT_FOUND', `${notFound}${dockerStyleHint(name)}`, { name: name.name })
   const code: ErrorCode = codes.has('PROTOCOL') ? 'PROTOCOL' : 'NETWORK'
   throw new OcisiteError(code, `${name.name}: no ref engine could be discovered or reached${failures.length ? ` (${failures.join('; ')})` : ''}`, { name: name.name })
 }
@@ -88,6 +94,25 @@ export async function indexChildren(root: ResolvedRoot, options: DiscoveryOption
     return (await readNode(casDocuments(root, options), root.descriptor)).children
   } catch (err) {
     throw asProtocolError(err, `index ${root.descriptor.digest}`)
+  }
+}
+
+/**
+ * The platform of a single-platform root: from its descriptor, or else from its image config
+ * (fetched and verified). Undefined for artifacts without an image config.
+ */
+export async function manifestPlatform(root: ResolvedRoot, options: DiscoveryOptions = {}): Promise<Descriptor['platform']> {
+  if (root.descriptor.platform) return root.descriptor.platform
+  try {
+    const source = casDocuments(root, options)
+    const node = await readNode(source, root.descriptor)
+    const config = node.kind === 'manifest' ? node.children[0] : undefined
+    if (!config || !isImageConfigType(config.mediaType)) return undefined
+    const body = JSON.parse((await source.readJson(config)).toString('utf8')) as { os?: unknown; architecture?: unknown; variant?: unknown }
+    if (typeof body.os !== 'string' || typeof body.architecture !== 'string') return undefined
+    return { os: body.os, architecture: body.architecture, ...(typeof body.variant === 'string' ? { variant: body.variant } : {}) }
+  } catch (err) {
+    throw asProtocolError(err, `manifest ${root.descriptor.digest}`)
   }
 }
 

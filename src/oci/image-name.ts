@@ -16,15 +16,15 @@ const LABEL = /^[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?$/
 const PCHARS = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@]|%[0-9A-Fa-f]{2})*$/
 const FRAGMENT = /^(?:[A-Za-z0-9\-._~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2})*$/
 
-/** Classify a host, or throw naming what is wrong with it. */
-export function parseHost(host: string, where = host): ImageName['hostKind'] {
+/** Classify a host, or throw naming what is wrong with it. `portHint` says what to do about a port. */
+export function parseHost(host: string, where = host, portHint = 'use --port'): ImageName['hostKind'] {
   if (host.startsWith('[')) {
     if (!host.endsWith(']') || !isIPv6(host.slice(1, -1))) throw new OcisiteError('NAME_INVALID', `${where}: host "${host}" is not a valid bracketed IPv6 literal`)
     return 'ipv6'
   }
   if (isIPv4(host)) return 'ipv4'
   if (host === '') throw new OcisiteError('NAME_INVALID', `${where}: the host is empty`)
-  if (/:\d*$/.test(host)) throw new OcisiteError('NAME_INVALID', `${where}: host "${host}" has a port; host-based names have none (use --port)`)
+  if (/:\d*$/.test(host)) throw new OcisiteError('NAME_INVALID', `${where}: host "${host}" has a port; host-based names have none (${portHint})`)
   const labels = host.split('.')
   const bad = labels.find((l) => !LABEL.test(l))
   if (bad !== undefined) throw new OcisiteError('NAME_INVALID', `${where}: host "${host}" has an invalid label "${bad}"`)
@@ -35,6 +35,10 @@ export function parseHost(host: string, where = host): ImageName['hostKind'] {
 
 /** Parse a host-based image name such as `example.com/org/app#1.0`. */
 export function parseImageName(name: string): ImageName {
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//.exec(name)
+  if (scheme) {
+    throw new OcisiteError('NAME_INVALID', `${name}: names have no scheme; write ${name.slice(scheme[0].length)} (and pass --protocol ${scheme[1]!.toLowerCase()} to reach the site over ${scheme[1]!.toLowerCase()})`, { name })
+  }
   const hash = name.indexOf('#')
   const beforeFragment = hash === -1 ? name : name.slice(0, hash)
   const fragment = hash === -1 ? '' : name.slice(hash + 1)

@@ -91,7 +91,7 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuil
     let done = 0
     for (const blob of plan.blobs) {
       attempted.push(blob.digest)
-      const action = await store.put(blob)
+      const action = await store.put(blob, (n) => opts.onProgress?.({ type: 'blob-bytes', bytes: n }))
       if (action === 'written') {
         written.push(blob.digest)
         counts.written++
@@ -151,7 +151,7 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuil
     await removeEmptyParents(site, rel)
   }
   site.forget()
-  lock.check()
+  await lock.check()
   await record.save(expected)
   opts.onProgress?.({ type: 'pruned', files: pruned })
 

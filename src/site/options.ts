@@ -98,7 +98,7 @@ export async function normalizeBuildOptions(opts: BuildOptions): Promise<Normali
 
   const host = opts.host ?? config.host
   if (!host) throw new OcisiteError('CONFIG_INVALID', 'no host: pass --host example.com or set "host" in ocisite.json')
-  parseHost(host, '--host')
+  parseHost(host, '--host', 'the port belongs to where the site is served: --base-url http://HOST:PORT for absolute engine URLs, --listen PORT for the nginx config')
 
   const cliTags = opts.tags ?? []
   const images: NormalizedBuildOptions['images'] = []

@@ -98,7 +98,7 @@ export interface LockOptions {
 /** A held site lock: release it, and check it was never lost on the way. */
 export interface SiteLock {
   release(): Promise<void>
-  check(): void
+  check(): Promise<void>
 }
 
 /** Who holds a lock: written into the lock directory once it is taken. */
@@ -158,7 +158,9 @@ export async function lockSite(site: SitePaths, options: LockOptions): Promise<S
   const file = site.abs(SiteLayout.lock)
   const lockDir = `${file}.d`
   let compromised: Error | undefined
-  const common = { realpath: false, lockfilePath: lockDir, stale: 10_000, update: 2_000, onCompromised: (err: Error) => (compromised = err) }
+  // A dead holder on this machine is taken over at once (breakDeadLock); `stale` only matters for
+  // holders elsewhere, so it can be generous enough for a busy machine's late refresh.
+  const common = { realpath: false, lockfilePath: lockDir, stale: 30_000, update: 5_000, onCompromised: (err: Error) => (compromised = err) }
   const attempt = () => lockfile.lock(file, { ...common, retries: 0 })
   let release: (() => Promise<void>) | undefined
   let waited = false
@@ -184,11 +186,18 @@ export async function lockSite(site: SitePaths, options: LockOptions): Promise<S
   const held = release
   return {
     release: async () => {
+      const ours = (await readOwner(lockDir))?.token === owner.token
+      if (!ours) return // taken over by someone else: theirs to release
       await fs.rm(path.join(lockDir, 'owner.json'), { force: true })
-      await held().catch(() => undefined)
+      // After a reported compromise proper-lockfile no longer removes the lock; it is still ours.
+      await held().catch(() => fs.rmdir(lockDir).catch(() => undefined))
     },
-    check: () => {
-      if (compromised) throw new OcisiteError('SITE_LOCKED', `${site.root}: lost the site lock while writing (${compromised.message})`, { file })
+    check: async () => {
+      // A late refresh is reported as a compromise even when nobody took the lock: only a lock
+      // that now names another holder is lost.
+      if (compromised && (await readOwner(lockDir))?.token !== owner.token) {
+        throw new OcisiteError('SITE_LOCKED', `${site.root}: lost the site lock while writing (${compromised.message})`, { file })
+      }
     },
   }
 }
