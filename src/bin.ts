@@ -17,4 +17,13 @@ for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
   })
 }
 
+// A reader that goes away (`ocisite build --json | head -c 10`) ends the output quietly, as for
+// any Unix tool: later writes are dropped, and the exit code is the work's own.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err
+    stream.write = (() => true) as typeof stream.write
+  })
+}
+
 process.exitCode = await runCli(process.argv)

@@ -1,6 +1,6 @@
 import { cac, type CAC, type Command } from 'cac'
 import { ExitCode, isOcisiteError, OcisiteError } from './errors.js'
-import { buildProgress, clientReporter, formatBytes, type CliIo } from './cli/output.js'
+import { buildProgress, clientReporter, formatBytes, plural, type CliIo } from './cli/output.js'
 import { buildDefaults, pullDefaults, serveDefaults } from './defaults.js'
 import { defaultMinSpeed } from './client/http.js'
 
@@ -69,8 +69,8 @@ function define(cli: CAC, io: CliIo): void {
       }
       for (const image of result.images) io.stdout.write(`${result.host}/${image.path}: ${image.tags.map((t) => t.tag).join(', ')}\n`)
       io.stdout.write(
-        `${result.blobs.total} blobs (${formatBytes(result.blobs.bytesTotal)}): ${result.blobs.written} written, ${result.blobs.skipped} already present; ` +
-          `${result.documents.written} documents written, ${result.documents.unchanged} unchanged${result.pruned ? `, ${result.pruned} stale files removed` : ''}\n`,
+        `${plural(result.blobs.total, 'blob')} (${formatBytes(result.blobs.bytesTotal)}): ${result.blobs.written} written, ${result.blobs.skipped} already present; ` +
+          `${plural(result.documents.written, 'document')} written, ${result.documents.unchanged} unchanged${result.pruned ? `, ${plural(result.pruned, 'stale file')} removed` : ''}\n`,
       )
       io.stdout.write(`site: ${result.out}\n`)
       if (result.nginx) io.stdout.write(`nginx config: ${result.nginx}\n`)
@@ -157,7 +157,7 @@ function define(cli: CAC, io: CliIo): void {
         return
       }
       for (const r of result.roots) io.stdout.write(`${name} → ${r.digest}${r.platform ? ` (${r.platform})` : ''}${r.tag ? ` tagged ${r.tag}` : ''}\n`)
-      io.stdout.write(`${result.blobs.total} blobs: ${result.blobs.fetched} fetched (${formatBytes(result.blobs.bytesFetched)}), ${result.blobs.cached} already present; layout: ${result.dest}\n`)
+      io.stdout.write(`${plural(result.blobs.total, 'blob')}: ${result.blobs.fetched} fetched (${formatBytes(result.blobs.bytesFetched)}), ${result.blobs.cached} already present; layout: ${result.dest}\n`)
     })
 
   cli

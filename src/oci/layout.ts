@@ -46,11 +46,12 @@ export class OciLayout {
     return layout
   }
 
-  /** The top-level index entries, validated. */
-  async index(): Promise<{ manifests: Descriptor[] }> {
+  /** The top-level index entries, validated. `manifests: null` (as `umoci init` writes) is empty when `allowNull`. */
+  async index(allowNull = false): Promise<{ manifests: Descriptor[] }> {
     const bytes = await this.readSmallFile(this.paths.indexJson, 'index.json')
     const where = this.where('index.json')
     const doc = parseJsonObject(bytes, where)
+    if (allowNull && doc.manifests === null) return { manifests: [] }
     if (!Array.isArray(doc.manifests)) throw new OcisiteError('LAYOUT_INVALID', `${where}: "manifests" is not an array`, { file: this.paths.indexJson })
     const manifests = doc.manifests.map((m, i) => parseDescriptor(m, `${where} manifests[${i}]`))
     return { manifests }

@@ -27,6 +27,9 @@ export interface BuildResult {
 /** Build (or update) a static site from OCI layouts. See README.md for the tree it writes. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const opts = await normalizeBuildOptions(options)
+  if (opts.headersFile && opts.v2) {
+    opts.onProgress?.({ type: 'warning', message: '--headers-file: Netlify and Cloudflare Pages can serve the discovery paths, but not /v2/ (it needs a URL mapped onto one of several files); pass --no-v2 to leave /v2/ out' })
+  }
   const scratch = new Scratch()
   try {
     const inputs = await openInputs(opts.images, scratch, opts.maxArchiveSize)

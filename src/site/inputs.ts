@@ -13,6 +13,8 @@ export interface LayoutInput {
   imagePath: string
   layout: OciLayout
   tags: string[]
+  /** Found by searching a directory (not named directly): an empty one is skipped with a warning. */
+  searched: boolean
 }
 
 const ARCHIVE = /\.(tar|tar\.gz|tgz)$/
@@ -56,7 +58,7 @@ export async function openInputs(images: NormalizedBuildOptions['images'], scrat
     const own = (layout: OciLayout, name: string, searched = false) => {
       // A searched directory's path is a prefix; a single layout's explicit path is taken as is.
       const imagePath = searched ? joinPath(spec.path, name) : spec.explicitPath ? spec.path : name
-      found.push({ imagePath: checkImagePath(imagePath, label), layout, tags: spec.tags })
+      found.push({ imagePath: checkImagePath(imagePath, label), layout, tags: spec.tags, searched })
     }
     if (st.isFile()) {
       own(await openArchive(spec.from, scratch, maxArchiveSize), path.basename(spec.from).replace(ARCHIVE, ''))

@@ -120,7 +120,7 @@ export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListe
     const source = layoutSource(layout)
     const state: ImageState = images.get(input.imagePath) ?? { path: input.imagePath, tags: new Map(), nodes: new Map(), referrers: new Map() }
     images.set(input.imagePath, state)
-    const { manifests: entries } = await layout.index()
+    const { manifests: entries } = await layout.index(input.searched)
     const matchers = input.tags.map((g) => picomatch(g, { dot: true }))
     const tagged = entries.flatMap((entry) => {
       const refName = entry.annotations?.[REF_NAME]
