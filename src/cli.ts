@@ -3,9 +3,16 @@ import { ExitCode, isOcisiteError, OcisiteError } from './errors.js'
 import { buildProgress, clientReporter, formatBytes, plural, type CliIo } from './cli/output.js'
 import { buildDefaults, pullDefaults, serveDefaults } from './defaults.js'
 import { defaultMinSpeed } from './client/http.js'
+import { defaultConcurrency } from './store/copy.js'
 
 const toArray = (v: unknown): string[] | undefined => (v === undefined ? undefined : (Array.isArray(v) ? v : [v]).map(String))
 const str = (v: unknown): string | undefined => (v === undefined ? undefined : String(v))
+
+function positiveInt(v: unknown, flag: string): number {
+  const n = Number(v)
+  if (!(Number.isInteger(n) && n > 0)) throw new OcisiteError('CONFIG_INVALID', `${flag} ${String(v)} must be a positive whole number`)
+  return n
+}
 
 /** `8G`, `512M`, `1024`: a size in bytes. */
 function parseSize(text: string, flag: string): number {
@@ -32,6 +39,8 @@ function define(cli: CAC, io: CliIo): void {
     .option('--no-v2', 'Leave out the static /v2/ distribution tree')
     .option('--headers-file', 'Also write _headers (Netlify, Cloudflare Pages) for the discovery paths')
     .option('--max-archive-size <size>', 'Largest uncompressed input archive, in bytes or with K, M, G (default 8G)')
+    .option('--concurrency <n>', `Blobs copied at once (default ${defaultConcurrency}, from the CPU count)`)
+    .option('--verify', 'Re-hash every blob, trusting no cached verification (.ocisite/verified.json)')
     .option('--force', 'Publish into a non-empty directory that is not an ocisite site (its other files are left alone)')
     .option('--no-wait', 'Fail at once if another ocisite is writing the site, instead of waiting')
     .option('--json', 'Print a machine-readable summary')
@@ -59,6 +68,8 @@ function define(cli: CAC, io: CliIo): void {
         v2: flags.v2 !== false,
         headersFile: flags.headersFile ? true : undefined,
         force: !!flags.force,
+        verify: !!flags.verify,
+        concurrency: flags.concurrency === undefined ? undefined : positiveInt(flags.concurrency, '--concurrency'),
         maxArchiveSize: flags.maxArchiveSize === undefined ? undefined : parseSize(String(flags.maxArchiveSize), '--max-archive-size'),
         wait: flags.wait !== false,
         onProgress: progress.listener,

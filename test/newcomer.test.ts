@@ -18,7 +18,7 @@ const repo = fileURLToPath(new URL('..', import.meta.url))
 let work: string
 let port: number
 let nginx: RunningNginx
-const BIG = 96 * 1024 * 1024
+const BIG = 256 * 1024 * 1024
 
 beforeAll(async () => {
   work = await tempDir()
@@ -28,7 +28,13 @@ beforeAll(async () => {
   await multi.addToIndex(await multiPlatform(multi, 'amd64 and arm64'), '2.0')
   // A layer big enough for a progress line to move.
   const big = await LayoutWriter.create(path.join(work, 'layouts', 'big'))
-  const layer = await big.putBytes(execFileSync('head', ['-c', String(BIG), '/dev/urandom'], { maxBuffer: BIG + 1 }), 'application/vnd.oci.image.layer.v1.tar')
+  // Written by head and hashed by sha256sum, so the test never holds the layer in memory.
+  const raw = path.join(work, 'big-layer')
+  execFileSync('sh', ['-c', `head -c ${BIG} /dev/urandom > '${raw}'`])
+  const hex = execFileSync('sha256sum', [raw], { encoding: 'utf8' }).slice(0, 64)
+  await fs.mkdir(path.join(big.paths.root, 'blobs', 'sha256'), { recursive: true })
+  await fs.rename(raw, path.join(big.paths.root, 'blobs', 'sha256', hex))
+  const layer = { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: `sha256:${hex}`, size: BIG }
   const config = await big.putJson({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } }, 'application/vnd.oci.image.config.v1+json')
   await big.addToIndex(await big.putJson({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [layer] }, 'application/vnd.oci.image.manifest.v1+json'), '1.0')
   port = await freePort()
@@ -119,6 +125,10 @@ describe('progress on a terminal', () => {
     expect(r.code).toBe(0)
     expect(r.stderr + r.stdout).not.toMatch(/[\r\x1b]/)
     expect(r.stderr).not.toContain('blobs ')
+    const p = await ocisite(['pull', 'localhost/big#1.0', path.join(work, 'piped-pull'), ...site()])
+    expect(p.code, p.stderr).toBe(0)
+    expect(p.stderr + p.stdout).not.toMatch(/[\r\x1b]/)
+    expect(p.stderr).toBe('')
   })
 
   it('counts in the summary agree with the progress counter, and one blob is "1 blob"', async () => {

@@ -31,7 +31,7 @@ function formatDuration(seconds: number): string {
 
 /**
  * One progress line for blobs moving (build and pull alike): blobs done of total, bytes as they
- * stream, rate and ETA. Drawn on a terminal only, at most every 100 ms; nothing when piped.
+ * stream, rate and ETA. Drawn on a terminal only, at most every 50 ms; nothing when piped.
  */
 function transferLine(io: CliIo) {
   const tty = !!io.stderr.isTTY
@@ -45,7 +45,7 @@ function transferLine(io: CliIo) {
   const draw = (force = false) => {
     if (!tty) return
     const now = Date.now()
-    if (!force && now - last < 100) return
+    if (!force && now - last < 50) return
     last = now
     const rate = (state.bytes - state.startBytes) / Math.max(0.001, (now - state.started) / 1000)
     const eta = rate > 0 ? (state.totalBytes - state.bytes) / rate : Infinity

@@ -8,7 +8,10 @@ import { parseImageName } from '../oci/image-name.js'
 import { LayoutWriter } from '../oci/layout-writer.js'
 import { isIndexType, MediaType } from '../oci/media-types.js'
 import { walkDag, type BlobSource, type DagNode } from '../oci/walk.js'
-import { casFetchToFile, fileMatches } from './cas.js'
+import { copyBlob } from '../store/copy.js'
+import { FileStore } from '../store/file-store.js'
+import { RemoteStore } from '../store/remote-store.js'
+import { VerifyCache } from '../store/verify-cache.js'
 import type { DiscoveryOptions, RefEnginesSource } from './discovery.js'
 import type { CasEngine } from './engines.js'
 import { fetchJson } from './http.js'
@@ -33,33 +36,35 @@ export interface PullResult {
   blobs: { total: number; fetched: number; cached: number; bytesFetched: number }
 }
 
-/** Fetches blobs into a layout through CAS engines, reusing what is already there and verified. */
+/**
+ * Copies blobs from a remote CAS into a layout (both content stores), reusing what is already
+ * there and verified; the walk reads documents through it.
+ */
 class LayoutFetcher implements BlobSource {
   readonly label: string
   private verified = new Set<string>()
   readonly stats = { fetched: 0, cached: 0, bytesFetched: 0 }
+  private readonly remote: RemoteStore
+  private readonly local: FileStore
   constructor(
     private readonly writer: LayoutWriter,
-    private readonly engines: CasEngine[],
-    private readonly options: PullOptions,
+    engines: CasEngine[],
+    options: PullOptions,
+    cache: VerifyCache,
   ) {
     this.label = writer.paths.root
+    this.remote = new RemoteStore(engines, options)
+    this.local = new FileStore({ label: writer.paths.root, blobPath: (d) => writer.paths.blob(d), cache, stats: { hashed: 0 } })
   }
 
   async ensure(desc: Descriptor, onBytes?: (n: number) => void): Promise<'fetched' | 'cached'> {
     if (this.verified.has(desc.digest)) return 'cached'
-    const file = this.writer.paths.blob(parseDigest(desc.digest))
-    // Never open what is not a regular file (a FIFO would block): replace it, or refuse a directory.
-    const st = await fs.lstat(file).catch(() => undefined)
-    if (st?.isDirectory()) throw new OcisiteError('PATH_INVALID', `${file}: a directory stands where blob ${desc.digest} goes; remove it`, { file })
-    if (st && !st.isFile()) await fs.rm(file, { force: true })
-    else if (st && (await fileMatches(file, desc))) {
-      this.verified.add(desc.digest)
+    const action = await copyBlob(this.remote, this.local, desc, onBytes)
+    this.verified.add(desc.digest)
+    if (action === 'present') {
       this.stats.cached++
       return 'cached'
     }
-    await casFetchToFile(this.engines, desc, file, this.options, onBytes)
-    this.verified.add(desc.digest)
     this.stats.fetched++
     this.stats.bytesFetched += desc.size
     return 'fetched'
@@ -136,11 +141,13 @@ export async function pull(nameText: string, dest: string, options: PullOptions 
   // Every target is chosen (and a missing platform refused) before DEST is touched.
   const targets = await Promise.all(roots.map((root) => chooseTarget(root, options)))
   const writer = await LayoutWriter.create(dest)
+  // DEST is hashed whole on every pull (it is the user's directory; no state file is kept there).
+  const cache = await VerifyCache.load(undefined)
   const result: PullResult = { name: nameText, dest: writer.paths.root, roots: [], referrers: [], blobs: { total: 0, fetched: 0, cached: 0, bytesFetched: 0 } }
   const entries: Array<{ desc: Descriptor; tag: string | undefined }> = []
 
   for (const [i, root] of roots.entries()) {
-    const fetcher = new LayoutFetcher(writer, root.casEngines, options)
+    const fetcher = new LayoutFetcher(writer, root.casEngines, options, cache)
     const target = targets[i]!
     const nodes = new Map<string, DagNode>()
     // What the walk finds wrong is the server's content, not the user's input.

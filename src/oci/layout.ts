@@ -20,7 +20,8 @@ export class OciLayout {
   readonly label: string
   private realRoot = ''
 
-  private readonly fromArchive: boolean
+  /** Extracted from an archive into a scratch directory (its files do not outlive the build). */
+  readonly fromArchive: boolean
 
   private constructor(root: string, label: string, fromArchive: boolean) {
     this.paths = new LayoutPaths(root)

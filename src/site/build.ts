@@ -2,7 +2,13 @@ import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import type { Digest } from '../oci/digest.js'
 import { ensureDir, linkAtomic, writeFileAtomic } from '../oci/atomic.js'
-import { BlobStore } from './blob-store.js'
+import { copyBlobs, type CopyItem } from '../store/copy.js'
+import type { ContentStore } from '../store/content-store.js'
+import { FileStore } from '../store/file-store.js'
+import { VerifyCache } from '../store/verify-cache.js'
+import type { OciLayout } from '../oci/layout.js'
+import { parseDigest } from '../oci/digest.js'
+import type { Descriptor } from '../oci/descriptor.js'
 import { discoveryDocuments, engineTemplates, type SiteFiles } from './documents.js'
 import { openInputs, Scratch } from './inputs.js'
 import { renderHeadersFile } from './headers-file.js'
@@ -18,7 +24,8 @@ export interface BuildResult {
   out: string
   host: string
   images: Array<{ path: string; tags: Array<{ tag: string; digest: string; mediaType: string; size: number }> }>
-  blobs: { total: number; written: number; skipped: number; bytesTotal: number; bytesWritten: number }
+  /** `hashed`: blobs whose bytes were read and hashed (the rest were trusted by their unchanged stat). */
+  blobs: { total: number; written: number; skipped: number; hashed: number; bytesTotal: number; bytesWritten: number }
   documents: { written: number; unchanged: number }
   pruned: number
   nginx?: string
@@ -66,7 +73,6 @@ async function writeSite(plan: SitePlan, opts: NormalizedBuildOptions): Promise<
 }
 
 async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuildOptions, nginxConf: string | undefined, lock: SiteLock): Promise<BuildResult> {
-  const store = new BlobStore(site)
   const bytesTotal = plan.blobs.reduce((n, b) => n + b.size, 0)
   opts.onProgress?.({ type: 'plan', images: plan.images.length, tags: plan.images.reduce((n, i) => n + i.tags.length, 0), blobs: plan.blobs.length, bytes: bytesTotal })
 
@@ -86,31 +92,48 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuil
   await removeTempFiles(site)
   await record.save([...record.files, ...expected])
 
-  // Blobs first. If any fails, remove the ones this build added: the old site stays as it was.
-  const written: Digest[] = []
-  const attempted: Digest[] = []
+  // Blobs first, copied concurrently from each input layout into the site's store. If any fails,
+  // the copy's undo removes the blobs this build added: the old site stays as it was.
+  const stats = { hashed: 0 }
+  const cache = await VerifyCache.load(opts.verify ? undefined : site.abs(SiteLayout.verifyCache))
+  const siteStore = new FileStore({ label: site.root, blobPath: (d) => site.abs(SiteLayout.blob(d)), prepare: (d) => site.parentDir(SiteLayout.blob(d)).then(() => undefined), cache, stats })
+  const inputStores = new Map<OciLayout, FileStore>()
+  const storeOf = (layout: OciLayout) => {
+    let s = inputStores.get(layout)
+    if (!s) inputStores.set(layout, (s = new FileStore({ label: layout.label, blobPath: (d) => layout.paths.blob(d), readable: async (desc) => (await layout.statBlob(desc)).file, cache, stats })))
+    return s
+  }
+  const generated = (bytes: Buffer): ContentStore => ({ label: 'generated', exists: async () => false, push: async () => undefined, fetch: async () => [{ label: 'generated', open: async () => ({ stream: [bytes] }) }] })
+  const items: CopyItem[] = plan.blobs.map((b) => ({ desc: { mediaType: '', digest: b.digest.value, size: b.size }, from: storeOf(b.layout) }))
+  const generatedItems: CopyItem[] = (v2?.blobs ?? []).map((b) => ({ desc: { mediaType: '', digest: b.digest.value, size: b.bytes.byteLength }, from: generated(b.bytes) }))
   const counts = { written: 0, skipped: 0, bytesWritten: 0, bytesDone: 0 }
+  // One transaction over both copies: whatever either added is removed if anything fails.
+  const added: Descriptor[] = []
+  const touched: Descriptor[] = []
+  const undo = async (copied: Descriptor[], attempted: Descriptor[]) => {
+    for (const d of [...added, ...copied]) await siteStore.remove(d)
+    // The shard directories made for them go too (rmdir spares any still in use).
+    for (const d of [...touched, ...attempted]) await removeEmptyParents(site, SiteLayout.blob(parseDigest(d.digest)))
+  }
   try {
-    let done = 0
-    for (const blob of plan.blobs) {
-      attempted.push(blob.digest)
-      const action = await store.put(blob, (n) => opts.onProgress?.({ type: 'blob-bytes', bytes: n }))
-      if (action === 'written') {
-        written.push(blob.digest)
-        counts.written++
-        counts.bytesWritten += blob.size
-      } else counts.skipped++
-      counts.bytesDone += blob.size
-      opts.onProgress?.({ type: 'blob', digest: blob.digest.value, size: blob.size, action, done: ++done, total: plan.blobs.length, bytesDone: counts.bytesDone, bytesTotal })
-    }
-    for (const blob of v2?.blobs ?? []) {
-      attempted.push(blob.digest)
-      if ((await store.putBytes(blob.digest, blob.bytes)) === 'written') written.push(blob.digest)
-    }
+    const tx = await copyBlobs(siteStore, items, {
+      concurrency: opts.concurrency,
+      onBytes: (n) => opts.onProgress?.({ type: 'blob-bytes', bytes: n }),
+      onBlob: (desc, action, done) => {
+        if (action === 'copied') {
+          counts.written++
+          counts.bytesWritten += desc.size
+        } else counts.skipped++
+        counts.bytesDone += desc.size
+        opts.onProgress?.({ type: 'blob', digest: desc.digest, size: desc.size, action: action === 'copied' ? 'written' : 'skipped', done, total: items.length, bytesDone: counts.bytesDone, bytesTotal })
+      },
+      undo,
+    })
+    added.push(...tx.copied)
+    touched.push(...items.map((i) => i.desc))
+    // Then the documents ocisite generates that live in the CAS too (referrers indexes).
+    await copyBlobs(siteStore, generatedItems, { concurrency: opts.concurrency, undo })
   } catch (err) {
-    // Remove what this build added, and the shard directories it made for them (rmdir spares any in use).
-    for (const d of written) await store.remove(d)
-    for (const d of attempted) await removeEmptyParents(site, SiteLayout.blob(d))
     await record.save(record.files)
     throw err
   }
@@ -156,6 +179,9 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuil
   site.forget()
   await lock.check()
   await record.save(expected)
+  // Keep what the next build can use: the site's blobs and inputs that are not scratch copies.
+  const keep = new Set([...[...expected].map((rel) => site.abs(rel)), ...plan.blobs.filter((b) => !b.layout.fromArchive).map((b) => b.file)])
+  await cache.save((file) => keep.has(file))
   opts.onProgress?.({ type: 'pruned', files: pruned })
 
   if (opts.nginx.file && nginxConf !== undefined) await writeFileAtomic(opts.nginx.file, Buffer.from(nginxConf))
@@ -164,7 +190,7 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuil
     out: site.root,
     host: opts.host,
     images: plan.images.map((i) => ({ path: i.path, tags: i.tags.map((t) => ({ tag: t.tag, digest: t.entry.digest, mediaType: t.entry.mediaType, size: t.entry.size })) })),
-    blobs: { total: plan.blobs.length, written: counts.written, skipped: counts.skipped, bytesTotal, bytesWritten: counts.bytesWritten },
+    blobs: { total: plan.blobs.length, written: counts.written, skipped: counts.skipped, hashed: stats.hashed, bytesTotal, bytesWritten: counts.bytesWritten },
     documents: docs,
     pruned,
     ...(opts.nginx.file ? { nginx: opts.nginx.file } : {}),

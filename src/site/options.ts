@@ -2,6 +2,7 @@ import path from 'node:path'
 import { OcisiteError } from '../errors.js'
 import { parseHost } from '../oci/image-name.js'
 import { buildDefaults } from '../defaults.js'
+import { defaultConcurrency } from '../store/copy.js'
 import type { ProgressListener } from './progress.js'
 import { readConfigFile, type ListenSetting } from './config-file.js'
 import { parseListen, type ListenAddress } from './listen.js'
@@ -46,6 +47,10 @@ export interface BuildOptions {
   force?: boolean
   /** The most uncompressed bytes an input archive may hold (default 8 GiB). */
   maxArchiveSize?: number
+  /** Blobs copied at once (default: from the CPU count). */
+  concurrency?: number
+  /** Re-hash every blob, trusting no cached verification. */
+  verify?: boolean
   /** Wait for another writer's lock (default true); false fails at once. */
   wait?: boolean
   cwd?: string
@@ -74,6 +79,8 @@ export interface NormalizedBuildOptions {
   force: boolean
   wait: boolean
   maxArchiveSize: number
+  concurrency: number
+  verify: boolean
   onProgress: ProgressListener | undefined
 }
 
@@ -140,6 +147,8 @@ export async function normalizeBuildOptions(opts: BuildOptions): Promise<Normali
     headersFile: opts.headersFile ?? config.headersFile ?? buildDefaults.headersFile,
     force: opts.force ?? false,
     maxArchiveSize: opts.maxArchiveSize ?? buildDefaults.maxArchiveSize,
+    concurrency: opts.concurrency ?? defaultConcurrency,
+    verify: opts.verify ?? false,
     wait: opts.wait ?? true,
     onProgress: opts.onProgress,
   }

@@ -10,12 +10,13 @@ import type { LayoutInput } from './inputs.js'
 import { checkTag } from './names.js'
 import type { ProgressListener } from './progress.js'
 
-/** A blob to store, and the verified-at-copy source it comes from. */
+/** A blob to store, and the layout it is copied from (verified as it is copied). */
 export interface PlannedBlob {
   digest: Digest
   size: number
   file: string
   label: string
+  layout: OciLayout
 }
 
 /** A manifest or index the site serves through /v2/. */
@@ -179,7 +180,7 @@ export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListe
       state.nodes.set(digest, node)
       if (blobs.has(digest)) continue
       const file = await layout.statBlob(node.descriptor)
-      blobs.set(digest, { digest: parseDigest(digest), size: file.size, file: file.file, label: layout.label })
+      blobs.set(digest, { digest: parseDigest(digest), size: file.size, file: file.file, label: layout.label, layout })
     }
   }
 

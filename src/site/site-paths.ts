@@ -19,6 +19,8 @@ export const SiteLayout = {
   stateDir: '.ocisite',
   ownedRecord: '.ocisite/owned.json',
   lock: '.ocisite/lock',
+  /** Stat-keyed record of verified files, so a rebuild does not re-hash what has not changed. */
+  verifyCache: '.ocisite/verified.json',
   index: (imagePath: string) => `oci-index/${imagePath}`,
   blob: (d: Digest) => `oci-cas/${d.algorithm}/${d.encoded.slice(0, 2)}/${d.encoded}`,
   v2Base: 'v2/_base.json',

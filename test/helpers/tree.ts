@@ -2,9 +2,13 @@ import { createHash } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 
+/** ocisite's private verify cache: device and inode numbers and times, so it differs between copies of one site. */
+const MACHINE_STATE = /(^|\/)\.ocisite\/verified\.json$/
+
 /**
  * A snapshot of a directory: relative path → sha256 of contents and mode, to compare trees.
- * Symlinks are recorded by target (never followed), other non-regular files by kind.
+ * Symlinks are recorded by target (never followed), other non-regular files by kind. The verify
+ * cache is left out: it is not published, and it names inodes.
  */
 export async function snapshot(root: string): Promise<Map<string, string>> {
   const out = new Map<string, string>()
@@ -12,6 +16,7 @@ export async function snapshot(root: string): Promise<Map<string, string>> {
     for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
       const p = path.join(dir, e.name)
       const rel = path.relative(root, p)
+      if (MACHINE_STATE.test(rel)) continue
       if (e.isDirectory()) {
         out.set(`${rel}/`, 'dir')
         await walk(p)

@@ -1,0 +1,90 @@
+import { availableParallelism } from 'node:os'
+import { OcisiteError } from '../errors.js'
+import type { Descriptor } from '../oci/descriptor.js'
+import type { ContentStore } from './content-store.js'
+
+/** Blobs in flight at once by default: enough to keep the disk and both cores busy on small blobs. */
+export const defaultConcurrency = Math.max(4, availableParallelism() * 4)
+
+export interface CopyOptions {
+  concurrency?: number
+  /** Bytes as they stream into the destination. */
+  onBytes?: (n: number) => void
+  /** A blob done: copied, or already present. */
+  onBlob?: (desc: Descriptor, action: 'copied' | 'present', done: number) => void
+}
+
+/** What a copy did, and how to undo it. */
+export interface CopyTransaction {
+  copied: Descriptor[]
+  present: Descriptor[]
+}
+
+/**
+ * Copy one blob unless the destination already holds a verified copy (then the source is only
+ * checked, when it can be). Each source the origin offers is tried in turn; one that fails (a
+ * network error, bad bytes) gives way to the next.
+ */
+export async function copyBlob(from: ContentStore, to: ContentStore, desc: Descriptor, onBytes?: (n: number) => void): Promise<'copied' | 'present'> {
+  if (await to.exists(desc)) {
+    await from.checkSource?.(desc)
+    return 'present'
+  }
+  const sources = await from.fetch(desc)
+  if (sources.length === 0) throw new OcisiteError('PROTOCOL', `${from.label}: no source is known for ${desc.digest}`, { digest: desc.digest })
+  const failures: OcisiteError[] = []
+  for (const source of sources) {
+    try {
+      await to.push(desc, source, onBytes)
+      return 'copied'
+    } catch (err) {
+      if (!(err instanceof OcisiteError)) throw err
+      // Bad bytes from a server are the server's fault (exit 4), not the user's input.
+      const failure = source.remote && (err.code === 'SIZE_MISMATCH' || err.code === 'DIGEST_MISMATCH') ? new OcisiteError('PROTOCOL', err.message, err.context) : err
+      if (sources.length === 1) throw failure
+      failures.push(failure)
+    }
+  }
+  // Only when every source was unreachable is it a network failure; a bad answer is a protocol failure.
+  const code = failures.every((f) => f.code === 'NETWORK') ? 'NETWORK' : 'PROTOCOL'
+  throw new OcisiteError(code, `blob ${desc.digest}: no CAS engine served a verified copy (${failures.map((f) => f.message).join('; ')})`, { digest: desc.digest })
+}
+
+/** One blob to copy, and the store it comes from. */
+export interface CopyItem {
+  desc: Descriptor
+  from: ContentStore
+}
+
+/**
+ * Copy blobs into one store with a bounded number in flight. On failure, `undo` is given the
+ * blobs this copy added and those it attempted (the destination knows how to remove them), then
+ * the first error is thrown.
+ */
+export async function copyBlobs(to: ContentStore, items: CopyItem[], options: CopyOptions & { undo?: (copied: Descriptor[], attempted: Descriptor[]) => Promise<void> } = {}): Promise<CopyTransaction> {
+  const tx: CopyTransaction = { copied: [], present: [] }
+  const attempted: Descriptor[] = []
+  let next = 0
+  let done = 0
+  let failed: unknown
+  const worker = async () => {
+    while (failed === undefined && next < items.length) {
+      const { desc, from } = items[next++]!
+      attempted.push(desc)
+      try {
+        const action = await copyBlob(from, to, desc, options.onBytes)
+        ;(action === 'copied' ? tx.copied : tx.present).push(desc)
+        options.onBlob?.(desc, action, ++done)
+      } catch (err) {
+        failed ??= err
+      }
+    }
+  }
+  const width = Math.max(1, Math.min(options.concurrency ?? defaultConcurrency, items.length))
+  await Promise.all(Array.from({ length: width }, worker))
+  if (failed !== undefined) {
+    await options.undo?.(tx.copied, attempted)
+    throw failed
+  }
+  return tx
+}

@@ -1,0 +1,101 @@
+import { promises as fs } from 'node:fs'
+import { OcisiteError } from '../errors.js'
+import type { Descriptor } from '../oci/descriptor.js'
+import { parseDigest, type Digest } from '../oci/digest.js'
+import type { BlobSource, ContentStore, CopyStats } from './content-store.js'
+import { hashFile, checkDigest, writeVerified, type Expected } from './verify.js'
+import type { VerifyCache } from './verify-cache.js'
+
+export interface FileStoreOptions {
+  label: string
+  /** The file a blob lives in. */
+  blobPath(digest: Digest): string
+  /** Called before a blob's file is written or removed (the site checks its directories here). */
+  prepare?(digest: Digest): Promise<void>
+  /** The checked file to read a blob from, when the store is someone's input (a layout checks it stays inside). */
+  readable?(desc: Descriptor): Promise<string>
+  cache: VerifyCache
+  stats: CopyStats
+}
+
+/**
+ * A directory of blob files: an OCI layout (an input, or a pull's destination) or the site's
+ * `oci-cas`. A file is trusted when the verify cache knows its stat; otherwise it is hashed.
+ */
+export class FileStore implements ContentStore {
+  readonly label: string
+  constructor(private readonly opts: FileStoreOptions) {
+    this.label = opts.label
+  }
+
+  private expected(desc: Descriptor): Expected {
+    return { digest: parseDigest(desc.digest, this.label), size: desc.size, label: this.label }
+  }
+
+  /** Hash `file` unless the cache vouches for it; true when it holds the blob. Counts every hash. */
+  private async intact(file: string, expected: Expected): Promise<boolean> {
+    if (await this.opts.cache.verified(file, expected.digest.value)) return true
+    this.opts.stats.hashed++
+    try {
+      const { size, hex } = await hashFile(file, expected.digest.algorithm, undefined, expected.size)
+      checkDigest(expected, size, hex)
+    } catch {
+      this.opts.cache.forget(file)
+      return false
+    }
+    await this.opts.cache.record(file, expected.digest.value)
+    return true
+  }
+
+  async exists(desc: Descriptor): Promise<boolean> {
+    const expected = this.expected(desc)
+    await this.opts.prepare?.(expected.digest)
+    const file = this.opts.blobPath(expected.digest)
+    const st = await fs.lstat(file).catch(() => undefined)
+    if (!st) return false
+    if (st.isDirectory()) throw new OcisiteError('PATH_INVALID', `${file}: a directory stands where blob ${desc.digest} goes; remove it`, { file })
+    // Never open what is not a regular file (a FIFO would block): it is replaced by the push.
+    if (!st.isFile() || st.size !== desc.size) return false
+    return this.intact(file, expected)
+  }
+
+  async fetch(desc: Descriptor): Promise<BlobSource[]> {
+    const file = this.opts.readable ? await this.opts.readable(desc) : this.opts.blobPath(this.expected(desc).digest)
+    return [{ label: this.label, open: async () => ({ file }) }]
+  }
+
+  /**
+   * The source blob is intact: trusted by its stat, or hashed (and an error naming it when its
+   * bytes are wrong). Used when the destination already has the blob, so the input is still checked.
+   */
+  async checkSource(desc: Descriptor): Promise<void> {
+    const expected = this.expected(desc)
+    const file = this.opts.readable ? await this.opts.readable(desc) : this.opts.blobPath(expected.digest)
+    if (await this.opts.cache.verified(file, expected.digest.value)) return
+    this.opts.stats.hashed++
+    const { size, hex } = await hashFile(file, expected.digest.algorithm, undefined, expected.size)
+    checkDigest(expected, size, hex)
+    await this.opts.cache.record(file, expected.digest.value)
+  }
+
+  async push(desc: Descriptor, from: BlobSource, onBytes?: (n: number) => void): Promise<void> {
+    const expected = { ...this.expected(desc), label: from.label }
+    await this.opts.prepare?.(expected.digest)
+    const target = this.opts.blobPath(expected.digest)
+    const bytes = await from.open()
+    this.opts.stats.hashed++
+    await writeVerified(bytes, target, expected, onBytes)
+    // Both ends were read and hashed just now: remember them.
+    await this.opts.cache.record(target, desc.digest)
+    if ('file' in bytes) await this.opts.cache.record(bytes.file, desc.digest)
+  }
+
+  /** Remove a blob this store holds (a rollback). */
+  async remove(desc: Descriptor): Promise<void> {
+    const digest = this.expected(desc).digest
+    await this.opts.prepare?.(digest)
+    const file = this.opts.blobPath(digest)
+    this.opts.cache.forget(file)
+    await fs.rm(file, { force: true })
+  }
+}

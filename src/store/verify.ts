@@ -1,0 +1,142 @@
+import { constants, promises as fs } from 'node:fs'
+import path from 'node:path'
+import { OcisiteError } from '../errors.js'
+import { ensureDir, FILE_MODE, trackTemp, tempName } from '../oci/atomic.js'
+import { createDigester, type Digest } from '../oci/digest.js'
+
+/** What a verified write expects, and how to name the source in errors. */
+export interface Expected {
+  digest: Digest
+  size: number
+  label: string
+}
+
+/** Where a blob's bytes come from: a local file (which can be cloned), or a stream. */
+export type BlobBytes = { file: string } | { stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array> }
+
+/** Large reads and writes: a few syscalls per MiB instead of dozens. */
+const IO_CHUNK = 4 * 1024 * 1024
+/** Below this a blob is read whole: one read, one hash, one write. */
+const SMALL = 1024 * 1024
+
+function sizeError(expected: Expected, actual: number | 'longer'): OcisiteError {
+  const what = actual === 'longer' ? `is longer than the ${expected.size} bytes its descriptor says` : `is ${actual} bytes, but its descriptor says ${expected.size}`
+  return new OcisiteError('SIZE_MISMATCH', `${expected.label}: blob ${expected.digest.value} ${what}`, { digest: expected.digest.value })
+}
+
+/** Check a size and a hash against what was expected; the one place a mismatch is reported. */
+export function checkDigest(expected: Expected, size: number, hex: string): void {
+  if (size !== expected.size) throw sizeError(expected, size)
+  const actual = `${expected.digest.algorithm}:${hex}`
+  if (actual !== expected.digest.value) {
+    throw new OcisiteError('DIGEST_MISMATCH', `${expected.label}: digest mismatch: blob ${expected.digest.value} has digest ${actual}`, { digest: expected.digest.value })
+  }
+}
+
+/** Verify bytes already in memory (a small document). */
+export function verifyBytes(bytes: Uint8Array, expected: Expected): void {
+  checkDigest(expected, bytes.byteLength, createDigester(expected.digest.algorithm).update(bytes).digest('hex'))
+}
+
+/** Hash a local file with large reads; `onBytes` reports progress. Stops early past `limit` bytes. */
+export async function hashFile(file: string, algorithm: Digest['algorithm'], onBytes?: (n: number) => void, limit = Infinity): Promise<{ size: number; hex: string }> {
+  const fh = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+  try {
+    if (!(await fh.stat()).isFile()) throw new OcisiteError('BLOB_NOT_REGULAR', `${file}: not a regular file`, { file })
+    const hash = createDigester(algorithm)
+    const buf = Buffer.allocUnsafe(IO_CHUNK)
+    let size = 0
+    for (;;) {
+      const { bytesRead } = await fh.read(buf, 0, buf.length, null)
+      if (bytesRead === 0) break
+      hash.update(buf.subarray(0, bytesRead))
+      size += bytesRead
+      onBytes?.(bytesRead)
+      if (size > limit) break
+    }
+    return { size, hex: hash.digest('hex') }
+  } finally {
+    await fh.close()
+  }
+}
+
+/** Does `file` hold exactly the expected bytes? (Any failure to read it is a no.) */
+export async function fileMatches(file: string, expected: Expected): Promise<boolean> {
+  try {
+    const { size, hex } = await hashFile(file, expected.digest.algorithm, undefined, expected.size)
+    checkDigest(expected, size, hex)
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function writeFromStream(stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, tmp: string, expected: Expected, onBytes?: (n: number) => void): Promise<void> {
+  const hash = createDigester(expected.digest.algorithm)
+  const fh = await fs.open(tmp, 'wx', FILE_MODE)
+  try {
+    let size = 0
+    let pending: Uint8Array[] = []
+    let pendingBytes = 0
+    let writing: Promise<unknown> = Promise.resolve()
+    const flush = async () => {
+      const chunk = pending.length === 1 ? pending[0]! : Buffer.concat(pending)
+      pending = []
+      pendingBytes = 0
+      await writing
+      // The write runs while the next chunks arrive and are hashed.
+      writing = fh.write(chunk)
+    }
+    for await (const chunk of stream) {
+      size += chunk.byteLength
+      if (size > expected.size) throw sizeError(expected, 'longer')
+      hash.update(chunk)
+      pending.push(chunk)
+      pendingBytes += chunk.byteLength
+      onBytes?.(chunk.byteLength)
+      if (pendingBytes >= IO_CHUNK) await flush()
+    }
+    if (pendingBytes > 0) await flush()
+    await writing
+    checkDigest(expected, size, hash.digest('hex'))
+  } finally {
+    await fh.close()
+  }
+}
+
+async function writeFromFile(file: string, tmp: string, expected: Expected, onBytes?: (n: number) => void): Promise<void> {
+  if (expected.size <= SMALL) {
+    const bytes = await fs.readFile(file, { flag: constants.O_RDONLY | constants.O_NOFOLLOW })
+    onBytes?.(bytes.byteLength)
+    verifyBytes(bytes, expected)
+    await fs.writeFile(tmp, bytes, { mode: FILE_MODE, flag: 'wx' })
+    return
+  }
+  // Large: clone (reflink where the file system can, else an in-kernel copy) while hashing the source.
+  const [, hashed] = await Promise.all([fs.copyFile(file, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE), hashFile(file, expected.digest.algorithm, onBytes, expected.size)])
+  checkDigest(expected, hashed.size, hashed.hex)
+  const copied = await fs.stat(tmp)
+  if (copied.size !== expected.size) throw sizeError(expected, copied.size)
+}
+
+/**
+ * The one way a blob is written: into a temporary file beside `target` while its size and digest
+ * are checked, then renamed into place. Memory stays flat; on any failure the temporary file is
+ * removed and nothing is left. `onBytes` reports progress as bytes are read.
+ */
+export async function writeVerified(source: BlobBytes, target: string, expected: Expected, onBytes?: (n: number) => void): Promise<void> {
+  await ensureDir(path.dirname(target))
+  const tmp = tempName(target)
+  const untrack = trackTemp(tmp)
+  try {
+    if ('file' in source) await writeFromFile(source.file, tmp, expected, onBytes)
+    else await writeFromStream(source.stream, tmp, expected, onBytes)
+    await fs.chmod(tmp, FILE_MODE)
+    await fs.rename(tmp, target)
+  } catch (err) {
+    await fs.rm(tmp, { force: true })
+    throw err
+  } finally {
+    untrack()
+  }
+}
