@@ -88,6 +88,15 @@ describe.each([
     expect(doc.headers.get('access-control-allow-origin')).toBe('*')
   })
 
+  it('never serves ocisite\'s own state (the record of owned files, the verify cache, the lock)', async () => {
+    for (const f of ['.ocisite/owned.json', '.ocisite/verified.json']) await expect(fs.stat(path.join(out, f)), f).resolves.toBeTruthy()
+    for (const p of ['/.ocisite/owned.json', '/.ocisite/verified.json', '/.ocisite/', '/.ocisite/lock.d/owner.json', '/%2Eocisite/owned.json']) {
+      const res = await fetch(base() + p)
+      expect(res.status, p).toBe(404)
+      expect(await res.text()).not.toContain('files')
+    }
+  })
+
   it.each(['/nothing', '/oci-index/unknown', '/oci-cas/sha256/00/' + '0'.repeat(64), '/oci-layout', '/oci-index/', '/v2/app/_tags.json', '/oci-cas/sha256/'])(
     'answers 404 for %s',
     async (p) => {
@@ -154,6 +163,7 @@ describe('ocisite serve and nginx answer alike', () => {
 describe('the _headers file for Netlify and Cloudflare Pages', () => {
   it('gives each discovery path the headers nginx sends', async () => {
     const text = await fs.readFile(path.join(out, '_headers'), 'utf8')
+    expect(text).not.toContain('.ocisite')
     const blocks = text.trim().split(/\n(?=\/)/)
     expect(blocks.map((b) => b.split('\n')[0])).toEqual(['/.well-known/oci-host-ref-engines', '/oci-index/*', '/oci-cas/*'])
     const hex = allTags()[0]!.digest.slice(7)

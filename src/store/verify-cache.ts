@@ -70,7 +70,8 @@ export class VerifyCache {
   /** Save, keeping only `keep` (the files still in use), and leaving out racily recent ones. */
   async save(keep: (file: string) => boolean): Promise<void> {
     if (!this.file) return
-    const racy = (BigInt(Date.now()) - 2000n) * 1_000_000n
+    // Kernel timestamps tick coarsely (a few ms): a file changed within the last 100 ms could change again unseen.
+    const racy = (BigInt(Date.now()) - 100n) * 1_000_000n
     const files: Record<string, Entry> = {}
     for (const [path, e] of [...this.entries].sort(([a], [b]) => (a < b ? -1 : 1))) {
       if (keep(path) && BigInt(e.ctimeNs) < racy) files[path] = e
