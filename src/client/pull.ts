@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs'
+import { mapLimit } from '../concurrency.js'
 import { pullDefaults } from '../defaults.js'
 import { OcisiteError } from '../errors.js'
 import { parseDescriptor, plainDescriptor, REF_NAME, type Descriptor } from '../oci/descriptor.js'
@@ -78,23 +79,6 @@ class LayoutFetcher implements BlobSource {
   }
 }
 
-async function forEachLimit<T>(items: T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0
-  let failed: unknown
-  const worker = async () => {
-    while (failed === undefined && next < items.length) {
-      const item = items[next++] as T
-      try {
-        await fn(item)
-      } catch (err) {
-        failed ??= err
-      }
-    }
-  }
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker))
-  if (failed !== undefined) throw failed
-}
-
 /** Pick what to pull from a root: the whole index, or one platform's manifest. */
 async function chooseTarget(root: ResolvedRoot, options: PullOptions): Promise<ResolvedRoot> {
   if (!isIndexType(root.descriptor.mediaType)) {
@@ -172,7 +156,7 @@ export async function pull(nameText: string, dest: string, options: PullOptions 
     let done = documents.length
     let bytesDone = documents.reduce((n, d) => n + d.descriptor.size, 0)
     options.onEvent?.({ type: 'plan', blobs: all.length, bytes: bytesTotal, done, bytesDone })
-    await forEachLimit(blobs, options.concurrency ?? pullDefaults.concurrency, async (b) => {
+    await mapLimit(blobs, options.concurrency ?? pullDefaults.concurrency, async (b) => {
       const action = await fetcher.ensure(b, (n) => options.onEvent?.({ type: 'blob-bytes', bytes: n }))
       bytesDone += b.size
       options.onEvent?.({ type: 'blob', digest: b.digest, size: b.size, action, done: ++done, total: all.length, bytesDone, bytesTotal })

@@ -40,37 +40,37 @@ export async function ensureDir(dir: string): Promise<void> {
   }
 }
 
-/** Write bytes to `file` through a temporary file and a rename, so readers never see half a file. */
-export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<void> {
-  await ensureDir(path.dirname(file))
-  const tmp = tempName(file)
-  liveTemps.add(tmp)
+/**
+ * The one way a file replaces another: `fill` writes a temporary file beside `target` (its
+ * directory is created), which is then renamed over it, so readers never see half a file. On any
+ * failure the temporary file is removed and nothing is left; a signal handler can remove it too.
+ */
+export async function replaceAtomically(target: string, fill: (tmp: string) => Promise<void>): Promise<void> {
+  await ensureDir(path.dirname(target))
+  const tmp = tempName(target)
+  const untrack = trackTemp(tmp)
   try {
-    await fs.writeFile(tmp, bytes, { mode: FILE_MODE, flag: 'wx' })
-    await fs.chmod(tmp, FILE_MODE)
-    await fs.rename(tmp, file)
+    await fill(tmp)
+    await fs.rename(tmp, target)
   } catch (err) {
     await fs.rm(tmp, { force: true })
     throw err
   } finally {
-    liveTemps.delete(tmp)
+    untrack()
   }
+}
+
+/** Write bytes to `file` atomically, world-readable. */
+export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<void> {
+  await replaceAtomically(file, async (tmp) => {
+    await fs.writeFile(tmp, bytes, { mode: FILE_MODE, flag: 'wx' })
+    await fs.chmod(tmp, FILE_MODE)
+  })
 }
 
 /** Make `link` a hard link to `existing`, atomically replacing whatever was there. */
 export async function linkAtomic(existing: string, link: string): Promise<void> {
-  await ensureDir(path.dirname(link))
-  const tmp = tempName(link)
-  liveTemps.add(tmp)
-  try {
-    await fs.link(existing, tmp)
-    await fs.rename(tmp, link)
-  } catch (err) {
-    await fs.rm(tmp, { force: true })
-    throw err
-  } finally {
-    liveTemps.delete(tmp)
-  }
+  await replaceAtomically(link, (tmp) => fs.link(existing, tmp))
 }
 
 /** True when `file` is a regular file of exactly `size` bytes. */

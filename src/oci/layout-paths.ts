@@ -18,7 +18,10 @@ export class LayoutPaths {
     return path.join(this.root, 'blobs')
   }
   blob(digest: Digest): string {
-    return this.inside(path.join(this.root, 'blobs', digest.algorithm, digest.encoded))
+    // A parsed digest is `[a-z0-9]+` and hex: it cannot climb out, so no containment check is
+    // needed on this hot path (it runs for every blob of every input).
+    if (!/^[a-z0-9]+$/.test(digest.algorithm) || !/^[0-9a-f]+$/.test(digest.encoded)) return this.inside(path.join(this.root, 'blobs', digest.algorithm, digest.encoded))
+    return `${this.root}/blobs/${digest.algorithm}/${digest.encoded}`
   }
   private inside(p: string): string {
     const rel = path.relative(this.root, p)

@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs'
+import { lstatSync, promises as fs, readFileSync, type BigIntStats } from 'node:fs'
 import path from 'node:path'
 import { OcisiteError } from '../errors.js'
 import { parseDescriptor, type Descriptor } from './descriptor.js'
@@ -11,6 +11,8 @@ export interface BlobFile {
   digest: Digest
   size: number
   file: string
+  /** Its lstat, taken while checking it (a verify cache can use it). */
+  stat: BigIntStats
 }
 
 /** A read-only view of an OCI image layout directory that treats every byte as untrusted. */
@@ -62,23 +64,20 @@ export class OciLayout {
   async statBlob(desc: { digest: string; size: number }): Promise<BlobFile> {
     const digest = parseDigest(desc.digest, this.label)
     const file = this.paths.blob(digest)
-    let st
-    try {
-      st = await fs.lstat(file)
-    } catch {
-      throw new OcisiteError('BLOB_MISSING', `${this.label}: blob ${digest.value} is missing (blobs/${digest.algorithm}/${digest.encoded})`, { digest: digest.value, file })
-    }
+    // Synchronous: cached metadata, checked for every blob of every input.
+    const st = lstatSync(file, { bigint: true, throwIfNoEntry: false })
+    if (!st) throw new OcisiteError('BLOB_MISSING', `${this.label}: blob ${digest.value} is missing (blobs/${digest.algorithm}/${digest.encoded})`, { digest: digest.value, file })
     if (!st.isFile()) {
       throw new OcisiteError('BLOB_NOT_REGULAR', `${this.label}: blob ${digest.value} is a ${st.isSymbolicLink() ? 'symlink' : 'non-regular file'}, not a regular file`, { digest: digest.value, file })
     }
-    const realDir = await fs.realpath(path.dirname(file))
+    const realDir = await this.realDir(path.dirname(file))
     if (path.relative(this.realRoot, realDir).startsWith('..')) {
       throw new OcisiteError('BLOB_NOT_REGULAR', `${this.label}: blob ${digest.value} lies outside the layout through a linked directory`, { digest: digest.value, file })
     }
-    if (st.size !== desc.size) {
+    if (st.size !== BigInt(desc.size)) {
       throw new OcisiteError('SIZE_MISMATCH', `${this.label}: blob ${digest.value} is ${st.size} bytes, but its descriptor says ${desc.size}`, { digest: digest.value, file })
     }
-    return { digest, size: st.size, file }
+    return { digest, size: desc.size, file, stat: st }
   }
 
   /** Read a small blob (a manifest, index or config) whole, verifying size and digest. */
@@ -87,7 +86,8 @@ export class OciLayout {
     if (blob.size > maxBytes) {
       throw new OcisiteError('JSON_INVALID', `${this.label}: document ${blob.digest.value} is ${blob.size} bytes, over the ${maxBytes}-byte limit`, { digest: blob.digest.value })
     }
-    const bytes = await fs.readFile(blob.file)
+    // Synchronous: a small document, one of thousands read while planning a large site.
+    const bytes = readFileSync(blob.file)
     const actual = digestOf(bytes, blob.digest.algorithm)
     if (actual !== blob.digest.value) {
       throw new OcisiteError('DIGEST_MISMATCH', `${this.label}: blob ${blob.digest.value} has digest ${actual}`, { digest: blob.digest.value, file: blob.file })
@@ -95,19 +95,25 @@ export class OciLayout {
     return bytes
   }
 
-  /** Every blob file name under blobs/, as candidate digests (used to find referrers). */
-  async listBlobs(): Promise<Array<{ digest: string; size: number }>> {
-    const out: Array<{ digest: string; size: number }> = []
+  /** Every regular file under blobs/, as candidate digests with their files (used to find referrers). */
+  async listBlobs(): Promise<Array<{ digest: string; file: string }>> {
+    const out: Array<{ digest: string; file: string }> = []
     const dirs = await fs.readdir(this.paths.blobsDir(), { withFileTypes: true }).catch(() => [])
     for (const alg of dirs.filter((d) => d.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
       const dir = path.join(this.paths.blobsDir(), alg.name)
       for (const entry of (await fs.readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
-        if (!entry.isFile()) continue
-        const st = await fs.stat(path.join(dir, entry.name))
-        out.push({ digest: `${alg.name}:${entry.name}`, size: st.size })
+        if (entry.isFile()) out.push({ digest: `${alg.name}:${entry.name}`, file: path.join(dir, entry.name) })
       }
     }
     return out
+  }
+
+  /** Real paths of blob directories, resolved once each. */
+  private readonly realDirs = new Map<string, Promise<string>>()
+  private realDir(dir: string): Promise<string> {
+    let p = this.realDirs.get(dir)
+    if (!p) this.realDirs.set(dir, (p = fs.realpath(dir)))
+    return p
   }
 
   where(file: string): string {
@@ -123,6 +129,6 @@ export class OciLayout {
     }
     if (!st.isFile()) throw new OcisiteError('LAYOUT_INVALID', `${this.where(name)}: not a regular file`, { file })
     if (st.size > MAX_JSON_BYTES) throw new OcisiteError('JSON_INVALID', `${this.where(name)}: ${st.size} bytes, over the ${MAX_JSON_BYTES}-byte limit`, { file })
-    return fs.readFile(file)
+    return readFileSync(file)
   }
 }

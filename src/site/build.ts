@@ -2,6 +2,7 @@ import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import type { Digest } from '../oci/digest.js'
 import { ensureDir, linkAtomic, writeFileAtomic } from '../oci/atomic.js'
+import { mapLimit } from '../concurrency.js'
 import { copyBlobs, type CopyItem } from '../store/copy.js'
 import type { ContentStore } from '../store/content-store.js'
 import { FileStore } from '../store/file-store.js'
@@ -87,7 +88,7 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuil
   const expected = new Set<string>([...plan.blobs.map((b) => SiteLayout.blob(b.digest)), ...(v2?.blobs ?? []).map((b) => SiteLayout.blob(b.digest))])
   for (const d of documents) for (const rel of [...d.links.keys(), ...d.files.keys()]) expected.add(rel)
   // Every directory the build will write in is checked first: a symlink anywhere stops it before any write.
-  for (const rel of expected) await site.parentDir(rel, false)
+  await mapLimit([...new Set([...expected].map((rel) => rel.slice(0, rel.lastIndexOf('/') + 1)))], 32, (dir) => site.parentDir(`${dir}x`, false))
   const record = await OwnedRecord.load(site)
   await removeTempFiles(site)
   await record.save([...record.files, ...expected])
@@ -98,9 +99,11 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuil
   const cache = await VerifyCache.load(opts.verify ? undefined : site.abs(SiteLayout.verifyCache))
   const siteStore = new FileStore({ label: site.root, blobPath: (d) => site.abs(SiteLayout.blob(d)), prepare: (d) => site.parentDir(SiteLayout.blob(d)).then(() => undefined), cache, stats })
   const inputStores = new Map<OciLayout, FileStore>()
+  const plannedFiles = new Map(plan.blobs.map((b) => [b.digest.value, { file: b.file, stat: b.stat }]))
   const storeOf = (layout: OciLayout) => {
     let s = inputStores.get(layout)
-    if (!s) inputStores.set(layout, (s = new FileStore({ label: layout.label, blobPath: (d) => layout.paths.blob(d), readable: async (desc) => (await layout.statBlob(desc)).file, cache, stats })))
+    // The plan already checked each blob file (regular, inside the layout, the right size).
+    if (!s) inputStores.set(layout, (s = new FileStore({ label: layout.label, blobPath: (d) => layout.paths.blob(d), readable: async (desc) => plannedFiles.get(desc.digest) ?? (await layout.statBlob(desc)), cache, stats })))
     return s
   }
   const generated = (bytes: Buffer): ContentStore => ({ label: 'generated', exists: async () => false, push: async () => undefined, fetch: async () => [{ label: 'generated', open: async () => ({ stream: [bytes] }) }] })
@@ -140,8 +143,10 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuil
 
   // Every blob is in place: now the documents, /v2/ first and the well-known document last.
   const docs = { written: 0, unchanged: 0 }
+  // Within a group every document is independent, so they are written concurrently; the groups
+  // themselves go in dependency order, and links before the files that list them.
   const apply = async (files: SiteFiles) => {
-    for (const [rel, target] of [...files.links].sort()) {
+    await mapLimit([...files.links].sort(), 32, async ([rel, target]) => {
       await site.parentDir(rel)
       const [a, b] = await Promise.all([fs.lstat(site.abs(rel)).catch(() => undefined), fs.stat(site.abs(target))])
       if (a && a.ino === b.ino && a.dev === b.dev) docs.unchanged++
@@ -149,17 +154,17 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuil
         await linkAtomic(site.abs(target), site.abs(rel))
         docs.written++
       }
-    }
-    for (const [rel, bytes] of [...files.files].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    })
+    await mapLimit([...files.files].sort(([a], [b]) => (a < b ? -1 : 1)), 32, async ([rel, bytes]) => {
       await site.parentDir(rel)
       const st = await fs.lstat(site.abs(rel)).catch(() => undefined)
-      const current = st?.isFile() ? await fs.readFile(site.abs(rel)) : undefined
+      const current = st?.isFile() && st.size === bytes.byteLength ? await fs.readFile(site.abs(rel)) : undefined
       if (current?.equals(bytes)) docs.unchanged++
       else {
         await writeFileAtomic(site.abs(rel), bytes)
         docs.written++
       }
-    }
+    })
   }
   for (const d of documents) await apply(d)
   opts.onProgress?.({ type: 'documents', ...docs })

@@ -74,6 +74,9 @@ export async function openInputs(images: NormalizedBuildOptions['images'], scrat
       onlyFiles: true,
       followSymbolicLinks: false,
       dot: false,
+      // A layout's blob directories hold thousands of blobs and never a layout: not walked.
+      // (So a layout whose own image path would end in blobs/sha256 is not found by search.)
+      ignore: ['**/blobs/sha256/**', '**/blobs/sha512/**'],
     })
     hits.sort()
     const layoutDirs = hits.filter((h) => path.posix.basename(h) === 'oci-layout').map((h) => path.posix.dirname(h))

@@ -1,9 +1,11 @@
+import { promises as fs, type BigIntStats } from 'node:fs'
 import picomatch from 'picomatch'
+import { mapLimit } from '../concurrency.js'
 import { OcisiteError } from '../errors.js'
 import { plainDescriptor, REF_NAME, tagFromRefName, type Descriptor, type Platform } from '../oci/descriptor.js'
 import { parseDigest, type Digest } from '../oci/digest.js'
 import { MAX_CONFIG_BYTES, parseJsonObject } from '../oci/json.js'
-import type { OciLayout } from '../oci/layout.js'
+import type { BlobFile, OciLayout } from '../oci/layout.js'
 import { isImageConfigType, manifestKindOf, type ManifestKind } from '../oci/media-types.js'
 import { readNode, walkDag, type BlobSource, type DagNode } from '../oci/walk.js'
 import type { LayoutInput } from './inputs.js'
@@ -15,6 +17,8 @@ export interface PlannedBlob {
   digest: Digest
   size: number
   file: string
+  /** The file's lstat when the plan checked it. */
+  stat: BigIntStats
   label: string
   layout: OciLayout
 }
@@ -97,8 +101,10 @@ async function referrerCandidates(layout: OciLayout, indexEntries: Descriptor[],
   }
   for (const entry of indexEntries) await consider(entry, false)
   for (const blob of await layout.listBlobs()) {
-    if (blob.size > 1024 * 1024 || nodes.has(blob.digest) || seen.has(blob.digest)) continue
-    await consider({ mediaType: '', digest: blob.digest, size: blob.size }, true)
+    if (nodes.has(blob.digest) || seen.has(blob.digest)) continue
+    const size = (await fs.stat(blob.file)).size
+    if (size > 1024 * 1024) continue
+    await consider({ mediaType: '', digest: blob.digest, size }, true)
   }
   return out
 }
@@ -110,34 +116,80 @@ interface ImageState {
   referrers: Map<string, Descriptor[]>
 }
 
+/** What one input contributes, planned on its own (inputs are planned concurrently). */
+interface InputPlan {
+  tags: Array<{ tag: string; entry: Descriptor }>
+  nodes: Map<string, DagNode>
+  referrers: Array<{ subject: string; descriptor: Descriptor }>
+  files: Map<string, BlobFile>
+  untagged?: string
+}
+
+/** Choose an input's tags, walk their DAGs and referrers, and check every blob file. */
+async function planInput(input: LayoutInput): Promise<InputPlan> {
+  const { layout } = input
+  const source = layoutSource(layout)
+  const { manifests: entries } = await layout.index(input.searched)
+  const matchers = input.tags.map((g) => picomatch(g, { dot: true }))
+  const tagged = entries.flatMap((entry) => {
+    const refName = entry.annotations?.[REF_NAME]
+    return typeof refName === 'string' ? [{ entry, tag: tagFromRefName(refName, layout.where('index.json')) }] : []
+  })
+  const chosen = tagged.filter(({ tag }) => matchers.length === 0 || matchers.some((m) => m(tag)))
+  const plan: InputPlan = { tags: [], nodes: new Map(), referrers: [], files: new Map() }
+  if (chosen.length === 0) {
+    const available = [...new Set(tagged.map((t) => t.tag))].join(', ') || 'none'
+    plan.untagged = `${layout.label}: no tags${input.tags.length ? ` matching ${input.tags.join(', ')}` : ''} (tags: ${available})`
+    return plan
+  }
+  for (const { entry, tag: rawTag } of chosen) {
+    const tag = checkTag(rawTag, layout.where('index.json'))
+    await walkDag(source, [entry], plan.nodes)
+    const node = plan.nodes.get(entry.digest)!
+    const out: Descriptor = { ...plainDescriptor(entry), mediaType: node.mediaType, annotations: { ...(entry.annotations ?? {}), [REF_NAME]: tag } }
+    if (!out.platform) {
+      const platform = await platformOf(layout, node)
+      if (platform) out.platform = platform
+    }
+    plan.tags.push({ tag, entry: out })
+  }
+  // Referrers (signatures, SBOMs) of anything published ride along, recursively.
+  const candidates = await referrerCandidates(layout, entries, plan.nodes)
+  const recorded = new Set<string>()
+  let added = true
+  while (added) {
+    added = false
+    for (const c of candidates) {
+      const digest = c.descriptor.digest
+      if (recorded.has(digest) || !plan.nodes.has(c.subject!.digest)) continue
+      recorded.add(digest)
+      if (!plan.nodes.has(digest)) await walkDag(source, [{ ...c.descriptor, mediaType: c.mediaType }], plan.nodes)
+      plan.referrers.push({ subject: c.subject!.digest, descriptor: referrerDescriptor(c) })
+      added = true
+    }
+  }
+  const checked = await mapLimit([...plan.nodes.values()], 32, (node) => layout.statBlob(node.descriptor))
+  for (const f of checked) plan.files.set(f.digest.value, f)
+  return plan
+}
+
 /** Read every input, choose tags, walk each DAG and its referrers, and check for conflicts. */
 export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListener): Promise<SitePlan> {
+  // Inputs are read concurrently, then merged in input order, so the result (and the first error
+  // reported) is the same however the reads interleave.
+  const settled = await mapLimit(inputs, 32, (input) => planInput(input).then((plan) => ({ plan }), (error: unknown) => ({ error })))
   const images = new Map<string, ImageState>()
   const blobs = new Map<string, PlannedBlob>()
   const untagged: string[] = []
-
-  for (const input of inputs) {
+  for (const [i, input] of inputs.entries()) {
+    const result = settled[i]!
+    if ('error' in result) throw result.error
+    const { plan } = result
     const { layout } = input
-    const source = layoutSource(layout)
     const state: ImageState = images.get(input.imagePath) ?? { path: input.imagePath, tags: new Map(), nodes: new Map(), referrers: new Map() }
     images.set(input.imagePath, state)
-    const { manifests: entries } = await layout.index(input.searched)
-    const matchers = input.tags.map((g) => picomatch(g, { dot: true }))
-    const tagged = entries.flatMap((entry) => {
-      const refName = entry.annotations?.[REF_NAME]
-      return typeof refName === 'string' ? [{ entry, tag: tagFromRefName(refName, layout.where('index.json')) }] : []
-    })
-    const chosen = tagged.filter(({ tag }) => matchers.length === 0 || matchers.some((m) => m(tag)))
-    if (chosen.length === 0) {
-      const available = [...new Set(tagged.map((t) => t.tag))].join(', ') || 'none'
-      untagged.push(`${layout.label}: no tags${input.tags.length ? ` matching ${input.tags.join(', ')}` : ''} (tags: ${available})`)
-    }
-
-    const layoutNodes = new Map<string, DagNode>()
-    for (const { entry, tag: rawTag } of chosen) {
-      const tag = checkTag(rawTag, layout.where('index.json'))
-      await walkDag(source, [entry], layoutNodes)
-      const node = layoutNodes.get(entry.digest)!
+    if (plan.untagged) untagged.push(plan.untagged)
+    for (const { tag, entry } of plan.tags) {
       const prior = state.tags.get(tag)
       if (prior && prior.entry.digest !== entry.digest) {
         throw new OcisiteError(
@@ -146,41 +198,17 @@ export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListe
           { path: input.imagePath, tag },
         )
       }
-      if (prior) continue
-      const annotations = { ...(entry.annotations ?? {}), [REF_NAME]: tag }
-      const out: Descriptor = { ...plainDescriptor(entry), mediaType: node.mediaType, annotations }
-      if (!out.platform) {
-        const platform = await platformOf(layout, node)
-        if (platform) out.platform = platform
-      }
-      state.tags.set(tag, { tag, entry: out, label: layout.label })
+      if (!prior) state.tags.set(tag, { tag, entry, label: layout.label })
     }
-
-    // Referrers (signatures, SBOMs) of anything published ride along, recursively.
-    if (chosen.length > 0) {
-      const candidates = await referrerCandidates(layout, entries, layoutNodes)
-      const recorded = new Set<string>()
-      let added = true
-      while (added) {
-        added = false
-        for (const c of candidates) {
-          const digest = c.descriptor.digest
-          if (recorded.has(digest) || !layoutNodes.has(c.subject!.digest)) continue
-          recorded.add(digest)
-          if (!layoutNodes.has(digest)) await walkDag(source, [{ ...c.descriptor, mediaType: c.mediaType }], layoutNodes)
-          const list = state.referrers.get(c.subject!.digest) ?? []
-          if (!list.some((d) => d.digest === digest)) list.push(referrerDescriptor(c))
-          state.referrers.set(c.subject!.digest, list)
-          added = true
-        }
-      }
+    for (const { subject, descriptor } of plan.referrers) {
+      const list = state.referrers.get(subject) ?? []
+      if (!list.some((d) => d.digest === descriptor.digest)) list.push(descriptor)
+      state.referrers.set(subject, list)
     }
-
-    for (const [digest, node] of layoutNodes) {
+    for (const [digest, node] of plan.nodes) {
       state.nodes.set(digest, node)
-      if (blobs.has(digest)) continue
-      const file = await layout.statBlob(node.descriptor)
-      blobs.set(digest, { digest: parseDigest(digest), size: file.size, file: file.file, label: layout.label, layout })
+      const file = plan.files.get(digest)!
+      if (!blobs.has(digest)) blobs.set(digest, { digest: parseDigest(digest), size: file.size, file: file.file, stat: file.stat, label: layout.label, layout })
     }
   }
 

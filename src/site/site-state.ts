@@ -17,11 +17,13 @@ export class OwnedRecord {
   private constructor(
     private readonly site: SitePaths,
     readonly files: Set<string>,
+    /** The set the file on disk holds now (undefined: no file yet). */
+    private written: Set<string> | undefined,
   ) {}
 
   static async load(site: SitePaths): Promise<OwnedRecord> {
     const bytes = await fs.readFile(site.abs(SiteLayout.ownedRecord)).catch(() => undefined)
-    if (!bytes) return new OwnedRecord(site, new Set())
+    if (!bytes) return new OwnedRecord(site, new Set(), undefined)
     let doc: unknown
     try {
       doc = JSON.parse(bytes.toString('utf8'))
@@ -32,13 +34,16 @@ export class OwnedRecord {
     if (!Array.isArray(files) || files.some((f) => typeof f !== 'string')) {
       throw new OcisiteError('STATE_INVALID', `${site.abs(SiteLayout.ownedRecord)}: not a record of owned files; move it away and rebuild with --force`, { file: site.abs(SiteLayout.ownedRecord) })
     }
-    return new OwnedRecord(site, new Set(files as string[]))
+    return new OwnedRecord(site, new Set(files as string[]), new Set(files as string[]))
   }
 
   async save(files: Iterable<string>): Promise<void> {
     const sorted = [...new Set(files)].sort()
+    // What is on disk already (a no-op rebuild): nothing to write.
+    if (this.written && sorted.length === this.written.size && sorted.every((f) => this.written!.has(f))) return
     await this.site.parentDir(SiteLayout.ownedRecord)
     await writeFileAtomic(this.site.abs(SiteLayout.ownedRecord), canonicalBytes({ files: sorted }))
+    this.written = new Set(sorted)
   }
 }
 

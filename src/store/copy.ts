@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os'
+import { mapLimit } from '../concurrency.js'
 import { OcisiteError } from '../errors.js'
 import type { Descriptor } from '../oci/descriptor.js'
 import type { ContentStore } from './content-store.js'
@@ -64,27 +65,17 @@ export interface CopyItem {
 export async function copyBlobs(to: ContentStore, items: CopyItem[], options: CopyOptions & { undo?: (copied: Descriptor[], attempted: Descriptor[]) => Promise<void> } = {}): Promise<CopyTransaction> {
   const tx: CopyTransaction = { copied: [], present: [] }
   const attempted: Descriptor[] = []
-  let next = 0
   let done = 0
-  let failed: unknown
-  const worker = async () => {
-    while (failed === undefined && next < items.length) {
-      const { desc, from } = items[next++]!
+  try {
+    await mapLimit(items, options.concurrency ?? defaultConcurrency, async ({ desc, from }) => {
       attempted.push(desc)
-      try {
-        const action = await copyBlob(from, to, desc, options.onBytes)
-        ;(action === 'copied' ? tx.copied : tx.present).push(desc)
-        options.onBlob?.(desc, action, ++done)
-      } catch (err) {
-        failed ??= err
-      }
-    }
-  }
-  const width = Math.max(1, Math.min(options.concurrency ?? defaultConcurrency, items.length))
-  await Promise.all(Array.from({ length: width }, worker))
-  if (failed !== undefined) {
+      const action = await copyBlob(from, to, desc, options.onBytes)
+      ;(action === 'copied' ? tx.copied : tx.present).push(desc)
+      options.onBlob?.(desc, action, ++done)
+    })
+  } catch (err) {
     await options.undo?.(tx.copied, attempted)
-    throw failed
+    throw err
   }
   return tx
 }

@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs'
+import { lstatSync, promises as fs, type BigIntStats } from 'node:fs'
 import { OcisiteError } from '../errors.js'
 import type { Descriptor } from '../oci/descriptor.js'
 import { parseDigest, type Digest } from '../oci/digest.js'
@@ -12,8 +12,8 @@ export interface FileStoreOptions {
   blobPath(digest: Digest): string
   /** Called before a blob's file is written or removed (the site checks its directories here). */
   prepare?(digest: Digest): Promise<void>
-  /** The checked file to read a blob from, when the store is someone's input (a layout checks it stays inside). */
-  readable?(desc: Descriptor): Promise<string>
+  /** The checked file to read a blob from (and its lstat, if at hand), when the store is someone's input. */
+  readable?(desc: Descriptor): Promise<{ file: string; stat?: BigIntStats }>
   cache: VerifyCache
   stats: CopyStats
 }
@@ -33,8 +33,8 @@ export class FileStore implements ContentStore {
   }
 
   /** Hash `file` unless the cache vouches for it; true when it holds the blob. Counts every hash. */
-  private async intact(file: string, expected: Expected): Promise<boolean> {
-    if (await this.opts.cache.verified(file, expected.digest.value)) return true
+  private async intact(file: string, expected: Expected, stat?: BigIntStats): Promise<boolean> {
+    if (await this.opts.cache.verified(file, expected.digest.value, stat)) return true
     this.opts.stats.hashed++
     try {
       const { size, hex } = await hashFile(file, expected.digest.algorithm, undefined, expected.size)
@@ -51,16 +51,17 @@ export class FileStore implements ContentStore {
     const expected = this.expected(desc)
     await this.opts.prepare?.(expected.digest)
     const file = this.opts.blobPath(expected.digest)
-    const st = await fs.lstat(file).catch(() => undefined)
+    // Synchronous: cached metadata, and one of many thousands of checks in a rebuild.
+    const st = lstatSync(file, { bigint: true, throwIfNoEntry: false })
     if (!st) return false
     if (st.isDirectory()) throw new OcisiteError('PATH_INVALID', `${file}: a directory stands where blob ${desc.digest} goes; remove it`, { file })
     // Never open what is not a regular file (a FIFO would block): it is replaced by the push.
-    if (!st.isFile() || st.size !== desc.size) return false
-    return this.intact(file, expected)
+    if (!st.isFile() || st.size !== BigInt(desc.size)) return false
+    return this.intact(file, expected, st)
   }
 
   async fetch(desc: Descriptor): Promise<BlobSource[]> {
-    const file = this.opts.readable ? await this.opts.readable(desc) : this.opts.blobPath(this.expected(desc).digest)
+    const file = this.opts.readable ? (await this.opts.readable(desc)).file : this.opts.blobPath(this.expected(desc).digest)
     return [{ label: this.label, open: async () => ({ file }) }]
   }
 
@@ -70,8 +71,8 @@ export class FileStore implements ContentStore {
    */
   async checkSource(desc: Descriptor): Promise<void> {
     const expected = this.expected(desc)
-    const file = this.opts.readable ? await this.opts.readable(desc) : this.opts.blobPath(expected.digest)
-    if (await this.opts.cache.verified(file, expected.digest.value)) return
+    const { file, stat } = this.opts.readable ? await this.opts.readable(desc) : { file: this.opts.blobPath(expected.digest), stat: undefined }
+    if (await this.opts.cache.verified(file, expected.digest.value, stat)) return
     this.opts.stats.hashed++
     const { size, hex } = await hashFile(file, expected.digest.algorithm, undefined, expected.size)
     checkDigest(expected, size, hex)

@@ -1,4 +1,4 @@
-import { promises as fs } from 'node:fs'
+import { lstatSync, promises as fs, type BigIntStats } from 'node:fs'
 import { writeFileAtomic } from '../oci/atomic.js'
 
 /** What identifies a file's content without reading it, as git's index does. */
@@ -14,8 +14,17 @@ interface Entry extends StatKey {
   digest: string
 }
 
-async function statKey(file: string): Promise<(StatKey & { ctime: bigint }) | undefined> {
-  const st = await fs.lstat(file, { bigint: true }).catch(() => undefined)
+/**
+ * A file's stat identity. Synchronous on purpose: an lstat of cached metadata takes microseconds,
+ * far less than the promise machinery of an asynchronous call, and a rebuild makes tens of thousands.
+ */
+function statKey(file: string, known?: BigIntStats): (StatKey & { ctime: bigint }) | undefined {
+  let st = known
+  try {
+    st ??= lstatSync(file, { bigint: true, throwIfNoEntry: false })
+  } catch {
+    return undefined
+  }
   if (!st?.isFile()) return undefined
   return { dev: String(st.dev), ino: String(st.ino), size: String(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs), ctime: st.ctimeNs }
 }
@@ -30,6 +39,7 @@ const sameStat = (a: StatKey, b: StatKey) => a.dev === b.dev && a.ino === b.ino 
  */
 export class VerifyCache {
   private entries = new Map<string, Entry>()
+  private dirty = false
   private constructor(private readonly file: string | undefined) {}
 
   /** A cache kept in `file` (created on save), or an empty one that is never saved. */
@@ -47,29 +57,31 @@ export class VerifyCache {
     return cache
   }
 
-  /** True when `file` was verified to hold `digest` and has not changed since. */
-  async verified(file: string, digest: string): Promise<boolean> {
+  /** True when `file` was verified to hold `digest` and has not changed since (`stat`: its lstat, if at hand). */
+  async verified(file: string, digest: string, stat?: BigIntStats): Promise<boolean> {
     const e = this.entries.get(file)
     if (!e || e.digest !== digest) return false
-    const now = await statKey(file)
+    const now = statKey(file, stat)
     return !!now && sameStat(e, now)
   }
 
   /** Remember that `file` (as it is now) holds `digest`. */
   async record(file: string, digest: string): Promise<void> {
-    const key = await statKey(file)
+    const key = statKey(file)
     if (!key) return
     const { ctime: _ctime, ...stat } = key
     this.entries.set(file, { ...stat, digest })
+    this.dirty = true
   }
 
   forget(file: string): void {
-    this.entries.delete(file)
+    if (this.entries.delete(file)) this.dirty = true
   }
 
   /** Save, keeping only `keep` (the files still in use), and leaving out racily recent ones. */
   async save(keep: (file: string) => boolean): Promise<void> {
     if (!this.file) return
+    if (!this.dirty && [...this.entries.keys()].every(keep)) return // a no-op rebuild rewrites nothing
     // Kernel timestamps tick coarsely (a few ms): a file changed within the last 100 ms could change again unseen.
     const racy = (BigInt(Date.now()) - 100n) * 1_000_000n
     const files: Record<string, Entry> = {}

@@ -1,7 +1,6 @@
 import { constants, promises as fs } from 'node:fs'
-import path from 'node:path'
 import { OcisiteError } from '../errors.js'
-import { ensureDir, FILE_MODE, trackTemp, tempName } from '../oci/atomic.js'
+import { FILE_MODE, replaceAtomically } from '../oci/atomic.js'
 import { createDigester, type Digest } from '../oci/digest.js'
 
 /** What a verified write expects, and how to name the source in errors. */
@@ -125,18 +124,9 @@ async function writeFromFile(file: string, tmp: string, expected: Expected, onBy
  * removed and nothing is left. `onBytes` reports progress as bytes are read.
  */
 export async function writeVerified(source: BlobBytes, target: string, expected: Expected, onBytes?: (n: number) => void): Promise<void> {
-  await ensureDir(path.dirname(target))
-  const tmp = tempName(target)
-  const untrack = trackTemp(tmp)
-  try {
+  await replaceAtomically(target, async (tmp) => {
     if ('file' in source) await writeFromFile(source.file, tmp, expected, onBytes)
     else await writeFromStream(source.stream, tmp, expected, onBytes)
     await fs.chmod(tmp, FILE_MODE)
-    await fs.rename(tmp, target)
-  } catch (err) {
-    await fs.rm(tmp, { force: true })
-    throw err
-  } finally {
-    untrack()
-  }
+  })
 }

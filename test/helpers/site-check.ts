@@ -53,6 +53,8 @@ export async function siteProblems(root: string): Promise<string[]> {
     return out
   }
   for (const file of await walk(path.join(root, 'oci-index'))) {
+    // A killed run's temporary files are named by no document: no consumer can reach them.
+    if (path.basename(file).startsWith('.ocisite-tmp-')) continue
     const index = await readJson(file, 'index')
     for (const m of index?.manifests ?? []) await dag(m.digest, path.relative(root, file))
   }

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Benchmarks, each against a baseline run side by side in the same run (medians of 3 runs), as a
+# user runs ocisite (node dist/bin.js). Prints each ratio with its goal and whether it is met, and
+# peak RSS for every case. Not a test: it reports, and exits non-zero only if peak RSS reaches the
+# limit (memory must stay flat whatever the blob size).
+#   usage: scripts/bench.sh [LAYER_MIB=1024] [RSS_LIMIT_MB=200]
+set -euo pipefail
+size_mib=${1:-1024}
+limit_mb=${2:-200}
+runs=3
+repo=$(cd "$(dirname "$0")/.." && pwd)
+work=$(mktemp -d /tmp/ocisite-bench.XXXXXX)
+nginx_pid=
+cleanup() { [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null; rm -rf "$work"; }
+trap cleanup EXIT
+for tool in /usr/bin/time openssl skopeo nginx; do command -v "$tool" >/dev/null || { echo "bench: needs $tool" >&2; exit 2; }; done
+cd "$repo"
+npm run --silent build
+ocisite=(node "$repo/dist/bin.js")
+say() { echo "bench: $*" >&2; }
+
+# measure NAME CMD... → appends "seconds rss_kb" to $work/NAME.runs
+measure() {
+  local name=$1; shift
+  /usr/bin/time -f '%e %M' -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+  cat "$work/t" >> "$work/$name.runs"
+}
+median() { sort -n "$work/$1.runs" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+peak() { sort -n -k2 "$work/$1.runs" | tail -1 | awk '{print $2}'; }
+
+# --- inputs ---------------------------------------------------------------------------------
+say "writing a ${size_mib} MiB layer and its layout..."
+big="$work/in/big"; mkdir -p "$big/blobs/sha256"
+head -c "$((size_mib * 1024 * 1024))" /dev/urandom > "$work/layer"
+layer_hex=$(sha256sum "$work/layer" | cut -d' ' -f1); layer_size=$(stat -c %s "$work/layer")
+mv "$work/layer" "$big/blobs/sha256/$layer_hex"
+blob() { local f="$work/blob"; printf '%s' "$1" > "$f"; local h; h=$(sha256sum "$f" | cut -d' ' -f1); mv "$f" "$2/blobs/sha256/$h"; echo "$h"; }
+config='{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:'$layer_hex'"]}}'
+config_hex=$(blob "$config" "$big")
+manifest='{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:'$config_hex'","size":'${#config}'},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:'$layer_hex'","size":'$layer_size'}]}'
+manifest_hex=$(blob "$manifest" "$big")
+printf '{"imageLayoutVersion":"1.0.0"}' > "$big/oci-layout"
+printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"1.0"}}]}' "$manifest_hex" "${#manifest}" > "$big/index.json"
+say "generating the corpus (100 layouts, 1,000 tags, 11,000 blobs of 16 KiB)..."
+node --import tsx scripts/bench-corpus.ts "$work/corpus"
+chmod 755 "$work"
+
+# --- 1. build of one large layer vs openssl dgst -sha256 -------------------------------------
+say "1/5 build of one ${size_mib} MiB layer"
+for i in $(seq $runs); do
+  measure openssl openssl dgst -sha256 "$big/blobs/sha256/$layer_hex"
+  rm -rf "$work/site-big"; measure build-big "${ocisite[@]}" build "$work/in" --host localhost --out "$work/site-big"
+done
+cmp -s "$big/blobs/sha256/$layer_hex" "$work/site-big/oci-cas/sha256/${layer_hex:0:2}/$layer_hex" || { echo "bench: published layer differs" >&2; exit 1; }
+
+# --- 2. pull of it from nginx on 127.0.0.1 vs openssl and skopeo -----------------------------
+say "2/5 pull from nginx"
+port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+"${ocisite[@]}" build "$work/in" --host localhost --out "$work/site-big" --nginx "$work/site.conf" --listen "127.0.0.1:$port" >/dev/null
+mkdir -p "$work/nginx/conf" "$work/nginx/logs" "$work/nginx/tmp"
+cp nginx/nginx.conf "$work/nginx/conf/nginx.conf"; cp "$work/site.conf" "$work/nginx/conf/site.conf"
+sed -i 's#access_log logs/access.log;#access_log off;#' "$work/nginx/conf/nginx.conf"
+nginx -p "$work/nginx" -c conf/nginx.conf -e "$work/nginx/logs/error.log" -g "daemon off; user $(id -un) $(id -gn);" &
+nginx_pid=$!
+for _ in $(seq 50); do curl -sf -o /dev/null "http://127.0.0.1:$port/v2/" && break; sleep 0.1; done
+for i in $(seq $runs); do
+  rm -rf "$work/pulled"; measure pull "${ocisite[@]}" pull localhost/big#1.0 "$work/pulled" --protocol http --port "$port"
+  rm -rf "$work/skopeo"; measure skopeo skopeo copy --src-tls-verify=false "docker://127.0.0.1:$port/big:1.0" "oci:$work/skopeo:1.0"
+done
+cmp -s "$big/blobs/sha256/$layer_hex" "$work/pulled/blobs/sha256/$layer_hex" || { echo "bench: pulled layer differs" >&2; exit 1; }
+
+# --- 3. build of the corpus vs cp -r; 4. no-op rebuild -----------------------------------------
+say "3/5 build of the corpus; 4/5 no-op rebuild"
+for i in $(seq $runs); do
+  rm -rf "$work/cp"; measure cp cp -r "$work/corpus" "$work/cp"
+  rm -rf "$work/site-corpus"; measure build-corpus "${ocisite[@]}" build "$work/corpus" --host localhost --out "$work/site-corpus"
+done
+# The first rebuild verifies what the build wrote too recently to trust by stat; then no-ops.
+sleep 0.2; "${ocisite[@]}" build "$work/corpus" --host localhost --out "$work/site-corpus" >/dev/null; sleep 0.2
+for i in $(seq $runs); do measure noop "${ocisite[@]}" build "$work/corpus" --host localhost --out "$work/site-corpus"; done
+
+# --- 5. a .tar.gz holding 3 GiB of zeros: flat memory, or refused by the size cap ---------------
+say "5/5 a .tar.gz with 3 GiB of zeros in one blob"
+bomb="$work/bomb"; mkdir -p "$bomb/blobs/sha256"
+truncate -s 3G "$work/zeros"; zeros_hex=$(sha256sum "$work/zeros" | cut -d' ' -f1); mv "$work/zeros" "$bomb/blobs/sha256/$zeros_hex"
+zcfg='{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:'$zeros_hex'"]}}'
+zcfg_hex=$(blob "$zcfg" "$bomb")
+zman='{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"sha256:'$zcfg_hex'","size":'${#zcfg}'},"layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":"sha256:'$zeros_hex'","size":3221225472}]}'
+zman_hex=$(blob "$zman" "$bomb")
+printf '{"imageLayoutVersion":"1.0.0"}' > "$bomb/oci-layout"
+printf '{"schemaVersion":2,"manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:%s","size":%s,"annotations":{"org.opencontainers.image.ref.name":"1.0"}}]}' "$zman_hex" "${#zman}" > "$bomb/index.json"
+tar -C "$bomb" -cf - . | gzip -1 > "$work/bomb.tar.gz"; rm -rf "$bomb"
+/usr/bin/time -f '%e %M' -o "$work/t" "${ocisite[@]}" build "$work/bomb.tar.gz" --host localhost --out "$work/bomb-site" >/dev/null 2>&1 || true
+cat "$work/t" > "$work/bomb.runs"
+[ -f "$work/bomb-site/oci-cas/sha256/${zeros_hex:0:2}/$zeros_hex" ] && bomb_result=published || bomb_result="refused by the size cap"
+rm -rf "$work/bomb-site" "$work/bomb.tar.gz"
+
+# --- report ----------------------------------------------------------------------------------
+line() { # label value target-description met(0/1)
+  printf '%-58s %-24s %s\n' "$1" "$2" "$([ "$3" = 1 ] && echo met || echo 'NOT MET')"
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a/b : 0)}'; }
+le() { awk -v a="$1" -v b="$2" 'BEGIN {print (a <= b ? 1 : 0)}'; }
+o=$(median openssl); bb=$(median build-big); p=$(median pull); sk=$(median skopeo); c=$(median cp); bc=$(median build-corpus); n=$(median noop)
+echo
+echo "medians of $runs runs, seconds: openssl $o, build $bb, pull $p, skopeo $sk, cp -r $c, corpus build $bc, no-op rebuild $n"
+printf '%-58s %-24s %s\n' "measure" "ratio (target)" "goal"
+line "1. build, one ${size_mib} MiB layer / openssl dgst -sha256" "$(ratio "$bb" "$o")x (<= 1.3x)" "$(le "$(ratio "$bb" "$o")" 1.3)"
+pm=$(( $(le "$(ratio "$p" "$o")" 1.5) && $(le "$(ratio "$p" "$sk")" 0.5) ))
+line "2. pull from nginx / openssl; / skopeo copy" "$(ratio "$p" "$o")x (<= 1.5x); $(ratio "$p" "$sk")x (<= 0.5x)" "$pm"
+line "3. build of the 1,000-tag corpus / cp -r" "$(ratio "$bc" "$c")x (<= 6x)" "$(le "$(ratio "$bc" "$c")" 6)"
+nm=$(( $(le "$n" 0.6) && $(le "$(ratio "$n" "$bc")" 0.05) ))
+line "4. no-op rebuild of the corpus: seconds; / full build" "${n}s (<= 0.6 s); $(ratio "$n" "$bc")x (<= 0.05x)" "$nm"
+worst=0
+for case in build-big pull build-corpus noop bomb; do r=$(peak "$case"); [ "$r" -gt "$worst" ] && worst=$r; done
+rss_ok=$(awk -v r="$worst" -v l="$limit_mb" 'BEGIN {print (r/1024 < l ? 1 : 0)}')
+line "5. peak RSS, every case (worst)" "$(awk -v r="$worst" 'BEGIN {printf "%.0f MB", r/1024}') (< ${limit_mb} MB)" "$rss_ok"
+printf '   peak RSS MB: build %s, pull %s, corpus build %s, no-op %s, 3 GiB-of-zeros .tar.gz %s (%s)\n' \
+  "$(( $(peak build-big) / 1024 ))" "$(( $(peak pull) / 1024 ))" "$(( $(peak build-corpus) / 1024 ))" "$(( $(peak noop) / 1024 ))" "$(( $(peak bomb) / 1024 ))" "$bomb_result"
+[ "$rss_ok" = 1 ]
