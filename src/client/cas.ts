@@ -2,6 +2,7 @@ import { OcisiteError } from '../errors.js'
 import type { Descriptor } from '../oci/descriptor.js'
 import { parseDigest } from '../oci/digest.js'
 import { MAX_JSON_BYTES } from '../oci/json.js'
+import { tryEachSource } from '../store/copy.js'
 import { openBlob } from '../store/remote-store.js'
 import { verifyBytes } from '../store/verify.js'
 import type { CasEngine } from './engines.js'
@@ -13,20 +14,12 @@ import { readCapped, type HttpOptions } from './http.js'
  */
 export async function casFetchBytes(engines: CasEngine[], desc: Descriptor, opts: HttpOptions = {}): Promise<Buffer> {
   if (desc.size > MAX_JSON_BYTES) throw new OcisiteError('PROTOCOL', `document ${desc.digest} is ${desc.size} bytes, over the ${MAX_JSON_BYTES}-byte limit`)
-  if (engines.length === 0) throw new OcisiteError('PROTOCOL', `no CAS engine is known for ${desc.digest}`, { digest: desc.digest })
   const digest = parseDigest(desc.digest)
-  const failures: OcisiteError[] = []
-  for (const engine of engines) {
-    try {
-      const res = await openBlob(engine, desc, opts)
-      const bytes = await readCapped(res, desc.size, () => `GET ${res.url}: blob ${desc.digest} is longer than the ${desc.size} bytes its descriptor says`)
-      verifyBytes(bytes, { digest, size: desc.size, label: `GET ${res.url}` })
-      return bytes
-    } catch (err) {
-      if (!(err instanceof OcisiteError)) throw err
-      failures.push(err.code === 'SIZE_MISMATCH' || err.code === 'DIGEST_MISMATCH' ? new OcisiteError('PROTOCOL', err.message) : err)
-    }
-  }
-  const code = failures.every((f) => f.code === 'NETWORK') ? 'NETWORK' : 'PROTOCOL'
-  throw new OcisiteError(code, `blob ${desc.digest}: no CAS engine served a verified copy (${failures.map((f) => f.message).join('; ')})`, { digest: desc.digest })
+  const sources = engines.map((engine) => ({ remote: true, engine }))
+  return tryEachSource(sources, desc, async ({ engine }) => {
+    const res = await openBlob(engine, desc, opts)
+    const bytes = await readCapped(res, desc.size, () => `GET ${res.url}: blob ${desc.digest} is longer than the ${desc.size} bytes its descriptor says`)
+    verifyBytes(bytes, { digest, size: desc.size, label: `GET ${res.url}` })
+    return bytes
+  })
 }

@@ -2,7 +2,7 @@ import { availableParallelism } from 'node:os'
 import { mapLimit } from '../concurrency.js'
 import { OcisiteError } from '../errors.js'
 import type { Descriptor } from '../oci/descriptor.js'
-import type { ContentStore } from './content-store.js'
+import type { BlobSource, ContentStore } from './content-store.js'
 
 /** Blobs in flight at once by default: enough to keep the disk and both cores busy on small blobs. */
 export const defaultConcurrency = Math.max(4, availableParallelism() * 4)
@@ -31,16 +31,23 @@ export async function copyBlob(from: ContentStore, to: ContentStore, desc: Descr
     await from.checkSource?.(desc)
     return 'present'
   }
-  const sources = await from.fetch(desc)
-  if (sources.length === 0) throw new OcisiteError('PROTOCOL', `${from.label}: no source is known for ${desc.digest}`, { digest: desc.digest })
+  await tryEachSource(await from.fetch(desc), desc, (source) => to.push(desc, source, onBytes))
+  return 'copied'
+}
+
+/**
+ * Try each source in turn until `attempt` succeeds; a source that fails (a network error, bad
+ * bytes) gives way to the next. Bad bytes from a server are the server's fault (exit 4), not the
+ * user's input. When every source fails, one error names each failure.
+ */
+export async function tryEachSource<S extends Pick<BlobSource, 'remote'>, T>(sources: S[], desc: Descriptor, attempt: (source: S) => Promise<T>): Promise<T> {
+  if (sources.length === 0) throw new OcisiteError('PROTOCOL', `no source is known for ${desc.digest}`, { digest: desc.digest })
   const failures: OcisiteError[] = []
   for (const source of sources) {
     try {
-      await to.push(desc, source, onBytes)
-      return 'copied'
+      return await attempt(source)
     } catch (err) {
       if (!(err instanceof OcisiteError)) throw err
-      // Bad bytes from a server are the server's fault (exit 4), not the user's input.
       const failure = source.remote && (err.code === 'SIZE_MISMATCH' || err.code === 'DIGEST_MISMATCH') ? new OcisiteError('PROTOCOL', err.message, err.context) : err
       if (sources.length === 1) throw failure
       failures.push(failure)

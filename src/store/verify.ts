@@ -59,17 +59,6 @@ export async function hashFile(file: string, algorithm: Digest['algorithm'], onB
   }
 }
 
-/** Does `file` hold exactly the expected bytes? (Any failure to read it is a no.) */
-export async function fileMatches(file: string, expected: Expected): Promise<boolean> {
-  try {
-    const { size, hex } = await hashFile(file, expected.digest.algorithm, undefined, expected.size)
-    checkDigest(expected, size, hex)
-    return true
-  } catch {
-    return false
-  }
-}
-
 async function writeFromStream(stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, tmp: string, expected: Expected, onBytes?: (n: number) => void): Promise<void> {
   const hash = createDigester(expected.digest.algorithm)
   const fh = await fs.open(tmp, 'wx', FILE_MODE)
