@@ -1,4 +1,4 @@
-import { lstatSync, promises as fs, readFileSync, type BigIntStats } from 'node:fs'
+import { promises as fs, type BigIntStats } from 'node:fs'
 import path from 'node:path'
 import { OcisiteError } from '../errors.js'
 import { parseDescriptor, type Descriptor } from './descriptor.js'
@@ -64,8 +64,8 @@ export class OciLayout {
   async statBlob(desc: { digest: string; size: number }): Promise<BlobFile> {
     const digest = parseDigest(desc.digest, this.label)
     const file = this.paths.blob(digest)
-    // Synchronous: cached metadata, checked for every blob of every input.
-    const st = lstatSync(file, { bigint: true, throwIfNoEntry: false })
+    // Asynchronous, so lookups on a cold disk overlap; the stat is kept for the verify cache.
+    const st = await fs.lstat(file, { bigint: true }).catch(() => undefined)
     if (!st) throw new OcisiteError('BLOB_MISSING', `${this.label}: blob ${digest.value} is missing (blobs/${digest.algorithm}/${digest.encoded})`, { digest: digest.value, file })
     if (!st.isFile()) {
       throw new OcisiteError('BLOB_NOT_REGULAR', `${this.label}: blob ${digest.value} is a ${st.isSymbolicLink() ? 'symlink' : 'non-regular file'}, not a regular file`, { digest: digest.value, file })
@@ -86,8 +86,15 @@ export class OciLayout {
     if (blob.size > maxBytes) {
       throw new OcisiteError('JSON_INVALID', `${this.label}: document ${blob.digest.value} is ${blob.size} bytes, over the ${maxBytes}-byte limit`, { digest: blob.digest.value })
     }
-    // Synchronous: a small document, one of thousands read while planning a large site.
-    const bytes = readFileSync(blob.file)
+    // Asynchronous, so reads of a cold cache overlap; the size is known, so open, one read, close.
+    const fh = await fs.open(blob.file, 'r')
+    const bytes = Buffer.allocUnsafe(blob.size)
+    try {
+      const { bytesRead } = await fh.read(bytes, 0, blob.size, 0)
+      if (bytesRead !== blob.size) throw new OcisiteError('SIZE_MISMATCH', `${this.label}: blob ${blob.digest.value} is ${bytesRead} bytes, but its descriptor says ${blob.size}`, { digest: blob.digest.value })
+    } finally {
+      await fh.close()
+    }
     const actual = digestOf(bytes, blob.digest.algorithm)
     if (actual !== blob.digest.value) {
       throw new OcisiteError('DIGEST_MISMATCH', `${this.label}: blob ${blob.digest.value} has digest ${actual}`, { digest: blob.digest.value, file: blob.file })
@@ -129,6 +136,6 @@ export class OciLayout {
     }
     if (!st.isFile()) throw new OcisiteError('LAYOUT_INVALID', `${this.where(name)}: not a regular file`, { file })
     if (st.size > MAX_JSON_BYTES) throw new OcisiteError('JSON_INVALID', `${this.where(name)}: ${st.size} bytes, over the ${MAX_JSON_BYTES}-byte limit`, { file })
-    return readFileSync(file)
+    return fs.readFile(file)
   }
 }

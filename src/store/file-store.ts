@@ -1,4 +1,4 @@
-import { lstatSync, promises as fs, type BigIntStats } from 'node:fs'
+import { promises as fs, type BigIntStats } from 'node:fs'
 import { OcisiteError } from '../errors.js'
 import type { Descriptor } from '../oci/descriptor.js'
 import { parseDigest, type Digest } from '../oci/digest.js'
@@ -51,8 +51,8 @@ export class FileStore implements ContentStore {
     const expected = this.expected(desc)
     await this.opts.prepare?.(expected.digest)
     const file = this.opts.blobPath(expected.digest)
-    // Synchronous: cached metadata, and one of many thousands of checks in a rebuild.
-    const st = lstatSync(file, { bigint: true, throwIfNoEntry: false })
+    // Its lstat is handed to the verify cache, so the file is looked up once.
+    const st = await fs.lstat(file, { bigint: true }).catch(() => undefined)
     if (!st) return false
     if (st.isDirectory()) throw new OcisiteError('PATH_INVALID', `${file}: a directory stands where blob ${desc.digest} goes; remove it`, { file })
     // Never open what is not a regular file (a FIFO would block): it is replaced by the push.

@@ -15,8 +15,8 @@ interface Entry extends StatKey {
 }
 
 /**
- * A file's stat identity. Synchronous on purpose: an lstat of cached metadata takes microseconds,
- * far less than the promise machinery of an asynchronous call, and a rebuild makes tens of thousands.
+ * A file's stat identity: from the lstat the caller already took (the usual case: no syscall),
+ * or a synchronous lstat (metadata of a file just written: cached, and microseconds).
  */
 function statKey(file: string, known?: BigIntStats): (StatKey & { ctime: bigint }) | undefined {
   let st = known
