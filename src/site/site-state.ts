@@ -47,11 +47,6 @@ export class OwnedRecord {
   }
 }
 
-/** True when `dir` has a record of owned files: it is an ocisite site. */
-export async function isSite(dir: string): Promise<boolean> {
-  return !!(await fs.lstat(path.join(dir, SiteLayout.stateDir)).catch(() => undefined))?.isDirectory()
-}
-
 /** Temporary files a killed run left in ocisite's folders (their names are ours alone). */
 export async function removeTempFiles(site: SitePaths): Promise<number> {
   let removed = 0
@@ -223,9 +218,10 @@ export async function checkOut(out: string, inputs: string[], force: boolean): P
   const st = await fs.lstat(real).catch(() => undefined)
   if (!st) return
   if (!st.isDirectory()) throw refuse('exists and is not a directory')
-  if (force || (await isSite(real))) return
-  const entries = await fs.readdir(real)
-  if (entries.length > 0) {
-    throw refuse(`is not empty and is not an ocisite site (no ${SiteLayout.stateDir}/); pass --force to publish into it (ocisite never deletes files it did not write)`)
-  }
+  if (force) return
+  // One snapshot decides: a build creates .ocisite/ before anything else, so a directory another
+  // build is just starting on is either still empty or already a site, never something between.
+  const entries = await fs.readdir(real, { withFileTypes: true })
+  if (entries.length === 0 || entries.some((e) => e.name === SiteLayout.stateDir && e.isDirectory())) return
+  throw refuse(`is not empty and is not an ocisite site (no ${SiteLayout.stateDir}/); pass --force to publish into it (ocisite never deletes files it did not write)`)
 }
