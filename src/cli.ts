@@ -159,8 +159,7 @@ function define(cli: CAC, io: CliIo): void {
     .example('ocisite pull --protocol http --port 8080 --platform linux/arm64/v8 localhost/tools/multi#2.0 ./multi')
     .action(async (name: string, dest: string, flags: Record<string, unknown>) => {
       const { pull } = await import('./client/pull.js')
-      const concurrency = Number(flags.concurrency)
-      if (!(Number.isInteger(concurrency) && concurrency > 0)) throw new OcisiteError('CONFIG_INVALID', `--concurrency ${String(flags.concurrency)} must be a positive whole number`)
+      const concurrency = positiveInt(flags.concurrency, '--concurrency')
       const reporter = clientReporter(io, !!flags.verbose)
       const result = await pull(name, String(dest), { ...clientOptions(flags), allPlatforms: !!flags.allPlatforms, concurrency, onEvent: reporter.listener }).finally(() => reporter.finish())
       if (flags.json) {

@@ -4,8 +4,8 @@ import path from 'node:path'
 import * as tar from 'tar'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { LayoutWriter } from '../src/oci/layout-writer.js'
-import { ocisite } from './helpers/cli.js'
-import { image, tempDir } from './helpers/fixtures.js'
+import { goodSite, ocisite } from './helpers/cli.js'
+import { image } from './helpers/fixtures.js'
 import { snapshot } from './helpers/tree.js'
 
 let work: string
@@ -24,13 +24,7 @@ async function freshLayout(name: string): Promise<{ dir: string; layer: string; 
 }
 
 beforeAll(async () => {
-  work = await tempDir()
-  good = path.join(work, 'good')
-  const w = await LayoutWriter.create(good)
-  await w.addToIndex(await image(w, 'amd64', 'good'), '1.0')
-  site = path.join(work, 'site')
-  const run = await ocisite(['build', good, '--host', 'example.com', '--out', site])
-  expect(run.code).toBe(0)
+  ;({ work, good, site } = await goodSite())
   previous = await snapshot(site)
 })
 

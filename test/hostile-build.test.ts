@@ -9,23 +9,16 @@ import path from 'node:path'
 import * as tar from 'tar'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LayoutWriter } from '../src/oci/layout-writer.js'
-import { ocisite } from './helpers/cli.js'
-import { image, tempDir } from './helpers/fixtures.js'
+import { goodSite, ocisite } from './helpers/cli.js'
+import { image } from './helpers/fixtures.js'
 import { snapshot } from './helpers/tree.js'
 
 let work: string
 let site: string
-let good: string
 let outside: string
 
 beforeAll(async () => {
-  work = await tempDir()
-  good = path.join(work, 'good')
-  const w = await LayoutWriter.create(good)
-  await w.addToIndex(await image(w, 'amd64', 'good'), '1.0')
-  site = path.join(work, 'site')
-  const r = await ocisite(['build', good, '--host', 'example.com', '--out', site])
-  expect(r.code, r.stderr).toBe(0)
+  ;({ work, site } = await goodSite())
   // Bystander files that a symlink inside a site or input could lead to.
   outside = path.join(work, 'outside')
   await fs.mkdir(path.join(outside, 'sha256'), { recursive: true })

@@ -1,5 +1,6 @@
 import { OcisiteError, type ErrorCode } from '../errors.js'
-import { parseDescriptor, plainDescriptor, REF_NAME, type Descriptor } from '../oci/descriptor.js'
+import { parseDescriptor, plainDescriptor, platformFromConfig, REF_NAME, type Descriptor } from '../oci/descriptor.js'
+import { parseJsonObject } from '../oci/json.js'
 import { parseImageName, type ImageName } from '../oci/image-name.js'
 import { isImageConfigType, isIndexType, MediaType } from '../oci/media-types.js'
 import { readNode, type BlobSource } from '../oci/walk.js'
@@ -108,9 +109,7 @@ export async function manifestPlatform(root: ResolvedRoot, options: DiscoveryOpt
     const node = await readNode(source, root.descriptor)
     const config = node.kind === 'manifest' ? node.children[0] : undefined
     if (!config || !isImageConfigType(config.mediaType)) return undefined
-    const body = JSON.parse((await source.readJson(config)).toString('utf8')) as { os?: unknown; architecture?: unknown; variant?: unknown }
-    if (typeof body.os !== 'string' || typeof body.architecture !== 'string') return undefined
-    return { os: body.os, architecture: body.architecture, ...(typeof body.variant === 'string' ? { variant: body.variant } : {}) }
+    return platformFromConfig(parseJsonObject(await source.readJson(config), `${root.uri}: config ${config.digest}`))
   } catch (err) {
     throw asProtocolError(err, `manifest ${root.descriptor.digest}`)
   }

@@ -46,11 +46,16 @@ export async function ensureDir(dir: string): Promise<void> {
  * failure the temporary file is removed and nothing is left; a signal handler can remove it too.
  */
 export async function replaceAtomically(target: string, fill: (tmp: string) => Promise<void>): Promise<void> {
-  await ensureDir(path.dirname(target))
   const tmp = tempName(target)
   const untrack = trackTemp(tmp)
   try {
-    await fill(tmp)
+    // The directory usually exists (the site creates and checks its own): make it only when missing,
+    // so the hot path of thousands of small blobs costs no mkdir each.
+    await fill(tmp).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT' || (await fs.stat(path.dirname(target)).catch(() => undefined))) throw err
+      await ensureDir(path.dirname(target))
+      await fill(tmp)
+    })
     await fs.rename(tmp, target)
   } catch (err) {
     await fs.rm(tmp, { force: true })

@@ -24,6 +24,16 @@ export interface Descriptor {
   [extra: string]: unknown
 }
 
+/** The platform an image config declares (`os`, `architecture`, …), or undefined if it names none. */
+export function platformFromConfig(body: Record<string, unknown>): Platform | undefined {
+  if (typeof body.os !== 'string' || typeof body.architecture !== 'string') return undefined
+  const platform: Platform = { architecture: body.architecture, os: body.os }
+  if (typeof body.variant === 'string') platform.variant = body.variant
+  if (typeof body['os.version'] === 'string') platform['os.version'] = body['os.version']
+  if (Array.isArray(body['os.features'])) platform['os.features'] = body['os.features'].filter((f): f is string => typeof f === 'string')
+  return platform
+}
+
 /** The OCI annotation that carries a tag in an index entry. */
 export const REF_NAME = 'org.opencontainers.image.ref.name'
 

@@ -1,6 +1,4 @@
 import { promises as fs } from 'node:fs'
-import path from 'node:path'
-import type { Digest } from '../oci/digest.js'
 import { ensureDir, linkAtomic, writeFileAtomic } from '../oci/atomic.js'
 import { mapLimit } from '../concurrency.js'
 import { copyBlobs, type CopyItem } from '../store/copy.js'

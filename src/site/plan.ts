@@ -2,7 +2,7 @@ import { promises as fs, type BigIntStats } from 'node:fs'
 import picomatch from 'picomatch'
 import { mapLimit } from '../concurrency.js'
 import { OcisiteError } from '../errors.js'
-import { plainDescriptor, REF_NAME, tagFromRefName, type Descriptor, type Platform } from '../oci/descriptor.js'
+import { plainDescriptor, platformFromConfig, REF_NAME, tagFromRefName, type Descriptor, type Platform } from '../oci/descriptor.js'
 import { parseDigest, type Digest } from '../oci/digest.js'
 import { MAX_CONFIG_BYTES, parseJsonObject } from '../oci/json.js'
 import type { BlobFile, OciLayout } from '../oci/layout.js'
@@ -63,13 +63,7 @@ function layoutSource(layout: OciLayout): BlobSource {
 async function platformOf(layout: OciLayout, node: DagNode): Promise<Platform | undefined> {
   const config = node.children[0]
   if (node.kind !== 'manifest' || !config || !isImageConfigType(config.mediaType)) return undefined
-  const body = parseJsonObject(await layout.readBlob(config, MAX_CONFIG_BYTES), `${layout.label}: config ${config.digest}`, MAX_CONFIG_BYTES)
-  if (typeof body.os !== 'string' || typeof body.architecture !== 'string') return undefined
-  const platform: Platform = { architecture: body.architecture, os: body.os }
-  if (typeof body.variant === 'string') platform.variant = body.variant
-  if (typeof body['os.version'] === 'string') platform['os.version'] = body['os.version']
-  if (Array.isArray(body['os.features'])) platform['os.features'] = body['os.features'].filter((f): f is string => typeof f === 'string')
-  return platform
+  return platformFromConfig(parseJsonObject(await layout.readBlob(config, MAX_CONFIG_BYTES), `${layout.label}: config ${config.digest}`, MAX_CONFIG_BYTES))
 }
 
 /** The descriptor a referrers list gives for a manifest: with its artifact type and annotations. */

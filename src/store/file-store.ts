@@ -32,19 +32,21 @@ export class FileStore implements ContentStore {
     return { digest: parseDigest(desc.digest, this.label), size: desc.size, label: this.label }
   }
 
-  /** Hash `file` unless the cache vouches for it; true when it holds the blob. Counts every hash. */
-  private async intact(file: string, expected: Expected, stat?: BigIntStats): Promise<boolean> {
-    if (await this.opts.cache.verified(file, expected.digest.value, stat)) return true
+  /**
+   * The one check of a file already in place: trusted when the cache knows its stat, otherwise
+   * hashed (and counted). Throws, naming the blob, when its bytes are wrong.
+   */
+  private async verifyFile(file: string, expected: Expected, stat?: BigIntStats): Promise<void> {
+    if (await this.opts.cache.verified(file, expected.digest.value, stat)) return
     this.opts.stats.hashed++
     try {
       const { size, hex } = await hashFile(file, expected.digest.algorithm, undefined, expected.size)
       checkDigest(expected, size, hex)
-    } catch {
+    } catch (err) {
       this.opts.cache.forget(file)
-      return false
+      throw err
     }
     await this.opts.cache.record(file, expected.digest.value)
-    return true
   }
 
   async exists(desc: Descriptor): Promise<boolean> {
@@ -57,11 +59,20 @@ export class FileStore implements ContentStore {
     if (st.isDirectory()) throw new OcisiteError('PATH_INVALID', `${file}: a directory stands where blob ${desc.digest} goes; remove it`, { file })
     // Never open what is not a regular file (a FIFO would block): it is replaced by the push.
     if (!st.isFile() || st.size !== BigInt(desc.size)) return false
-    return this.intact(file, expected, st)
+    // A copy with the wrong bytes is not a copy: the push replaces it.
+    return this.verifyFile(file, expected, st).then(
+      () => true,
+      () => false,
+    )
+  }
+
+  /** The file a blob is read from: checked by the input's owner when there is one. */
+  private source(desc: Descriptor): Promise<{ file: string; stat?: BigIntStats }> {
+    return this.opts.readable ? this.opts.readable(desc) : Promise.resolve({ file: this.opts.blobPath(this.expected(desc).digest) })
   }
 
   async fetch(desc: Descriptor): Promise<BlobSource[]> {
-    const file = this.opts.readable ? (await this.opts.readable(desc)).file : this.opts.blobPath(this.expected(desc).digest)
+    const { file } = await this.source(desc)
     return [{ label: this.label, open: async () => ({ file }) }]
   }
 
@@ -70,13 +81,8 @@ export class FileStore implements ContentStore {
    * bytes are wrong). Used when the destination already has the blob, so the input is still checked.
    */
   async checkSource(desc: Descriptor): Promise<void> {
-    const expected = this.expected(desc)
-    const { file, stat } = this.opts.readable ? await this.opts.readable(desc) : { file: this.opts.blobPath(expected.digest), stat: undefined }
-    if (await this.opts.cache.verified(file, expected.digest.value, stat)) return
-    this.opts.stats.hashed++
-    const { size, hex } = await hashFile(file, expected.digest.algorithm, undefined, expected.size)
-    checkDigest(expected, size, hex)
-    await this.opts.cache.record(file, expected.digest.value)
+    const { file, stat } = await this.source(desc)
+    await this.verifyFile(file, this.expected(desc), stat)
   }
 
   async push(desc: Descriptor, from: BlobSource, onBytes?: (n: number) => void): Promise<void> {
