@@ -21,6 +21,20 @@ function parseSize(text: string, flag: string): number {
   return Math.floor(Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase()))
 }
 
+/** `24h`, `30m`, `7d`, `90s`, `0`: a duration in milliseconds. */
+function parseDuration(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i.exec(text.trim())
+  if (!m) throw new OcisiteError('CONFIG_INVALID', `${flag} ${text}: use a duration such as 24h, 30m, 7d or 0`)
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's').toLowerCase() as 'ms']
+  return Number(m[1]) * unit
+}
+
+function requireSite(flags: Record<string, unknown>): string {
+  const site = str(flags.site)
+  if (site === undefined) throw new OcisiteError('CONFIG_INVALID', '--site is required: the site directory (made by ocisite build)')
+  return site
+}
+
 function define(cli: CAC, io: CliIo): void {
   cli
     .command('build [...inputs]', 'Build a static site from OCI layouts, archives, or directories holding them')
@@ -79,12 +93,107 @@ function define(cli: CAC, io: CliIo): void {
         return
       }
       for (const image of result.images) io.stdout.write(`${result.host}/${image.path}: ${image.tags.map((t) => t.tag).join(', ')}\n`)
-      io.stdout.write(
-        `${plural(result.blobs.total, 'blob')} (${formatBytes(result.blobs.bytesTotal)}): ${result.blobs.written} written, ${result.blobs.skipped} already present; ` +
-          `${plural(result.documents.written, 'document')} written, ${result.documents.unchanged} unchanged${result.pruned ? `, ${plural(result.pruned, 'stale file')} removed` : ''}\n`,
-      )
+      io.stdout.write(writeSummary(result))
       io.stdout.write(`site: ${result.out}\n`)
       if (result.nginx) io.stdout.write(`nginx config: ${result.nginx}\n`)
+    })
+
+  /** The one summary line of a write (build, add, rm). */
+  const writeSummary = (result: Awaited<ReturnType<typeof import('./site/build.js').build>>) =>
+    `${plural(result.blobs.total, 'blob')} (${formatBytes(result.blobs.bytesTotal)}): ${result.blobs.written} written, ${result.blobs.skipped} already present; ` +
+    `${plural(result.documents.written, 'document')} written, ${result.documents.unchanged} unchanged${result.pruned ? `, ${plural(result.pruned, 'stale file')} removed` : ''}\n`
+
+  cli
+    .command('add [...inputs]', 'Publish layouts or archives into an existing site, leaving its other images alone')
+    .option('--site <dir>', 'The site to publish into (made by ocisite build)')
+    .option('--path <path>', 'Image path for a single layout or archive (a prefix for a searched directory)')
+    .option('--tags <glob>', 'Publish only tags matching this glob; repeatable')
+    .option('--force', 'Move tags the site already publishes with another digest')
+    .option('--max-archive-size <size>', 'Largest uncompressed input archive, in bytes or with K, M, G (default 8G)')
+    .option('--concurrency <n>', `Blobs copied at once (default ${defaultConcurrency}, from the CPU count)`)
+    .option('--verify', 'Re-hash every blob, trusting no cached verification')
+    .option('--no-wait', 'Fail at once if another ocisite is writing the site, instead of waiting')
+    .option('--json', 'Print a machine-readable summary (as build --json)')
+    .example('ocisite add app-layout --path org/app --site public')
+    .example('ocisite add app.tar --site public --tags "v*" --force')
+    .action(async (inputs: string[], flags: Record<string, unknown>) => {
+      const { add } = await import('./site/publish.js')
+      const site = requireSite(flags)
+      const progress = buildProgress(io)
+      const result = await add({
+        site,
+        inputs,
+        path: str(flags.path),
+        tags: toArray(flags.tags),
+        force: !!flags.force,
+        verify: !!flags.verify,
+        concurrency: flags.concurrency === undefined ? undefined : positiveInt(flags.concurrency, '--concurrency'),
+        maxArchiveSize: flags.maxArchiveSize === undefined ? undefined : parseSize(String(flags.maxArchiveSize), '--max-archive-size'),
+        wait: flags.wait !== false,
+        onProgress: progress.listener,
+      }).finally(() => progress.finish())
+      if (flags.json) return void io.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
+      for (const image of result.images) io.stdout.write(`${result.host}/${image.path}: ${image.tags.map((t) => t.tag).join(', ')}\n`)
+      io.stdout.write(writeSummary(result))
+    })
+
+  cli
+    .command('rm [...names]', 'Remove tags (PATH#TAG), or whole images (PATH), from a site; blobs stay until prune')
+    .option('--site <dir>', 'The site to remove from')
+    .option('--no-wait', 'Fail at once if another ocisite is writing the site, instead of waiting')
+    .option('--json', 'Print a machine-readable summary (as build --json)')
+    .example('ocisite rm org/app#1.0 --site public')
+    .example('ocisite rm example.com/old-app --site public')
+    .action(async (names: string[], flags: Record<string, unknown>) => {
+      const { rm } = await import('./site/publish.js')
+      const progress = buildProgress(io)
+      const result = await rm({ site: requireSite(flags), names, wait: flags.wait !== false, onProgress: progress.listener }).finally(() => progress.finish())
+      if (flags.json) return void io.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
+      io.stdout.write(`removed ${names.join(', ')}; ${writeSummary(result)}`)
+    })
+
+  cli
+    .command('prune', 'Delete blobs nothing has referenced for longer than the grace period')
+    .option('--site <dir>', 'The site to prune')
+    .option('--grace <duration>', 'How long a blob must have been unreferenced: 24h, 30m, 7d, 0 (default 24h)')
+    .option('--dry-run', 'List what would be deleted; change nothing')
+    .option('--no-wait', 'Fail at once if another ocisite is writing the site, instead of waiting')
+    .option('--json', 'Print a machine-readable summary')
+    .example('ocisite prune --site public --grace 24h --dry-run')
+    .action(async (flags: Record<string, unknown>) => {
+      const { prune } = await import('./site/prune.js')
+      const result = await prune({ site: requireSite(flags), grace: flags.grace === undefined ? undefined : parseDuration(String(flags.grace), '--grace'), dryRun: !!flags.dryRun, wait: flags.wait !== false })
+      if (flags.json) return void io.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
+      for (const b of result.removed) io.stdout.write(`${result.dryRun ? 'would delete' : 'deleted'} ${b.digest} (${formatBytes(b.size)}, unreferenced since ${b.unreferencedSince})\n`)
+      io.stdout.write(
+        `${result.dryRun ? 'would delete' : 'deleted'} ${plural(result.removed.length, 'blob')} (${formatBytes(result.bytesRemoved)}); ${plural(result.waiting.length, 'unreferenced blob')} still inside the grace period\n`,
+      )
+    })
+
+  cli
+    .command('verify <target>', 'Check a live site (URL) or a site directory as a consumer walks it: types, caching, sizes, digests, /v2/')
+    .option('--deep', 'Download and hash every blob (default: HEAD and compare sizes)')
+    .option('--name <path>', 'Check this image path (default: every image in /v2/_catalog); repeatable')
+    .option('--concurrency <n>', 'Requests at once (default 16)')
+    .option('--json', 'Print the result as JSON (see README: verify --json)')
+    .example('ocisite verify https://example.com')
+    .example('ocisite verify public --deep')
+    .example('ocisite verify http://127.0.0.1:8080 --name org/app --json')
+    .action(async (target: string, flags: Record<string, unknown>) => {
+      const { verifySite } = await import('./client/verify-site.js')
+      const result = await verifySite(String(target), { deep: !!flags.deep, names: toArray(flags.name), concurrency: flags.concurrency === undefined ? undefined : positiveInt(flags.concurrency, '--concurrency') })
+      if (flags.json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
+      else {
+        const c = result.checked
+        const summary = `${plural(c.images, 'image')}, ${plural(c.tags, 'tag')}, ${plural(c.manifests, 'manifest')}, ${plural(c.blobs, 'blob')}${result.deep ? ' (hashed)' : ''}; ${plural(c.requests, 'request')}; /v2/ ${result.v2 ? 'served' : 'not served'}`
+        if (result.ok) io.stdout.write(`ok: ${result.target}: ${summary}\n`)
+        else {
+          const width = Math.max(...result.problems.map((p) => p.kind.length))
+          for (const p of result.problems) io.stdout.write(`${p.kind.padEnd(width)}  ${p.url}\n${' '.repeat(width)}  ${p.message}\n`)
+          io.stdout.write(`${plural(result.problems.length, 'problem')}: ${result.target}: ${summary}\n`)
+        }
+      }
+      if (!result.ok) throw new ReportedError(ExitCode.Problems)
     })
 
   const clientOptions = (flags: Record<string, unknown>) => {
@@ -187,7 +296,7 @@ function define(cli: CAC, io: CliIo): void {
     })
 }
 
-const hyphenatedBooleans = new Set(['--all-platforms', '--headers-file'])
+const hyphenatedBooleans = new Set(['--all-platforms', '--headers-file', '--dry-run'])
 
 /** Thrown by a command that already reported its errors, to set the exit code. */
 class ReportedError extends Error {

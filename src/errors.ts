@@ -23,6 +23,8 @@ export type ErrorCode =
   | 'SITE_LOCKED'
   | 'STATE_INVALID'
   | 'TOO_LARGE'
+  | 'NOT_A_SITE'
+  | 'VERIFY_FAILED'
 
 /** Process exit codes, the one place they are defined. */
 export enum ExitCode {
@@ -35,12 +37,15 @@ export enum ExitCode {
   NotFound = 3,
   /** The network failed or a server broke the protocol. */
   Remote = 4,
+  /** `verify` reached the site and found problems with what it serves. */
+  Problems = 5,
 }
 
 const exitCodes: Partial<Record<ErrorCode, ExitCode>> = {
   NOT_FOUND: ExitCode.NotFound,
   NETWORK: ExitCode.Remote,
   PROTOCOL: ExitCode.Remote,
+  VERIFY_FAILED: ExitCode.Problems,
 }
 
 /** A user-facing error: one clear line, a code, and the context at fault. */

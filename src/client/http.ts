@@ -43,24 +43,25 @@ function lookupFor(opts: HttpOptions): LookupFunction | undefined {
   }) as LookupFunction
 }
 
-function requestOnce(url: URL, accept: string, opts: HttpOptions): Promise<http.IncomingMessage> {
+function requestOnce(url: URL, accept: string, opts: HttpOptions, method: 'GET' | 'HEAD'): Promise<http.IncomingMessage> {
   const client = url.protocol === 'https:' ? https : url.protocol === 'http:' ? http : undefined
   if (!client) throw new OcisiteError('PROTOCOL', `${url}: unsupported URL scheme ${url.protocol}`, { url: url.toString() })
   return new Promise((resolve, reject) => {
     const lookup = lookupFor(opts)
-    const req = client.get(url, { headers: { accept, 'user-agent': 'ocisite' }, ...(lookup ? { lookup } : {}), timeout: opts.timeoutMs ?? 30_000 }, resolve)
+    const req = client.request(url, { method, headers: { accept, 'user-agent': 'ocisite' }, ...(lookup ? { lookup } : {}), timeout: opts.timeoutMs ?? 30_000 }, resolve)
     req.on('timeout', () => req.destroy(new Error('timed out')))
-    req.on('error', (err) => reject(new OcisiteError('NETWORK', `GET ${url}: ${err.message}`, { url: url.toString() }, { cause: err })))
+    req.on('error', (err) => reject(new OcisiteError('NETWORK', `${method} ${url}: ${err.message}`, { url: url.toString() }, { cause: err })))
+    req.end()
   })
 }
 
-/** GET a URL, following redirects (at most 10, loops refused), and return the final response. */
-export async function httpGet(target: string, accept: string, opts: HttpOptions = {}): Promise<HttpResponse> {
+/** GET (or HEAD) a URL, following redirects (at most 10, loops refused), and return the final response. */
+export async function httpGet(target: string, accept: string, opts: HttpOptions = {}, method: 'GET' | 'HEAD' = 'GET'): Promise<HttpResponse> {
   let url = new URL(target)
   const seen = new Set<string>()
   for (let hop = 0; ; hop++) {
     seen.add(url.toString())
-    const res = await requestOnce(url, accept, opts)
+    const res = await requestOnce(url, accept, opts, method)
     const status = res.statusCode ?? 0
     if (status >= 300 && status < 400 && res.headers.location) {
       res.resume()

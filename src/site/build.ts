@@ -12,11 +12,13 @@ import { discoveryDocuments, engineTemplates, type SiteFiles } from './documents
 import { openInputs, Scratch } from './inputs.js'
 import { renderHeadersFile } from './headers-file.js'
 import { renderNginx } from './nginx.js'
-import { normalizeBuildOptions, type BuildOptions, type NormalizedBuildOptions } from './options.js'
+import { normalizeBuildOptions, type BuildOptions, type NginxOptions, type NormalizedBuildOptions } from './options.js'
 import { planSite, type SitePlan } from './plan.js'
 import { SiteLayout, SitePaths } from './site-paths.js'
 import { v2Tree, type V2Tree } from './v2.js'
-import { checkOut, lockSite, OwnedRecord, removeEmptyParents, removeTempFiles, type SiteLock } from './site-state.js'
+import { checkOut, lockSite, OwnedRecord, removeEmptyParents, removeTempFiles, UnreferencedBlobs, type SiteLock } from './site-state.js'
+import { loadPublished, publishedOf, savePublished, type Published } from './published.js'
+import { OcisiteError } from '../errors.js'
 
 /** What a build published, for `--json` and for callers. */
 export interface BuildResult {
@@ -41,11 +43,25 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const inputs = await openInputs(opts.images, scratch, opts.maxArchiveSize)
     for (const i of inputs) opts.onProgress?.({ type: 'input', label: i.layout.label, imagePath: i.imagePath })
     const plan = await planSite(inputs, opts.onProgress)
-    return await writeSite(plan, opts)
+    return await writeSite({ ...opts, inputs: opts.images.map((i) => i.from) }, { kind: 'build', plan })
   } finally {
     await scratch.dispose()
   }
 }
+
+/** Everything writing a site needs besides its plan. */
+export type SiteWriteOptions = Pick<NormalizedBuildOptions, 'out' | 'host' | 'baseUrl' | 'v2' | 'headersFile' | 'force' | 'wait' | 'concurrency' | 'verify' | 'onProgress'> & {
+  nginx?: NginxOptions
+  /** The inputs, which must not lie inside the site. */
+  inputs: string[]
+}
+
+/**
+ * A full build replaces what the site publishes (and removes blobs nothing uses any more). An
+ * update plans under the site's lock from what the site publishes now, and keeps every blob
+ * (`prune` removes them once unreferenced for long enough).
+ */
+export type WriteMode = { kind: 'build'; plan: SitePlan } | { kind: 'update'; plan: (site: SitePaths, published: Published) => Promise<SitePlan> }
 
 /** The order deletes go in: documents and links before the blobs they point at. */
 function deleteRank(rel: string): number {
@@ -56,22 +72,28 @@ function deleteRank(rel: string): number {
   return 5 // oci-cas
 }
 
-async function writeSite(plan: SitePlan, opts: NormalizedBuildOptions): Promise<BuildResult> {
+/** Write a planned site under its lock: blobs, the record of what it publishes, documents, then deletes. */
+export async function writeSite(opts: SiteWriteOptions, mode: WriteMode): Promise<BuildResult> {
   // Rendered before anything is written, so a path nginx cannot take fails the build early.
-  const nginxConf = opts.nginx.file ? await renderNginx({ ...opts.nginx, host: opts.host, v2: opts.v2 }) : undefined
-  await checkOut(opts.out, opts.images.map((i) => i.from), opts.force)
-  await ensureDir(opts.out)
+  const nginxConf = opts.nginx?.file ? await renderNginx({ ...opts.nginx, host: opts.host, v2: opts.v2 }) : undefined
   const site = new SitePaths(opts.out)
+  if (mode.kind === 'build') {
+    await checkOut(opts.out, opts.inputs, opts.force)
+    await ensureDir(opts.out)
+  } else await loadPublished(site)
   for (const dir of [SiteLayout.stateDir, SiteLayout.casDir, SiteLayout.indexDir, SiteLayout.v2Dir, '.well-known']) await site.parentDir(`${dir}/x`, false)
   const lock = await lockSite(site, { wait: opts.wait, onWait: () => opts.onProgress?.({ type: 'waiting', message: `waiting for another ocisite writing ${site.root}` }) })
   try {
-    return await writeLocked(site, plan, opts, nginxConf, lock)
+    // An update reads what the site publishes only once it holds the lock: no other writer's
+    // change can be lost between the read and the write.
+    const plan = mode.kind === 'build' ? mode.plan : await mode.plan(site, await loadPublished(site))
+    return await writeLocked(site, plan, opts, nginxConf, lock, mode.kind === 'update')
   } finally {
     await lock.release()
   }
 }
 
-async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuildOptions, nginxConf: string | undefined, lock: SiteLock): Promise<BuildResult> {
+async function writeLocked(site: SitePaths, plan: SitePlan, opts: SiteWriteOptions, nginxConf: string | undefined, lock: SiteLock, keepBlobs: boolean): Promise<BuildResult> {
   const bytesTotal = plan.blobs.reduce((n, b) => n + b.size, 0)
   opts.onProgress?.({ type: 'plan', images: plan.images.length, tags: plan.images.reduce((n, i) => n + i.tags.length, 0), blobs: plan.blobs.length, bytes: bytesTotal })
 
@@ -97,7 +119,7 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuil
   const cache = await VerifyCache.load(opts.verify ? undefined : site.abs(SiteLayout.verifyCache))
   const siteStore = new FileStore({ label: site.root, blobPath: (d) => site.abs(SiteLayout.blob(d)), prepare: (d) => site.parentDir(SiteLayout.blob(d)).then(() => undefined), cache, stats })
   const inputStores = new Map<OciLayout, FileStore>()
-  const plannedFiles = new Map(plan.blobs.map((b) => [b.digest.value, { file: b.file, stat: b.stat }]))
+  const plannedFiles = new Map(plan.blobs.flatMap((b) => (b.origin ? [[b.digest.value, { file: b.origin.file, stat: b.origin.stat }] as const] : [])))
   const storeOf = (layout: OciLayout) => {
     let s = inputStores.get(layout)
     // The plan already checked each blob file (regular, inside the layout, the right size).
@@ -105,7 +127,16 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuil
     return s
   }
   const generated = (bytes: Buffer): ContentStore => ({ label: 'generated', exists: async () => false, push: async () => undefined, fetch: async () => [{ label: 'generated', open: async () => ({ stream: [bytes] }) }] })
-  const items: CopyItem[] = plan.blobs.map((b) => ({ desc: { mediaType: '', digest: b.digest.value, size: b.size }, from: storeOf(b.layout) }))
+  // A blob only the site holds (an update keeps what it publishes) must still be there, intact.
+  const siteOnly: ContentStore = {
+    label: site.root,
+    exists: async () => false,
+    push: async () => undefined,
+    fetch: async (desc) => {
+      throw new OcisiteError('BLOB_MISSING', `${site.root}: blob ${desc.digest}, which the site publishes, is missing or damaged; add the image again, or rebuild the site from its inputs`, { digest: desc.digest })
+    },
+  }
+  const items: CopyItem[] = plan.blobs.map((b) => ({ desc: { mediaType: '', digest: b.digest.value, size: b.size }, from: b.origin ? storeOf(b.origin.layout) : siteOnly }))
   const generatedItems: CopyItem[] = (v2?.blobs ?? []).map((b) => ({ desc: { mediaType: '', digest: b.digest.value, size: b.bytes.byteLength }, from: generated(b.bytes) }))
   const counts = { written: 0, skipped: 0, bytesWritten: 0, bytesDone: 0 }
   // One transaction over both copies: whatever either added is removed if anything fails.
@@ -139,7 +170,9 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuil
     throw err
   }
 
-  // Every blob is in place: now the documents, /v2/ first and the well-known document last.
+  // Every blob is in place: record what the site now publishes (so a crash from here on is
+  // finished by the next run), then the documents, /v2/ first and the well-known document last.
+  await savePublished(site, publishedOf(plan, { host: opts.host, ...(opts.baseUrl !== undefined ? { baseUrl: opts.baseUrl } : {}), v2: opts.v2, headersFile: opts.headersFile }))
   const docs = { written: 0, unchanged: 0 }
   // Within a group every document is independent, so they are written concurrently; the groups
   // themselves go in dependency order, and links before the files that list them.
@@ -168,7 +201,10 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuil
   opts.onProgress?.({ type: 'documents', ...docs })
 
   // Then what is no longer published, documents before the blobs they pointed at; only files on record.
-  const stale = [...record.files].filter((rel) => !expected.has(rel)).sort((a, b) => deleteRank(a) - deleteRank(b) || (a < b ? -1 : 1))
+  // An update keeps every blob: a pull that read an older index may still need it (prune removes it later).
+  const kept = keepBlobs ? [...record.files].filter((rel) => !expected.has(rel) && deleteRank(rel) === 5) : []
+  const owned = new Set([...expected, ...kept])
+  const stale = [...record.files].filter((rel) => !owned.has(rel)).sort((a, b) => deleteRank(a) - deleteRank(b) || (a < b ? -1 : 1))
   let pruned = 0
   for (const rel of stale) {
     if ((await site.parentDir(rel, false)) === undefined) continue
@@ -181,13 +217,14 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuil
   }
   site.forget()
   await lock.check()
-  await record.save(expected)
+  await record.save(owned)
+  await UnreferencedBlobs.update(site, kept)
   // Keep what the next build can use: the site's blobs and inputs that are not scratch copies.
-  const keep = new Set([...[...expected].map((rel) => site.abs(rel)), ...plan.blobs.filter((b) => !b.layout.fromArchive).map((b) => b.file)])
+  const keep = new Set([...[...owned].map((rel) => site.abs(rel)), ...plan.blobs.flatMap((b) => (b.origin && !b.origin.layout.fromArchive ? [b.origin.file] : []))])
   await cache.save((file) => keep.has(file))
   opts.onProgress?.({ type: 'pruned', files: pruned })
 
-  if (opts.nginx.file && nginxConf !== undefined) await writeFileAtomic(opts.nginx.file, Buffer.from(nginxConf))
+  if (opts.nginx?.file && nginxConf !== undefined) await writeFileAtomic(opts.nginx.file, Buffer.from(nginxConf))
 
   return {
     out: site.root,
@@ -196,6 +233,6 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: NormalizedBuil
     blobs: { total: plan.blobs.length, written: counts.written, skipped: counts.skipped, hashed: stats.hashed, bytesTotal, bytesWritten: counts.bytesWritten },
     documents: docs,
     pruned,
-    ...(opts.nginx.file ? { nginx: opts.nginx.file } : {}),
+    ...(opts.nginx?.file ? { nginx: opts.nginx.file } : {}),
   }
 }

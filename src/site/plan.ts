@@ -11,16 +11,15 @@ import { readNode, walkDag, type BlobSource, type DagNode } from '../oci/walk.js
 import type { LayoutInput } from './inputs.js'
 import { checkTag } from './names.js'
 import type { ProgressListener } from './progress.js'
+import type { PublishedImage } from './published.js'
 
-/** A blob to store, and the layout it is copied from (verified as it is copied). */
+/** A blob to store: copied (and verified as it is copied) from an input layout, or already in the site. */
 export interface PlannedBlob {
   digest: Digest
   size: number
-  file: string
-  /** The file's lstat when the plan checked it. */
-  stat: BigIntStats
   label: string
-  layout: OciLayout
+  /** The input layout's checked file and its lstat; absent when only the site itself holds the blob. */
+  origin?: { layout: OciLayout; file: string; stat: BigIntStats }
 }
 
 /** A manifest or index the site serves through /v2/. */
@@ -105,7 +104,7 @@ async function referrerCandidates(layout: OciLayout, indexEntries: Descriptor[],
 
 interface ImageState {
   path: string
-  tags: Map<string, PlannedTag>
+  tags: Map<string, PlannedTag & { fromSite: boolean }>
   nodes: Map<string, DagNode>
   referrers: Map<string, Descriptor[]>
 }
@@ -117,6 +116,23 @@ interface InputPlan {
   referrers: Array<{ subject: string; descriptor: Descriptor }>
   files: Map<string, BlobFile>
   untagged?: string
+}
+
+/** What a site already publishes, when the plan updates it (`add`, `rm`, `prune`). */
+export interface SiteBase {
+  label: string
+  images: PublishedImage[]
+  /** Reads the site's own documents, verified. */
+  source: BlobSource
+  /** An input's tag may replace the site's tag of the same name with another digest. */
+  force: boolean
+}
+
+/** Re-read what the site publishes: walk each image's tags and referrers through its own CAS. */
+async function planPublished(image: PublishedImage, source: BlobSource): Promise<InputPlan> {
+  const referrers = image.referrers.flatMap((r) => r.manifests.map((descriptor) => ({ subject: r.subject, descriptor })))
+  const nodes = await walkDag(source, [...image.tags.map((t) => t.entry), ...referrers.map((r) => r.descriptor)])
+  return { tags: image.tags, nodes, referrers, files: new Map() }
 }
 
 /** Choose an input's tags, walk their DAGs and referrers, and check every blob file. */
@@ -167,60 +183,117 @@ async function planInput(input: LayoutInput): Promise<InputPlan> {
   return plan
 }
 
-/** Read every input, choose tags, walk each DAG and its referrers, and check for conflicts. */
-export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListener): Promise<SitePlan> {
+/**
+ * Read every input, choose tags, walk each DAG and its referrers, and check for conflicts. With a
+ * `base`, the inputs are merged into what the site already publishes.
+ */
+export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListener, base?: SiteBase): Promise<SitePlan> {
   // Inputs are read concurrently, then merged in input order, so the result (and the first error
   // reported) is the same however the reads interleave.
-  const settled = await mapLimit(inputs, 32, (input) => planInput(input).then((plan) => ({ plan }), (error: unknown) => ({ error })))
+  const settle = <T>(p: Promise<T>) => p.then((plan) => ({ plan }), (error: unknown) => ({ error }))
+  const [fromSite, settled] = await Promise.all([
+    mapLimit(base?.images ?? [], 32, (image) => planPublished(image, base!.source)),
+    mapLimit(inputs, 32, (input) => settle(planInput(input))),
+  ])
   const images = new Map<string, ImageState>()
-  const blobs = new Map<string, PlannedBlob>()
+  const files = new Map<string, BlobFile & { layout: OciLayout }>()
   const untagged: string[] = []
-  for (const [i, input] of inputs.entries()) {
-    const result = settled[i]!
-    if ('error' in result) throw result.error
-    const { plan } = result
-    const { layout } = input
-    const state: ImageState = images.get(input.imagePath) ?? { path: input.imagePath, tags: new Map(), nodes: new Map(), referrers: new Map() }
-    images.set(input.imagePath, state)
-    if (plan.untagged) untagged.push(plan.untagged)
-    for (const { tag, entry } of plan.tags) {
-      const prior = state.tags.get(tag)
-      if (prior && prior.entry.digest !== entry.digest) {
-        throw new OcisiteError(
-          'TAG_CONFLICT',
-          `${input.imagePath}:${tag} comes from ${prior.label} as ${prior.entry.digest} and from ${layout.label} as ${entry.digest}`,
-          { path: input.imagePath, tag },
-        )
-      }
-      if (!prior) state.tags.set(tag, { tag, entry, label: layout.label })
-    }
+  const stateOf = (path: string) => {
+    const state: ImageState = images.get(path) ?? { path, tags: new Map(), nodes: new Map(), referrers: new Map() }
+    images.set(path, state)
+    return state
+  }
+  const addNodesAndReferrers = (state: ImageState, plan: InputPlan) => {
     for (const { subject, descriptor } of plan.referrers) {
       const list = state.referrers.get(subject) ?? []
       if (!list.some((d) => d.digest === descriptor.digest)) list.push(descriptor)
       state.referrers.set(subject, list)
     }
-    for (const [digest, node] of plan.nodes) {
-      state.nodes.set(digest, node)
-      const file = plan.files.get(digest)!
-      if (!blobs.has(digest)) blobs.set(digest, { digest: parseDigest(digest), size: file.size, file: file.file, stat: file.stat, label: layout.label, layout })
+    for (const [digest, node] of plan.nodes) if (!state.nodes.has(digest)) state.nodes.set(digest, node)
+  }
+  for (const [i, image] of (base?.images ?? []).entries()) {
+    const state = stateOf(image.path)
+    for (const { tag, entry } of image.tags) state.tags.set(tag, { tag, entry, label: base!.label, fromSite: true })
+    addNodesAndReferrers(state, fromSite[i]!)
+  }
+  for (const [i, input] of inputs.entries()) {
+    const result = settled[i]!
+    if ('error' in result) throw result.error
+    const { plan } = result
+    const { layout } = input
+    const state = stateOf(input.imagePath)
+    if (plan.untagged) untagged.push(plan.untagged)
+    for (const { tag, entry } of plan.tags) {
+      const prior = state.tags.get(tag)
+      if (prior && prior.entry.digest !== entry.digest) {
+        if (prior.fromSite && !base?.force) {
+          throw new OcisiteError('TAG_CONFLICT', `${input.imagePath}:${tag} is published as ${prior.entry.digest}, and ${layout.label} has it as ${entry.digest}; pass --force to move the tag`, {
+            path: input.imagePath,
+            tag,
+          })
+        }
+        if (!prior.fromSite) {
+          throw new OcisiteError('TAG_CONFLICT', `${input.imagePath}:${tag} comes from ${prior.label} as ${prior.entry.digest} and from ${layout.label} as ${entry.digest}`, { path: input.imagePath, tag })
+        }
+      }
+      if (!prior || prior.fromSite) state.tags.set(tag, { tag, entry, label: layout.label, fromSite: false })
     }
+    addNodesAndReferrers(state, plan)
+    for (const [digest, file] of plan.files) if (!files.has(digest)) files.set(digest, { ...file, layout })
   }
 
+  if (inputs.length > 0 && untagged.length === inputs.length && base) throw new OcisiteError('NOTHING_TO_PUBLISH', `nothing to add: ${untagged.join('; ')}`)
   const planned = [...images.values()].filter((s) => s.tags.size > 0).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
-  if (planned.length === 0) throw new OcisiteError('NOTHING_TO_PUBLISH', `no tags to publish: ${untagged.join('; ')}`)
+  if (planned.length === 0 && !base) throw new OcisiteError('NOTHING_TO_PUBLISH', `no tags to publish: ${untagged.join('; ')}`)
   // Only when the build goes ahead are inputs that contribute nothing worth a warning each.
   for (const message of untagged) onProgress?.({ type: 'warning', message: message.replace(': no tags', ': no tags to publish') })
   checkPathPrefixes(planned.map((i) => i.path))
 
-  return {
-    images: planned.map((s) => ({
+  const blobs = new Map<string, PlannedBlob>()
+  const out: PlannedImage[] = planned.map((s) => {
+    const { nodes, referrers } = reachable(s)
+    for (const [digest, node] of nodes) {
+      if (blobs.has(digest)) continue
+      const file = files.get(digest)
+      const blob: PlannedBlob = { digest: parseDigest(digest), size: node.descriptor.size, label: file?.layout.label ?? base?.label ?? s.path }
+      if (file) blob.origin = { layout: file.layout, file: file.file, stat: file.stat }
+      blobs.set(digest, blob)
+    }
+    return {
       path: s.path,
-      tags: [...s.tags.values()].sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0)),
-      manifests: plannedManifests(s.nodes),
-      referrers: new Map([...s.referrers].map(([k, v]) => [k, [...v].sort((a: Descriptor, b: Descriptor) => (a.digest < b.digest ? -1 : 1))])),
-    })),
-    blobs: [...blobs.values()].sort((a, b) => (a.digest.value < b.digest.value ? -1 : 1)),
+      tags: [...s.tags.values()].map(({ fromSite: _, ...t }) => t).sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0)),
+      manifests: plannedManifests(nodes),
+      referrers: new Map([...referrers].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => [k, [...v].sort((a: Descriptor, b: Descriptor) => (a.digest < b.digest ? -1 : 1))])),
+    }
+  })
+  return { images: out, blobs: [...blobs.values()].sort((a, b) => (a.digest.value < b.digest.value ? -1 : 1)) }
+}
+
+/**
+ * What an image publishes: everything reachable from its tags, and the referrers (recursively)
+ * of anything reachable. A tag moved or removed leaves its old graph behind.
+ */
+function reachable(state: ImageState): { nodes: Map<string, DagNode>; referrers: Map<string, Descriptor[]> } {
+  const nodes = new Map<string, DagNode>()
+  const visit = (digest: string) => {
+    if (nodes.has(digest)) return
+    const node = state.nodes.get(digest)
+    if (!node) return
+    nodes.set(digest, node)
+    for (const child of node.children) visit(child.digest)
   }
+  for (const t of state.tags.values()) visit(t.entry.digest)
+  const referrers = new Map<string, Descriptor[]>()
+  for (let added = true; added; ) {
+    added = false
+    for (const [subject, list] of state.referrers) {
+      if (referrers.has(subject) || !nodes.has(subject)) continue
+      referrers.set(subject, list)
+      for (const d of list) visit(d.digest)
+      added = true
+    }
+  }
+  return { nodes, referrers }
 }
 
 function plannedManifests(nodes: Map<string, DagNode>): PlannedManifest[] {

@@ -21,6 +21,10 @@ export const SiteLayout = {
   lock: '.ocisite/lock',
   /** Stat-keyed record of verified files, so a rebuild does not re-hash what has not changed. */
   verifyCache: '.ocisite/verified.json',
+  /** What the site publishes and how it was built, so `add`, `rm` and `prune` can update it. */
+  published: '.ocisite/site.json',
+  /** When each blob still in the site stopped being referenced (for `prune --grace`). */
+  unreferenced: '.ocisite/unreferenced.json',
   index: (imagePath: string) => `oci-index/${imagePath}`,
   blob: (d: Digest) => `oci-cas/${d.algorithm}/${d.encoded.slice(0, 2)}/${d.encoded}`,
   v2Base: 'v2/_base.json',

@@ -47,6 +47,47 @@ export class OwnedRecord {
   }
 }
 
+/**
+ * When each blob still in the site stopped being referenced (`.ocisite/unreferenced.json`), so
+ * `prune --grace` counts from that moment, not from a file time that copying may reset.
+ */
+export const UnreferencedBlobs = {
+  async load(site: SitePaths): Promise<Map<string, number>> {
+    const file = site.abs(SiteLayout.unreferenced)
+    const bytes = await fs.readFile(file).catch(() => undefined)
+    if (!bytes) return new Map()
+    let doc: unknown
+    try {
+      doc = JSON.parse(bytes.toString('utf8'))
+    } catch {
+      doc = undefined
+    }
+    const blobs = (doc as { blobs?: unknown } | undefined)?.blobs
+    if (typeof blobs !== 'object' || blobs === null || Object.values(blobs).some((v) => typeof v !== 'string' || Number.isNaN(Date.parse(v)))) {
+      throw new OcisiteError('STATE_INVALID', `${file}: not a record of unreferenced blobs; move it away (prune then counts their grace from now)`, { file })
+    }
+    return new Map(Object.entries(blobs as Record<string, string>).map(([rel, since]) => [rel, Date.parse(since)]))
+  },
+
+  async save(site: SitePaths, since: Map<string, number>): Promise<void> {
+    const file = site.abs(SiteLayout.unreferenced)
+    const bytes = canonicalBytes({ blobs: Object.fromEntries([...since].sort(([a], [b]) => (a < b ? -1 : 1)).map(([rel, t]) => [rel, new Date(t).toISOString()])) })
+    const current = await fs.readFile(file).catch(() => undefined)
+    if (current?.equals(bytes)) return
+    if (since.size === 0) {
+      if (current) await fs.rm(file, { force: true })
+      return
+    }
+    await writeFileAtomic(file, bytes)
+  },
+
+  /** After a write: these blobs are unreferenced now (each keeps the time it first became so). */
+  async update(site: SitePaths, unreferenced: string[], now = Date.now()): Promise<void> {
+    const before = await UnreferencedBlobs.load(site)
+    await UnreferencedBlobs.save(site, new Map(unreferenced.map((rel) => [rel, before.get(rel) ?? now])))
+  },
+}
+
 /** Temporary files a killed run left in ocisite's folders (their names are ours alone). */
 export async function removeTempFiles(site: SitePaths): Promise<number> {
   let removed = 0

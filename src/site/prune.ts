@@ -1,0 +1,125 @@
+import { promises as fs } from 'node:fs'
+import path from 'node:path'
+import { mapLimit } from '../concurrency.js'
+import { parseDescriptor, type Descriptor } from '../oci/descriptor.js'
+import { digestOf, parseDigest } from '../oci/digest.js'
+import { parseJsonObject } from '../oci/json.js'
+import { readNode, type BlobSource } from '../oci/walk.js'
+import { planSite } from './plan.js'
+import type { UpdateOptions } from './publish.js'
+import { loadPublished, siteBlobSource } from './published.js'
+import { SiteLayout, SitePaths } from './site-paths.js'
+import { lockSite, OwnedRecord, removeEmptyParents, UnreferencedBlobs } from './site-state.js'
+import { v2Tree } from './v2.js'
+
+export interface PruneOptions extends UpdateOptions {
+  /** How long a blob must have been unreferenced before it goes, in milliseconds (default 24 h). */
+  grace?: number
+  /** List what would go; change nothing. */
+  dryRun?: boolean
+  /** The current time (for tests). */
+  now?: number
+}
+
+export interface PrunedBlob {
+  digest: string
+  size: number
+  /** When the blob stopped being referenced (ISO 8601). */
+  unreferencedSince: string
+}
+
+export interface PruneResult {
+  site: string
+  dryRun: boolean
+  /** Removed (or, with dryRun, to be removed). */
+  removed: PrunedBlob[]
+  /** Unreferenced, but still inside the grace period. */
+  waiting: Array<PrunedBlob & { removableAfter: string }>
+  bytesRemoved: number
+}
+
+export const defaultGrace = 24 * 60 * 60 * 1000
+
+/**
+ * Every digest a document in the site points at, read from the documents themselves (the
+ * oci-index files and the /v2/ manifest links on record), whatever the site's record says: so
+ * prune spares anything a consumer can still reach, even after an interrupted write.
+ */
+async function referencedOnDisk(site: SitePaths, files: Iterable<string>): Promise<Set<string>> {
+  const roots: Descriptor[] = []
+  const docs = [...files].filter((rel) => rel.startsWith(`${SiteLayout.indexDir}/`) || /^v2\/.+\/_(tags|manifests|referrers)\//.test(rel))
+  await mapLimit(docs, 32, async (rel) => {
+    const bytes = await fs.readFile(site.abs(rel)).catch(() => undefined)
+    if (!bytes) return
+    if (rel.startsWith(`${SiteLayout.indexDir}/`)) {
+      try {
+        const manifests = parseJsonObject(bytes, rel).manifests
+        if (Array.isArray(manifests)) manifests.forEach((m, i) => roots.push(parseDescriptor(m, `${rel} manifests[${i}]`)))
+      } catch {
+        // A damaged index names nothing prune can spare; verify reports it.
+      }
+    } else roots.push({ mediaType: '', digest: digestOf(bytes), size: bytes.byteLength })
+  })
+  const seen = new Set<string>()
+  const source: BlobSource = siteBlobSource(site)
+  const visit = async (desc: Descriptor): Promise<void> => {
+    if (seen.has(desc.digest)) return
+    seen.add(desc.digest)
+    const node = await readNode(source, desc).catch(() => undefined)
+    for (const child of node?.children ?? []) await visit(child)
+  }
+  for (const root of roots) await visit(root)
+  return seen
+}
+
+/**
+ * Delete blobs nothing references any more, once they have been unreferenced for longer than
+ * the grace period: pulls that read an older index, and CDN caches holding one, keep working.
+ */
+export async function prune(options: PruneOptions): Promise<PruneResult> {
+  const site = new SitePaths(path.resolve(options.cwd ?? process.cwd(), options.site))
+  await loadPublished(site)
+  const grace = options.grace ?? defaultGrace
+  const lock = await lockSite(site, { wait: options.wait ?? true, onWait: () => options.onProgress?.({ type: 'waiting', message: `waiting for another ocisite writing ${site.root}` }) })
+  try {
+    const published = await loadPublished(site)
+    const record = await OwnedRecord.load(site)
+    const plan = await planSite([], undefined, { label: site.root, images: published.images, source: siteBlobSource(site), force: false })
+    const reachable = new Set([...plan.blobs.map((b) => b.digest.value), ...(published.settings.v2 ? v2Tree(plan).blobs.map((b) => b.digest.value) : [])])
+    for (const digest of await referencedOnDisk(site, record.files)) reachable.add(digest)
+    const casPrefix = `${SiteLayout.casDir}/`
+    const since = await UnreferencedBlobs.load(site)
+    const now = options.now ?? Date.now()
+    const result: PruneResult = { site: site.root, dryRun: !!options.dryRun, removed: [], waiting: [], bytesRemoved: 0 }
+    const stillWaiting = new Map<string, number>()
+    const gone: string[] = []
+    for (const rel of [...record.files].filter((r) => r.startsWith(casPrefix)).sort()) {
+      const [algorithm, , encoded] = rel.slice(casPrefix.length).split('/')
+      const digest = parseDigest(`${algorithm}:${encoded}`, rel)
+      if (reachable.has(digest.value)) continue
+      const st = await fs.lstat(site.abs(rel)).catch(() => undefined)
+      const from = since.get(rel) ?? now
+      const entry = { digest: digest.value, size: st?.size ?? 0, unreferencedSince: new Date(from).toISOString() }
+      if (now - from >= grace) {
+        result.removed.push(entry)
+        result.bytesRemoved += entry.size
+        gone.push(rel)
+      } else {
+        result.waiting.push({ ...entry, removableAfter: new Date(from + grace).toISOString() })
+        stillWaiting.set(rel, from)
+      }
+    }
+    if (options.dryRun) return result
+    for (const rel of gone) {
+      await fs.rm(site.abs(rel), { force: true })
+      await removeEmptyParents(site, rel)
+    }
+    await lock.check()
+    const goneSet = new Set(gone)
+    await record.save([...record.files].filter((rel) => !goneSet.has(rel)))
+    await UnreferencedBlobs.save(site, stillWaiting)
+    return result
+  } finally {
+    await lock.release()
+  }
+}

@@ -1,0 +1,125 @@
+import path from 'node:path'
+import { OcisiteError } from '../errors.js'
+import { buildDefaults } from '../defaults.js'
+import { defaultConcurrency } from '../store/copy.js'
+import { writeSite, type BuildResult, type SiteWriteOptions } from './build.js'
+import { openInputs, Scratch } from './inputs.js'
+import { checkImagePath, checkTag } from './names.js'
+import { planSite } from './plan.js'
+import type { ProgressListener } from './progress.js'
+import { loadPublished, siteBlobSource, type Published, type PublishedImage } from './published.js'
+import { SitePaths } from './site-paths.js'
+
+/** Options every update of a live site shares. */
+export interface UpdateOptions {
+  /** The site directory, as made by `build`. */
+  site: string
+  /** Wait for another writer's lock (default true); false fails at once. */
+  wait?: boolean
+  cwd?: string
+  onProgress?: ProgressListener
+}
+
+export interface AddOptions extends UpdateOptions {
+  /** Layouts, archives, or directories holding them. */
+  inputs: string[]
+  /** Image path for a single layout or archive; a prefix for a searched directory. */
+  path?: string
+  /** Tag globs (`v*`); empty means every tagged entry. */
+  tags?: string[]
+  /** Move a tag the site already publishes with another digest. */
+  force?: boolean
+  concurrency?: number
+  verify?: boolean
+  maxArchiveSize?: number
+}
+
+async function writeOptions(opts: UpdateOptions & { concurrency?: number; verify?: boolean; force?: boolean }, inputs: string[]): Promise<SiteWriteOptions> {
+  const out = path.resolve(opts.cwd ?? process.cwd(), opts.site)
+  const { settings } = await loadPublished(new SitePaths(out))
+  return {
+    out,
+    host: settings.host,
+    baseUrl: settings.baseUrl,
+    v2: settings.v2,
+    headersFile: settings.headersFile,
+    force: false,
+    wait: opts.wait ?? true,
+    concurrency: opts.concurrency ?? defaultConcurrency,
+    verify: opts.verify ?? false,
+    onProgress: opts.onProgress,
+    inputs,
+  }
+}
+
+/**
+ * Publish layouts into an existing site: their tags are merged into what it publishes, every
+ * other image is left alone, and the result equals a full build of all the inputs together.
+ */
+export async function add(options: AddOptions): Promise<BuildResult> {
+  const cwd = path.resolve(options.cwd ?? process.cwd())
+  if (options.inputs.length === 0) throw new OcisiteError('NOTHING_TO_PUBLISH', 'no inputs: name layout directories or archives to add')
+  const images = options.inputs.map((input) => ({ from: path.resolve(cwd, input), path: options.path ?? '', tags: options.tags ?? [], explicitPath: options.path !== undefined }))
+  const opts = await writeOptions(options, images.map((i) => i.from))
+  const scratch = new Scratch()
+  try {
+    const inputs = await openInputs(images, scratch, options.maxArchiveSize ?? buildDefaults.maxArchiveSize)
+    for (const i of inputs) options.onProgress?.({ type: 'input', label: i.layout.label, imagePath: i.imagePath })
+    return await writeSite(opts, {
+      kind: 'update',
+      plan: (site, published) => planSite(inputs, options.onProgress, { label: site.root, images: published.images, source: siteBlobSource(site), force: options.force ?? false }),
+    })
+  } finally {
+    await scratch.dispose()
+  }
+}
+
+export interface RmOptions extends UpdateOptions {
+  /** `PATH#TAG` (or `HOST/PATH#TAG`) removes a tag; `PATH` alone removes the whole image. */
+  names: string[]
+}
+
+/** What `rm` removes: a tag of an image, or (without a tag) the whole image. */
+interface Removal {
+  text: string
+  path: string
+  tag?: string
+}
+
+function parseRemoval(text: string, host: string): Removal {
+  const hash = text.indexOf('#')
+  let name = hash < 0 ? text : text.slice(0, hash)
+  const tag = hash < 0 ? undefined : text.slice(hash + 1)
+  if (name.toLowerCase().startsWith(`${host}/`)) name = name.slice(host.length + 1)
+  const where = `rm ${text}`
+  return { text, path: checkImagePath(name, where), ...(tag !== undefined ? { tag: checkTag(tag, where) } : {}) }
+}
+
+/** Remove tags, or whole images, from what a site publishes. Their blobs stay until `prune`. */
+export async function rm(options: RmOptions): Promise<BuildResult> {
+  if (options.names.length === 0) throw new OcisiteError('CONFIG_INVALID', 'rm: name what to remove: PATH#TAG, or PATH for a whole image')
+  const opts = await writeOptions(options, [])
+  const removals = options.names.map((n) => parseRemoval(n, opts.host))
+  return writeSite(opts, {
+    kind: 'update',
+    plan: (site, published) => planSite([], options.onProgress, { label: site.root, images: withoutRemoved(published, removals, site.root), source: siteBlobSource(site), force: false }),
+  })
+}
+
+function withoutRemoved(published: Published, removals: Removal[], label: string): PublishedImage[] {
+  for (const r of removals) {
+    const image = published.images.find((i) => i.path === r.path)
+    if (!image) {
+      throw new OcisiteError('NOT_FOUND', `${label} publishes no image ${r.path} (images: ${published.images.map((i) => i.path).join(', ') || 'none'})`, { path: r.path })
+    }
+    if (r.tag !== undefined && !image.tags.some((t) => t.tag === r.tag)) {
+      throw new OcisiteError('NOT_FOUND', `${label}: ${r.path} has no tag ${r.tag} (tags: ${image.tags.map((t) => t.tag).join(', ')})`, { path: r.path, tag: r.tag })
+    }
+  }
+  return published.images.flatMap((image) => {
+    const mine = removals.filter((r) => r.path === image.path)
+    if (mine.some((r) => r.tag === undefined)) return []
+    const gone = new Set(mine.map((r) => r.tag))
+    return [{ ...image, tags: image.tags.filter((t) => !gone.has(t.tag)) }]
+  })
+}
