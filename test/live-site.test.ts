@@ -273,10 +273,13 @@ describe('prune never removes what anything references', () => {
     const site = await siteOf([pool[0]!])
     let seed = 12345
     const rand = (n: number) => {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff
-      return seed % n
+      // A 32-bit xorshift: an LCG's low bits cycle, which would make every prune pick the same grace.
+      seed ^= seed << 13
+      seed ^= seed >>> 17
+      seed ^= seed << 5
+      return (seed >>> 0) % n
     }
-    const counts = { add: 0, rm: 0, prune: 0, removed: 0 }
+    const counts = { add: 0, rm: 0, prune: 0, removed: 0, spared: 0 }
     for (let step = 0; step < 200; step++) {
       const op = rand(3)
       if (op === 0) {
@@ -290,7 +293,9 @@ describe('prune never removes what anything references', () => {
         await rm({ site, names: [tags[rand(tags.length)]!] })
         counts.rm++
       } else {
-        const r = await prune({ site, grace: rand(4) === 0 ? 3_600_000 : 0 })
+        const grace = rand(4) === 0 ? 3_600_000 : 0
+        const r = await prune({ site, grace })
+        if (grace) counts.spared += r.waiting.length
         counts.prune++
         counts.removed += r.removed.length
         expect(await siteProblems(site), `step ${step}`).toEqual([])
@@ -300,7 +305,10 @@ describe('prune never removes what anything references', () => {
     }
     expect(counts.add).toBeGreaterThan(30)
     expect(counts.rm).toBeGreaterThan(30)
-    expect(counts.removed).toBeGreaterThan(0)
+    expect(counts.prune).toBeGreaterThan(30)
+    // Prune did real work, and the grace period held some back.
+    expect(counts.removed).toBeGreaterThan(10)
+    expect(counts.spared).toBeGreaterThan(0)
   })
 })
 

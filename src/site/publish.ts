@@ -35,6 +35,9 @@ export interface AddOptions extends UpdateOptions {
 }
 
 async function writeOptions(opts: UpdateOptions & { concurrency?: number; verify?: boolean; force?: boolean }, inputs: string[]): Promise<SiteWriteOptions> {
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(opts.site)) {
+    throw new OcisiteError('CONFIG_INVALID', `--site ${opts.site}: only a site directory can be updated here; a bucket site needs ocisite deploy, which this version does not have yet`)
+  }
   const out = path.resolve(opts.cwd ?? process.cwd(), opts.site)
   const { settings } = await loadPublished(new SitePaths(out))
   return {
