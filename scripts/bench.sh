@@ -11,9 +11,10 @@ runs=3
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/ocisite-bench.XXXXXX)
 nginx_pid=
-cleanup() { [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null; rm -rf "$work"; }
+s3_pid=
+cleanup() { [ -n "$nginx_pid" ] && kill "$nginx_pid" 2>/dev/null; [ -n "$s3_pid" ] && kill "$s3_pid" 2>/dev/null; rm -rf "$work"; }
 trap cleanup EXIT
-for tool in /usr/bin/time openssl skopeo nginx; do command -v "$tool" >/dev/null || { echo "bench: needs $tool" >&2; exit 2; }; done
+for tool in /usr/bin/time openssl skopeo nginx /usr/bin/aws; do command -v "$tool" >/dev/null || { echo "bench: needs $tool" >&2; exit 2; }; done
 cd "$repo"
 npm run --silent build
 ocisite=(node "$repo/dist/bin.js")
@@ -46,7 +47,7 @@ node --import tsx scripts/bench-corpus.ts "$work/corpus"
 chmod 755 "$work"
 
 # --- 1. build of one large layer vs openssl dgst -sha256 -------------------------------------
-say "1/5 build of one ${size_mib} MiB layer"
+say "1/6 build of one ${size_mib} MiB layer"
 for i in $(seq $runs); do
   measure openssl openssl dgst -sha256 "$big/blobs/sha256/$layer_hex"
   rm -rf "$work/site-big"; measure build-big "${ocisite[@]}" build "$work/in" --host localhost --out "$work/site-big"
@@ -54,7 +55,7 @@ done
 cmp -s "$big/blobs/sha256/$layer_hex" "$work/site-big/oci-cas/sha256/${layer_hex:0:2}/$layer_hex" || { echo "bench: published layer differs" >&2; exit 1; }
 
 # --- 2. pull of it from nginx on 127.0.0.1 vs openssl and skopeo -----------------------------
-say "2/5 pull from nginx"
+say "2/6 pull from nginx"
 port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 "${ocisite[@]}" build "$work/in" --host localhost --out "$work/site-big" --nginx "$work/site.conf" --listen "127.0.0.1:$port" >/dev/null
 mkdir -p "$work/nginx/conf" "$work/nginx/logs" "$work/nginx/tmp"
@@ -70,7 +71,7 @@ done
 cmp -s "$big/blobs/sha256/$layer_hex" "$work/pulled/blobs/sha256/$layer_hex" || { echo "bench: pulled layer differs" >&2; exit 1; }
 
 # --- 3. build of the corpus vs cp -r; 4. no-op rebuild -----------------------------------------
-say "3/5 build of the corpus; 4/5 no-op rebuild"
+say "3/6 build of the corpus; 4/6 no-op rebuild"
 for i in $(seq $runs); do
   rm -rf "$work/cp"; measure cp cp -r "$work/corpus" "$work/cp"
   rm -rf "$work/site-corpus"; measure build-corpus "${ocisite[@]}" build "$work/corpus" --host localhost --out "$work/site-corpus"
@@ -80,7 +81,7 @@ sleep 0.2; "${ocisite[@]}" build "$work/corpus" --host localhost --out "$work/si
 for i in $(seq $runs); do measure noop "${ocisite[@]}" build "$work/corpus" --host localhost --out "$work/site-corpus"; done
 
 # --- 5. a .tar.gz holding 3 GiB of zeros: flat memory, or refused by the size cap ---------------
-say "5/5 a .tar.gz with 3 GiB of zeros in one blob"
+say "5/6 a .tar.gz with 3 GiB of zeros in one blob"
 bomb="$work/bomb"; mkdir -p "$bomb/blobs/sha256"
 truncate -s 3G "$work/zeros"; zeros_hex=$(sha256sum "$work/zeros" | cut -d' ' -f1); mv "$work/zeros" "$bomb/blobs/sha256/$zeros_hex"
 zcfg='{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:'$zeros_hex'"]}}'
@@ -95,15 +96,31 @@ cat "$work/t" > "$work/bomb.runs"
 [ -f "$work/bomb-site/oci-cas/sha256/${zeros_hex:0:2}/$zeros_hex" ] && bomb_result=published || bomb_result="refused by the size cap"
 rm -rf "$work/bomb-site" "$work/bomb.tar.gz"
 
+# --- 6. deploy of the large-layer site into s3rver vs aws s3 sync of the same tree ------------
+say "6/6 deploy into s3rver vs aws s3 sync"
+s3port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
+printf '<WebsiteConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><IndexDocument><Suffix>index.html</Suffix></IndexDocument></WebsiteConfiguration>' > "$work/website.xml"
+buckets=(); for i in $(seq $runs); do buckets+=(--configure-bucket "deploy$i" "$work/website.xml" --configure-bucket "sync$i" "$work/website.xml"); done
+mkdir -p "$work/s3"
+node node_modules/s3rver/bin/s3rver.js -d "$work/s3" -a 127.0.0.1 -p "$s3port" --silent "${buckets[@]}" >/dev/null &
+s3_pid=$!
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$s3port/" && break; sleep 0.1; done
+export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_DEFAULT_REGION=us-east-1
+for i in $(seq $runs); do
+  measure sync /usr/bin/aws s3 sync --only-show-errors --endpoint-url "http://127.0.0.1:$s3port" "$work/site-big" "s3://sync$i"
+  measure deploy "${ocisite[@]}" deploy "$work/site-big" "s3://deploy$i" --endpoint "http://127.0.0.1:$s3port" --path-style
+done
+kill "$s3_pid"; s3_pid=
+
 # --- report ----------------------------------------------------------------------------------
 line() { # label value target-description met(0/1)
   printf '%-58s %-24s %s\n' "$1" "$2" "$([ "$3" = 1 ] && echo met || echo 'NOT MET')"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a/b : 0)}'; }
 le() { awk -v a="$1" -v b="$2" 'BEGIN {print (a <= b ? 1 : 0)}'; }
-o=$(median openssl); bb=$(median build-big); p=$(median pull); sk=$(median skopeo); c=$(median cp); bc=$(median build-corpus); n=$(median noop)
+o=$(median openssl); bb=$(median build-big); p=$(median pull); sk=$(median skopeo); c=$(median cp); bc=$(median build-corpus); n=$(median noop); dp=$(median deploy); sy=$(median sync)
 echo
-echo "medians of $runs runs, seconds: openssl $o, build $bb, pull $p, skopeo $sk, cp -r $c, corpus build $bc, no-op rebuild $n"
+echo "medians of $runs runs, seconds: openssl $o, build $bb, pull $p, skopeo $sk, cp -r $c, corpus build $bc, no-op rebuild $n, deploy $dp, aws s3 sync $sy"
 printf '%-58s %-24s %s\n' "measure" "ratio (target)" "goal"
 line "1. build, one ${size_mib} MiB layer / openssl dgst -sha256" "$(ratio "$bb" "$o")x (<= 1.3x)" "$(le "$(ratio "$bb" "$o")" 1.3)"
 pm=$(( $(le "$(ratio "$p" "$o")" 1.5) && $(le "$(ratio "$p" "$sk")" 0.5) ))
@@ -111,10 +128,11 @@ line "2. pull from nginx / openssl; / skopeo copy" "$(ratio "$p" "$o")x (<= 1.5x
 line "3. build of the 1,000-tag corpus / cp -r" "$(ratio "$bc" "$c")x (<= 6x)" "$(le "$(ratio "$bc" "$c")" 6)"
 nm=$(( $(le "$n" 0.6) && $(le "$(ratio "$n" "$bc")" 0.05) ))
 line "4. no-op rebuild of the corpus: seconds; / full build" "${n}s (<= 0.6 s); $(ratio "$n" "$bc")x (<= 0.05x)" "$nm"
+line "6. deploy of the ${size_mib} MiB site into s3rver / aws s3 sync" "$(ratio "$dp" "$sy")x (a figure; no goal)" 1
 worst=0
-for case in build-big pull build-corpus noop bomb; do r=$(peak "$case"); [ "$r" -gt "$worst" ] && worst=$r; done
+for case in build-big pull build-corpus noop bomb deploy; do r=$(peak "$case"); [ "$r" -gt "$worst" ] && worst=$r; done
 rss_ok=$(awk -v r="$worst" -v l="$limit_mb" 'BEGIN {print (r/1024 < l ? 1 : 0)}')
 line "5. peak RSS, every case (worst)" "$(awk -v r="$worst" 'BEGIN {printf "%.0f MB", r/1024}') (< ${limit_mb} MB)" "$rss_ok"
-printf '   peak RSS MB: build %s, pull %s, corpus build %s, no-op %s, 3 GiB-of-zeros .tar.gz %s (%s)\n' \
-  "$(( $(peak build-big) / 1024 ))" "$(( $(peak pull) / 1024 ))" "$(( $(peak build-corpus) / 1024 ))" "$(( $(peak noop) / 1024 ))" "$(( $(peak bomb) / 1024 ))" "$bomb_result"
+printf '   peak RSS MB: build %s, pull %s, corpus build %s, no-op %s, 3 GiB-of-zeros .tar.gz %s (%s), deploy %s\n' \
+  "$(( $(peak build-big) / 1024 ))" "$(( $(peak pull) / 1024 ))" "$(( $(peak build-corpus) / 1024 ))" "$(( $(peak noop) / 1024 ))" "$(( $(peak bomb) / 1024 ))" "$bomb_result" "$(( $(peak deploy) / 1024 ))"
 [ "$rss_ok" = 1 ]

@@ -9,6 +9,10 @@ process.on('warning', (w: Error & { code?: string }) => {
   if (w.code !== 'DEP0066') process.stderr.write(`${w.name}: ${w.message}\n`)
 })
 
+// The AWS SDK (deploy) warns on Node 20 that its releases after January 2027 will need Node 22:
+// a note to whoever pins the dependency, not to someone running a deploy.
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+
 // Interrupted: leave no half-written temporary file behind (a lock, if held, goes stale by itself).
 for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
   process.once(signal, () => {

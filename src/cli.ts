@@ -196,6 +196,40 @@ function define(cli: CAC, io: CliIo): void {
       if (!result.ok) throw new ReportedError(ExitCode.Problems)
     })
 
+  cli
+    .command('deploy <site> <target>', 'Copy a built site into an S3-compatible bucket (s3://BUCKET[/PREFIX]), /v2/ included, in a safe order')
+    .option('--endpoint <url>', 'S3-compatible endpoint (MinIO, R2, …); default: AWS')
+    .option('--path-style', 'Path-style bucket URLs (most S3-compatible stores need this)')
+    .option('--region <region>', 'Region (default: from AWS_REGION or the profile; us-east-1 with --endpoint)')
+    .option('--concurrency <n>', 'Objects uploaded at once (default 8)')
+    .option('--delete', 'Remove objects the site no longer has (only under oci-cas/, oci-index/, v2/), after the documents are switched')
+    .option('--index-document <name>', "The bucket website's index document suffix, which answers /v2/ (default index.html)")
+    .option('--dry-run', 'Show what would be uploaded and deleted; change nothing')
+    .option('--json', 'Print a machine-readable summary (the keys uploaded and deleted)')
+    .example('ocisite deploy public s3://my-bucket')
+    .example('ocisite deploy public s3://site/prefix --endpoint http://127.0.0.1:9000 --path-style --delete')
+    .action(async (site: string, target: string, flags: Record<string, unknown>) => {
+      const { deploy } = await import('./site/deploy.js')
+      const progress = buildProgress(io)
+      const result = await deploy({
+        site: String(site),
+        target: String(target),
+        endpoint: str(flags.endpoint),
+        pathStyle: !!flags.pathStyle,
+        region: str(flags.region),
+        concurrency: flags.concurrency === undefined ? undefined : positiveInt(flags.concurrency, '--concurrency'),
+        delete: !!flags.delete,
+        dryRun: !!flags.dryRun,
+        indexDocument: str(flags.indexDocument),
+        onProgress: progress.listener,
+      }).finally(() => progress.finish())
+      if (flags.json) return void io.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
+      if (result.dryRun) for (const k of result.uploaded) io.stdout.write(`would upload ${k}\n`)
+      if (result.dryRun) for (const k of result.deleted) io.stdout.write(`would delete ${k}\n`)
+      const o = result.objects
+      io.stdout.write(`${result.dryRun ? 'would upload' : 'uploaded'} ${plural(o.uploaded, 'object')} (${formatBytes(result.bytesUploaded)}), ${o.unchanged} unchanged${o.deleted ? `, ${result.dryRun ? 'would delete' : 'deleted'} ${o.deleted}` : ''}: ${result.target}\n`)
+    })
+
   const clientOptions = (flags: Record<string, unknown>) => {
     const protocols = toArray(flags.protocol) ?? ['https']
     for (const p of protocols) if (p !== 'https' && p !== 'http') throw new OcisiteError('CONFIG_INVALID', `--protocol ${p}: use https or http`)
@@ -296,7 +330,7 @@ function define(cli: CAC, io: CliIo): void {
     })
 }
 
-const hyphenatedBooleans = new Set(['--all-platforms', '--headers-file', '--dry-run'])
+const hyphenatedBooleans = new Set(['--all-platforms', '--headers-file', '--dry-run', '--path-style'])
 
 /** Thrown by a command that already reported its errors, to set the exit code. */
 class ReportedError extends Error {

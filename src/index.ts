@@ -2,6 +2,7 @@
 export { build, type BuildResult } from './site/build.js'
 export { add, rm, type AddOptions, type RmOptions, type UpdateOptions } from './site/publish.js'
 export { prune, type PruneOptions, type PruneResult } from './site/prune.js'
+export { deploy, type DeployOptions, type DeployResult } from './site/deploy.js'
 export { verifySite, type VerifyOptions, type VerifyResult, type Problem, type ProblemKind } from './client/verify-site.js'
 export { buildDefaults, serveDefaults, pullDefaults } from './defaults.js'
 export type { BuildOptions, ImageSpec } from './site/options.js'

@@ -189,7 +189,7 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
   /** Request `url` and check status and headers; undefined (with the problem noted) when it fails. */
   const fetchChecked = async (
     url: string,
-    expect: { method?: 'GET' | 'HEAD'; status?: number; statusKind?: ProblemKind; type?: string; charset?: boolean; cache?: 'document' | 'immutable'; digest?: string; size?: number; accept?: string; what: string },
+    expect: { method?: 'GET' | 'HEAD'; status?: number; statusKind?: ProblemKind; absentOk?: boolean; type?: string; charset?: boolean; cache?: 'document' | 'immutable'; digest?: string; size?: number; accept?: string; what: string },
   ): Promise<Answer | undefined> => {
     result.checked.requests++
     let answer: Answer
@@ -201,6 +201,10 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
       return undefined
     }
     const status = expect.status ?? 200
+    if (answer.status === 404 && expect.absentOk) {
+      answer.discard()
+      return undefined
+    }
     if (answer.status !== status) {
       answer.discard()
       problem(expect.statusKind ?? 'status', url, `${expect.what}: HTTP ${answer.status}, expected ${status}`)
@@ -221,8 +225,8 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
     }
     if (expect.digest !== undefined) {
       const got = answer.headers['docker-content-digest']
+      // The distribution spec says SHOULD: a bucket cannot send it, and clients hash the body. A wrong one misleads them.
       if (got !== undefined && got !== expect.digest) problem('header', url, `${expect.what}: Docker-Content-Digest is ${got}, expected ${expect.digest}`)
-      else if (got === undefined && expect.cache === 'immutable') problem('header', url, `${expect.what}: no Docker-Content-Digest`)
     }
     if (expect.size !== undefined && answer.headers['content-length'] !== undefined && Number(answer.headers['content-length']) !== expect.size) {
       problem('size', url, `${expect.what}: Content-Length ${answer.headers['content-length']}, expected ${expect.size}`)
@@ -262,7 +266,8 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
   const v2Answer = await transport.request(base, 'GET').catch(() => undefined)
   result.checked.requests++
   v2Answer?.discard()
-  result.v2 = v2Answer?.status === 200 && v2Answer.headers['docker-distribution-api-version'] === 'registry/2.0'
+  // A bucket cannot send Docker-Distribution-API-Version; a JSON 200 at /v2/ is what clients need.
+  result.v2 = v2Answer?.status === 200 && (v2Answer.headers['docker-distribution-api-version'] === 'registry/2.0' || parseContentType(v2Answer.headers['content-type']).mediaType === MediaType.json)
   if (published?.settings.v2 && !result.v2) problem('status', base, `/v2/: HTTP ${v2Answer?.status ?? '(no answer)'} with no Docker-Distribution-API-Version, but the site was built with /v2/`)
 
   // 3. Which images.
@@ -403,7 +408,8 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
     // Referrers of each tagged manifest (signatures, SBOMs): the index /v2/ serves, and what it lists.
     await mapLimit(manifestTags, limit, async ([, entry]) => {
       const url = `${repo}referrers/${entry.digest}`
-      const doc = await document(url, { type: MediaType.ociIndex, cache: 'document', what: `/v2/ referrers of ${name}@${entry.digest}` })
+      // A 404 means no referrers API (a bucket): clients then read the sha256-<hex> tag instead.
+      const doc = await document(url, { type: MediaType.ociIndex, cache: 'document', absentOk: true, what: `/v2/ referrers of ${name}@${entry.digest}` })
       const listed = Array.isArray(doc?.body.manifests) ? (doc.body.manifests as Descriptor[]) : []
       for (const r of listed) if (typeof r?.digest === 'string' && typeof r.size === 'number') await walk(r, cas, found)
     })
