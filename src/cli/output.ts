@@ -96,7 +96,7 @@ export function buildProgress(io: CliIo): { listener: (e: BuildEvent) => void; f
           line.text(`reading ${e.label} → ${e.imagePath}`)
           break
         case 'plan':
-          line.text(`publishing ${plural(e.tags, 'tag')} of ${plural(e.images, 'image')}`)
+          line.text(e.images ? `publishing ${plural(e.tags, 'tag')} of ${plural(e.images, 'image')}` : `uploading ${plural(e.blobs, 'object')}`)
           line.plan(e.blobs, e.bytes)
           break
         case 'blob-bytes':

@@ -120,7 +120,8 @@ export class Bucket {
     const upload = new Upload({
       client: this.client,
       params: { Bucket: this.where.bucket, Key: this.key(rel), Body: body, ContentType: headers.contentType, CacheControl: headers.cacheControl },
-      partSize: 16 * 1024 * 1024,
+      // Parts in flight are buffered: 8 MiB × 4 keeps memory flat and still overlaps the uploads.
+      partSize: 8 * 1024 * 1024,
       queueSize: 4,
       leavePartsOnError: false,
     })
@@ -178,10 +179,10 @@ export class BucketStore implements ContentStore {
   async push(desc: Descriptor, from: BlobSource, onBytes?: (n: number) => void): Promise<void> {
     const digest = parseDigest(desc.digest, this.label)
     const bytes = await from.open()
-    const source: Readable = 'file' in bytes ? createReadStream(bytes.file, { highWaterMark: 4 * 1024 * 1024 }) : Readable.from(bytes.stream)
+    const source: Readable = 'file' in bytes ? createReadStream(bytes.file, { highWaterMark: 1024 * 1024 }) : Readable.from(bytes.stream)
     const hash = createDigester(digest.algorithm)
     let size = 0
-    const body = new PassThrough({ highWaterMark: 4 * 1024 * 1024 })
+    const body = new PassThrough({ highWaterMark: 1024 * 1024 })
     const counting = pipeline(
       source,
       async function* (chunks: AsyncIterable<Buffer>) {
