@@ -7,6 +7,12 @@ import { defaultConcurrency } from './store/copy.js'
 
 const toArray = (v: unknown): string[] | undefined => (v === undefined ? undefined : (Array.isArray(v) ? v : [v]).map(String))
 const str = (v: unknown): string | undefined => (v === undefined ? undefined : String(v))
+/** A value read as text (`--tag 1.0` stays "1.0"), given at most once. */
+function single(v: unknown, flag: string): string | undefined {
+  const all = toArray(v)
+  if (all && all.length > 1) throw new OcisiteError('CONFIG_INVALID', `${flag} is given ${all.length} times; give it once`)
+  return all?.[0]
+}
 
 function positiveInt(v: unknown, flag: string): number {
   const n = Number(v)
@@ -123,7 +129,7 @@ function define(cli: CAC, io: CliIo): void {
       const result = await add({
         site,
         inputs,
-        path: str(flags.path),
+        path: single(flags.path, '--path'),
         tags: toArray(flags.tags),
         force: !!flags.force,
         verify: !!flags.verify,
@@ -297,6 +303,7 @@ function define(cli: CAC, io: CliIo): void {
     .option('--platform <os/arch[/variant]>', 'Pick this platform from a multi-platform index (default: this machine)')
     .option('--all-platforms', 'Pull every platform of a multi-platform index')
     .option('--concurrency <n>', 'Blobs fetched at once', { default: pullDefaults.concurrency })
+    .option('--lock <file>', 'Fetch by the digest this lock file pins, never by tag')
     .option('--json', 'Print a machine-readable summary')
     .example('ocisite pull example.com/app#1.0 ./app-layout')
     .example('ocisite pull --protocol http --port 8080 --platform linux/arm64/v8 localhost/tools/multi#2.0 ./multi')
@@ -304,13 +311,85 @@ function define(cli: CAC, io: CliIo): void {
       const { pull } = await import('./client/pull.js')
       const concurrency = positiveInt(flags.concurrency, '--concurrency')
       const reporter = clientReporter(io, !!flags.verbose)
-      const result = await pull(name, String(dest), { ...clientOptions(flags), allPlatforms: !!flags.allPlatforms, concurrency, onEvent: reporter.listener }).finally(() => reporter.finish())
+      const lockFile = str(flags.lock)
+      const pinned = lockFile ? await (await import('./client/get.js')).pinFor(lockFile, name) : undefined
+      const result = await pull(name, String(dest), { ...clientOptions(flags), allPlatforms: !!flags.allPlatforms, concurrency, ...(pinned ? { pinned } : {}), onEvent: reporter.listener }).finally(() => reporter.finish())
       if (flags.json) {
         io.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
         return
       }
       for (const r of result.roots) io.stdout.write(`${name} → ${r.digest}${r.platform ? ` (${r.platform})` : ''}${r.tag ? ` tagged ${r.tag}` : ''}\n`)
       io.stdout.write(`${plural(result.blobs.total, 'blob')}: ${result.blobs.fetched} fetched (${formatBytes(result.blobs.bytesFetched)}), ${result.blobs.cached} already present; layout: ${result.dest}\n`)
+    })
+
+  cli
+    .command('pack [...paths]', 'Pack files (or a directory) as an OCI 1.1 artifact into an OCI layout')
+    .option('--out <layout>', 'The OCI layout to write (created, or merged into)')
+    .option('--tag <tag>', 'Tag for the artifact in the layout')
+    .option('--artifact-type <type>', 'The artifact type (default application/vnd.unknown.artifact.v1, as oras)')
+    .option('--tar', 'Pack one directory as a single reproducible tar+gzip layer')
+    .option('--annotation <k=v>', 'A manifest annotation; repeatable')
+    .option('--subject <ref>', 'Make it a referrer of this tag or digest in --out')
+    .option('--preset <name>', `A seed format: ${'rsgo-stack, doco, aicr'}`)
+    .option('--json', 'Print a machine-readable summary')
+    .example('ocisite pack stack.yaml:application/vnd.rsgo.stack.manifest.v1+yaml lock.json --out layouts/stack --tag 1.0')
+    .example('ocisite pack deploy/ --preset doco --out layouts/deploy --tag v3')
+    .example('SOURCE_DATE_EPOCH=1700000000 ocisite pack bundle/ --preset aicr --out layouts/bundle --tag v1.0.0')
+    .action(async (paths: string[], flags: Record<string, unknown>) => {
+      const { pack, presets, subjectInLayout } = await import('./oci/pack.js')
+      const out = str(flags.out)
+      const tag = single(flags.tag, '--tag')
+      if (!out || !tag) throw new OcisiteError('CONFIG_INVALID', 'pack needs --out LAYOUT and --tag TAG')
+      const preset = str(flags.preset)
+      if (preset !== undefined && !presets.includes(preset as never)) throw new OcisiteError('CONFIG_INVALID', `--preset ${preset}: use one of ${presets.join(', ')}`)
+      const annotations: Record<string, string> = {}
+      for (const a of toArray(flags.annotation) ?? []) {
+        const eq = a.indexOf('=')
+        if (eq <= 0) throw new OcisiteError('CONFIG_INVALID', `--annotation ${a}: use KEY=VALUE`)
+        annotations[a.slice(0, eq)] = a.slice(eq + 1)
+      }
+      const epochText = process.env.SOURCE_DATE_EPOCH
+      if (epochText !== undefined && !/^\d+$/.test(epochText)) throw new OcisiteError('CONFIG_INVALID', `SOURCE_DATE_EPOCH=${epochText} is not a whole number of seconds`)
+      const subjectRef = str(flags.subject)
+      const result = await pack({
+        paths,
+        out,
+        tag,
+        artifactType: str(flags.artifactType),
+        tar: !!flags.tar,
+        annotations,
+        ...(subjectRef ? { subject: await subjectInLayout(out, subjectRef) } : {}),
+        ...(preset ? { preset: preset as never } : {}),
+        ...(epochText !== undefined ? { sourceDateEpoch: Number(epochText) } : {}),
+      })
+      if (flags.json) return void io.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
+      for (const l of result.layers) io.stdout.write(`${l.title}  ${l.mediaType}  ${l.digest}  ${formatBytes(l.size)}\n`)
+      io.stdout.write(`${result.layout}:${result.tag} → ${result.digest} (${result.artifactType})\n`)
+    })
+
+  withDiscoveryOptions(cli.command('get <name> <dir>', 'Fetch an artifact (through a cache) and write its files into DIR'))
+    .option('--platform <os/arch[/variant]>', 'Pick this platform from a multi-platform index')
+    .option('--lock <file>', 'Fetch by the digest this lock file pins, never by tag')
+    .option('--json', 'Print a machine-readable summary')
+    .example('ocisite get example.com/stacks/web#1.0 ./web')
+    .example('ocisite get example.com/deploy#v3 ./deploy --lock ocisite.lock')
+    .action(async (name: string, dir: string, flags: Record<string, unknown>) => {
+      const { get } = await import('./client/get.js')
+      const reporter = clientReporter(io, !!flags.verbose)
+      const result = await get(name, String(dir), { ...clientOptions(flags), lock: str(flags.lock), onEvent: reporter.listener }).finally(() => reporter.finish())
+      if (flags.json) return void io.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
+      io.stdout.write(`${name} → ${result.digest}: ${result.files.length} ${result.files.length === 1 ? 'entry' : 'entries'} in ${result.dir} (${result.blobs.fetched} fetched, ${result.blobs.cached} from the cache)\n`)
+    })
+
+  withDiscoveryOptions(cli.command('lock <...names>', 'Pin names (NAME#TAG, or NAME#GLOB for every matching tag) to digests in a lock file'))
+    .option('--out <file>', 'The lock file to write', { default: 'ocisite.lock' })
+    .example('ocisite lock example.com/stacks/web#1.0 example.com/deploy#v* --out ocisite.lock')
+    .action(async (names: string[], flags: Record<string, unknown>) => {
+      const { lock } = await import('./client/get.js')
+      const reporter = clientReporter(io, !!flags.verbose)
+      const file = await lock(names, { ...clientOptions(flags), out: String(flags.out), onEvent: reporter.listener }).finally(() => reporter.finish())
+      for (const p of file.pins) io.stdout.write(`${p.name} → ${p.digest}\n`)
+      io.stdout.write(`${plural(file.pins.length, 'pin')} written to ${String(flags.out)}\n`)
     })
 
   cli
@@ -331,6 +410,26 @@ function define(cli: CAC, io: CliIo): void {
 }
 
 const hyphenatedBooleans = new Set(['--all-platforms', '--headers-file', '--dry-run', '--path-style'])
+
+/** Options whose values are text even when they look like numbers (`--tag 1.0`). */
+const textFlags = new Set(['--tag', '--tags', '--path', '--name', '--annotation', '--out', '--host'])
+
+/** The values of the text flags exactly as given, by camel-cased option name. */
+function textValues(args: string[]): Map<string, string[]> {
+  const out = new Map<string, string[]>()
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!
+    if (a === '--') break
+    const eq = a.indexOf('=')
+    const flag = eq > 0 ? a.slice(0, eq) : a
+    if (!textFlags.has(flag)) continue
+    const value = eq > 0 ? a.slice(eq + 1) : args[++i]
+    if (value === undefined) continue
+    const name = flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase())
+    out.set(name, [...(out.get(name) ?? []), value])
+  }
+  return out
+}
 
 /** Thrown by a command that already reported its errors, to set the exit code. */
 class ReportedError extends Error {
@@ -358,6 +457,8 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
       if (flag) throw new OcisiteError('CONFIG_INVALID', `${flag} is empty; give it a value or leave it out`)
     })
     cli.parse(args, { run: false })
+    // cac's parser reads "1.0" as the number 1; tags, paths and names are text, taken as typed.
+    for (const [flag, values] of textValues(args)) cli.options[flag] = values.length === 1 ? values[0] : values
     if (!cli.matchedCommand) {
       if (cli.options.help || cli.options.version) return ExitCode.Ok
       if (cli.args.length > 0) {

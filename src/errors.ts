@@ -25,6 +25,7 @@ export type ErrorCode =
   | 'TOO_LARGE'
   | 'NOT_A_SITE'
   | 'VERIFY_FAILED'
+  | 'ARTIFACT_UNSAFE'
 
 /** Process exit codes, the one place they are defined. */
 export enum ExitCode {
@@ -46,6 +47,8 @@ const exitCodes: Partial<Record<ErrorCode, ExitCode>> = {
   NETWORK: ExitCode.Remote,
   PROTOCOL: ExitCode.Remote,
   VERIFY_FAILED: ExitCode.Problems,
+  // An artifact that would write outside its directory is the server's bad content.
+  ARTIFACT_UNSAFE: ExitCode.Remote,
 }
 
 /** A user-facing error: one clear line, a code, and the context at fault. */

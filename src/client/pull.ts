@@ -17,7 +17,7 @@ import type { DiscoveryOptions, RefEnginesSource } from './discovery.js'
 import type { CasEngine } from './engines.js'
 import { fetchJson } from './http.js'
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from './platform.js'
-import { asProtocolError, indexChildren, manifestPlatform, matchPlatform, resolveName, type ResolvedRoot } from './resolve.js'
+import { asProtocolError, indexChildren, manifestPlatform, matchPlatform, resolveName, resolvePinned, type ResolvedRoot } from './resolve.js'
 
 
 export interface PullOptions extends DiscoveryOptions {
@@ -27,12 +27,16 @@ export interface PullOptions extends DiscoveryOptions {
   allPlatforms?: boolean
   /** Blobs fetched at once (default 4). */
   concurrency?: number
+  /** Also fetch the referrers the site lists (default true). */
+  referrers?: boolean
+  /** Fetch this descriptor (from a lock file) by digest instead of resolving the tag. */
+  pinned?: Descriptor
 }
 
 export interface PullResult {
   name: string
   dest: string
-  roots: Array<{ tag: string | undefined; digest: string; mediaType: string; platform?: string }>
+  roots: Array<{ tag: string | undefined; digest: string; size: number; mediaType: string; platform?: string }>
   referrers: string[]
   blobs: { total: number; fetched: number; cached: number; bytesFetched: number }
 }
@@ -121,7 +125,7 @@ async function siteReferrers(source: RefEnginesSource, imagePath: string, digest
  */
 export async function pull(nameText: string, dest: string, options: PullOptions = {}): Promise<PullResult> {
   const name = parseImageName(nameText)
-  const { roots, source } = await resolveName(name, options)
+  const { roots, source } = options.pinned ? await resolvePinned(name, options.pinned, options) : await resolveName(name, options)
   // Every target is chosen (and a missing platform refused) before DEST is touched.
   const targets = await Promise.all(roots.map((root) => chooseTarget(root, options)))
   const writer = await LayoutWriter.create(dest)
@@ -141,7 +145,7 @@ export async function pull(nameText: string, dest: string, options: PullOptions 
     // Referrers (signatures, SBOMs) of every manifest pulled, as the site lists them.
     const referrers: Descriptor[] = []
     for (const node of [...nodes.values()].filter((n) => n.kind !== 'blob')) {
-      for (const r of await siteReferrers(source, name.path, node.descriptor.digest, options)) {
+      for (const r of options.referrers === false ? [] : await siteReferrers(source, name.path, node.descriptor.digest, options)) {
         if (nodes.has(r.digest)) continue
         await walk(r)
         referrers.push(plainDescriptor(r))
@@ -169,7 +173,7 @@ export async function pull(nameText: string, dest: string, options: PullOptions 
     entries.push({ desc: Object.keys(annotations).length ? { ...desc, annotations } : desc, tag })
     for (const r of referrers) entries.push({ desc: r, tag: undefined })
     result.referrers.push(...referrers.map((r) => r.digest))
-    result.roots.push({ tag, digest: target.descriptor.digest, mediaType: target.descriptor.mediaType, ...(target.descriptor.platform ? { platform: formatPlatform(target.descriptor.platform) } : {}) })
+    result.roots.push({ tag, digest: target.descriptor.digest, size: target.descriptor.size, mediaType: target.descriptor.mediaType, ...(target.descriptor.platform ? { platform: formatPlatform(target.descriptor.platform) } : {}) })
     result.blobs.total += nodes.size
     result.blobs.fetched += fetcher.stats.fetched
     result.blobs.cached += fetcher.stats.cached

@@ -84,6 +84,20 @@ export async function resolveName(name: ImageName, options: DiscoveryOptions = {
   throw new OcisiteError(code, `${name.name}: no ref engine could be discovered or reached${failures.length ? ` (${failures.join('; ')})` : ''}`, { name: name.name })
 }
 
+/**
+ * A root pinned by digest (from a lock file): only the CAS engines are discovered, the index is
+ * never read, so a tag moved on the site does not change what is fetched.
+ */
+export async function resolvePinned(name: ImageName, pinned: Descriptor, options: DiscoveryOptions = {}): Promise<Resolution> {
+  const failures: string[] = []
+  for await (const source of discoverySources(name, options, failures)) {
+    const engines = casEngines(source.casEngines, source.uri)
+    if (engines.length > 0) return { name, roots: [{ descriptor: pinned, uri: source.uri, casEngines: engines }], source }
+    failures.push(`${source.uri} names no CAS engine`)
+  }
+  throw new OcisiteError('NETWORK', `${name.name}: no CAS engine could be discovered for ${pinned.digest}${failures.length ? ` (${failures.join('; ')})` : ''}`, { name: name.name })
+}
+
 /** Reads a root's small documents straight from its CAS engines, into memory (nothing is stored). */
 function casDocuments(root: ResolvedRoot, options: DiscoveryOptions): BlobSource {
   return { label: root.uri, readJson: (d) => casFetchBytes(root.casEngines, d, options) }
