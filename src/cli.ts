@@ -41,9 +41,26 @@ function requireSite(flags: Record<string, unknown>): string {
   return site
 }
 
+/** What build and add share: how blobs are copied in, and waiting for the site's lock. */
+function withCopyOptions(command: Command): Command {
+  return command
+    .option('--max-archive-size <size>', 'Largest uncompressed input archive, in bytes or with K, M, G (default 8G)')
+    .option('--concurrency <n>', `Blobs copied at once (default ${defaultConcurrency}, from the CPU count)`)
+    .option('--verify', 'Re-hash every blob, trusting no cached verification (.ocisite/verified.json)')
+    .option('--no-wait', 'Fail at once if another ocisite is writing the site, instead of waiting')
+}
+
+function copyValues(flags: Record<string, unknown>): { verify: boolean; concurrency?: number; maxArchiveSize?: number; wait: boolean } {
+  return {
+    verify: !!flags.verify,
+    ...(flags.concurrency === undefined ? {} : { concurrency: positiveInt(flags.concurrency, '--concurrency') }),
+    ...(flags.maxArchiveSize === undefined ? {} : { maxArchiveSize: parseSize(String(flags.maxArchiveSize), '--max-archive-size') }),
+    wait: flags.wait !== false,
+  }
+}
+
 function define(cli: CAC, io: CliIo): void {
-  cli
-    .command('build [...inputs]', 'Build a static site from OCI layouts, archives, or directories holding them')
+  withCopyOptions(cli.command('build [...inputs]', 'Build a static site from OCI layouts, archives, or directories holding them'))
     .option('--host <host>', 'Host the site is published for (example.com)')
     .option('--out <dir>', 'Output directory', { default: buildDefaults.out })
     .option('--config <file>', `Config file (default: ./${buildDefaults.config} when present)`)
@@ -58,11 +75,7 @@ function define(cli: CAC, io: CliIo): void {
     .option('--acme-root <dir>', 'Serve /.well-known/acme-challenge/ from this directory (certbot --webroot)')
     .option('--no-v2', 'Leave out the static /v2/ distribution tree')
     .option('--headers-file', 'Also write _headers (Netlify, Cloudflare Pages) for the discovery paths')
-    .option('--max-archive-size <size>', 'Largest uncompressed input archive, in bytes or with K, M, G (default 8G)')
-    .option('--concurrency <n>', `Blobs copied at once (default ${defaultConcurrency}, from the CPU count)`)
-    .option('--verify', 'Re-hash every blob, trusting no cached verification (.ocisite/verified.json)')
     .option('--force', 'Publish into a non-empty directory that is not an ocisite site (its other files are left alone)')
-    .option('--no-wait', 'Fail at once if another ocisite is writing the site, instead of waiting')
     .option('--json', 'Print a machine-readable summary')
     .example('ocisite build layouts/ --host example.com --out public --nginx site.conf')
     .example('ocisite build --config ocisite.json')
@@ -88,10 +101,7 @@ function define(cli: CAC, io: CliIo): void {
         v2: flags.v2 !== false,
         headersFile: flags.headersFile ? true : undefined,
         force: !!flags.force,
-        verify: !!flags.verify,
-        concurrency: flags.concurrency === undefined ? undefined : positiveInt(flags.concurrency, '--concurrency'),
-        maxArchiveSize: flags.maxArchiveSize === undefined ? undefined : parseSize(String(flags.maxArchiveSize), '--max-archive-size'),
-        wait: flags.wait !== false,
+        ...copyValues(flags),
         onProgress: progress.listener,
       }).finally(() => progress.finish())
       if (flags.json) {
@@ -109,16 +119,11 @@ function define(cli: CAC, io: CliIo): void {
     `${plural(result.blobs.total, 'blob')} (${formatBytes(result.blobs.bytesTotal)}): ${result.blobs.written} written, ${result.blobs.skipped} already present; ` +
     `${plural(result.documents.written, 'document')} written, ${result.documents.unchanged} unchanged${result.pruned ? `, ${plural(result.pruned, 'stale file')} removed` : ''}\n`
 
-  cli
-    .command('add [...inputs]', 'Publish layouts or archives into an existing site, leaving its other images alone')
+  withCopyOptions(cli.command('add [...inputs]', 'Publish layouts or archives into an existing site, leaving its other images alone'))
     .option('--site <dir>', 'The site to publish into (made by ocisite build)')
     .option('--path <path>', 'Image path for a single layout or archive (a prefix for a searched directory)')
     .option('--tags <glob>', 'Publish only tags matching this glob; repeatable')
     .option('--force', 'Move tags the site already publishes with another digest')
-    .option('--max-archive-size <size>', 'Largest uncompressed input archive, in bytes or with K, M, G (default 8G)')
-    .option('--concurrency <n>', `Blobs copied at once (default ${defaultConcurrency}, from the CPU count)`)
-    .option('--verify', 'Re-hash every blob, trusting no cached verification')
-    .option('--no-wait', 'Fail at once if another ocisite is writing the site, instead of waiting')
     .option('--json', 'Print a machine-readable summary (as build --json)')
     .example('ocisite add app-layout --path org/app --site public')
     .example('ocisite add app.tar --site public --tags "v*" --force')
@@ -132,10 +137,7 @@ function define(cli: CAC, io: CliIo): void {
         path: single(flags.path, '--path'),
         tags: toArray(flags.tags),
         force: !!flags.force,
-        verify: !!flags.verify,
-        concurrency: flags.concurrency === undefined ? undefined : positiveInt(flags.concurrency, '--concurrency'),
-        maxArchiveSize: flags.maxArchiveSize === undefined ? undefined : parseSize(String(flags.maxArchiveSize), '--max-archive-size'),
-        wait: flags.wait !== false,
+        ...copyValues(flags),
         onProgress: progress.listener,
       }).finally(() => progress.finish())
       if (flags.json) return void io.stdout.write(`${JSON.stringify(result, null, 2)}\n`)

@@ -12,7 +12,7 @@ import { resolveRequest } from '../site/route-resolver.js'
 import { siteRoutes } from '../site/routes.js'
 import { SiteLayout, SitePaths } from '../site/site-paths.js'
 import { casEngines, engineList, expandUri, type CasEngine } from './engines.js'
-import { httpGet, parseContentType, type HttpOptions } from './http.js'
+import { httpGet, parseContentType, readCapped, type HttpOptions } from './http.js'
 import { casUrl } from '../store/remote-store.js'
 
 /** What kind of thing a problem is; `--json` carries these names. */
@@ -90,19 +90,7 @@ function httpTransport(target: string, opts: HttpOptions): Transport {
       return {
         status: res.status,
         headers,
-        async bytes(limit) {
-          const chunks: Uint8Array[] = []
-          let size = 0
-          for await (const c of res.body) {
-            size += c.byteLength
-            if (size > limit) {
-              res.body.destroy()
-              throw new OcisiteError('PROTOCOL', `GET ${url}: over ${limit} bytes`, { url })
-            }
-            chunks.push(c)
-          }
-          return Buffer.concat(chunks)
-        },
+        bytes: (limit) => readCapped(res, limit, () => `GET ${url}: over ${limit} bytes`),
         async hash(algorithm) {
           const h = createDigester(algorithm)
           let size = 0
