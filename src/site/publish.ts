@@ -36,7 +36,9 @@ export interface AddOptions extends UpdateOptions {
 
 async function writeOptions(opts: UpdateOptions & { concurrency?: number; verify?: boolean; force?: boolean }, inputs: string[]): Promise<SiteWriteOptions> {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(opts.site)) {
-    throw new OcisiteError('CONFIG_INVALID', `--site ${opts.site}: only a site directory can be updated here; a bucket site needs ocisite deploy, which this version does not have yet`)
+    // Updating a bucket in place needs conditional writes (If-Match on each document read), which
+    // ocisite does not do yet: refused rather than risk a lost update.
+    throw new OcisiteError('CONFIG_INVALID', `--site ${opts.site}: a bucket cannot be updated in place (that needs conditional writes, which ocisite does not do yet); update the site directory, then ocisite deploy it`)
   }
   const out = path.resolve(opts.cwd ?? process.cwd(), opts.site)
   const { settings } = await loadPublished(new SitePaths(out))
