@@ -112,6 +112,8 @@ export async function get(nameText: string, dir: string, options: GetOptions = {
   const layers = manifest.layers.map((l, i) => parseDescriptor(l, `${nameText} layers[${i}]`))
 
   const target = path.resolve(dir)
+  const st = await fs.stat(target).catch(() => undefined)
+  if (st && !st.isDirectory()) throw new OcisiteError('CONFIG_INVALID', `${target} is a file; name a directory to write the artifact's files into`, { file: target })
   await fs.mkdir(target, { recursive: true })
   const staging = path.join(target, `.ocisite-get-${randomBytes(6).toString('hex')}`)
   await fs.mkdir(staging, { mode: 0o755 })
@@ -134,15 +136,25 @@ export async function get(nameText: string, dir: string, options: GetOptions = {
         await fs.chmod(out, 0o644)
       } else continue
     }
-    // Everything is in place and checked: move it into DIR.
+    // Everything is in place and checked: move it into DIR. Directories merge with what is
+    // there; a file of the artifact replaces the file of the same name, and nothing else is touched.
     for (const entry of (await fs.readdir(staging)).sort()) {
-      const dest = path.join(target, entry)
-      await fs.rm(dest, { recursive: true, force: true })
-      await fs.rename(path.join(staging, entry), dest)
+      await moveInto(path.join(staging, entry), path.join(target, entry))
       files.push(entry)
     }
   } finally {
     await fs.rm(staging, { recursive: true, force: true })
   }
   return { name: nameText, dir: target, digest: root.digest, files, blobs: { fetched: pulled.blobs.fetched, cached: pulled.blobs.cached } }
+}
+
+/** Move `from` to `to`: directories merged entry by entry, anything else replaced. */
+async function moveInto(from: string, to: string): Promise<void> {
+  const [src, dest] = await Promise.all([fs.lstat(from), fs.lstat(to).catch(() => undefined)])
+  if (src.isDirectory() && dest?.isDirectory()) {
+    for (const entry of await fs.readdir(from)) await moveInto(path.join(from, entry), path.join(to, entry))
+    return
+  }
+  if (dest) await fs.rm(to, { recursive: true, force: true })
+  await fs.rename(from, to)
 }

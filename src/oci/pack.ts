@@ -7,6 +7,7 @@ import { parseDigest } from './digest.js'
 import { OciLayout } from './layout.js'
 import { LayoutWriter } from './layout-writer.js'
 import { MediaType } from './media-types.js'
+import { checkTag } from '../site/names.js'
 
 /** The OCI image-spec 1.1 empty descriptor's blob, `{}`. */
 export const EMPTY_CONFIG: Descriptor = { mediaType: 'application/vnd.oci.empty.v1+json', digest: 'sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a', size: 2, data: 'e30=' }
@@ -150,6 +151,7 @@ export async function deterministicTarGz(dir: string, mtime: Date): Promise<Buff
 /** Write files (or a directory) as an OCI 1.1 artifact into a layout, tagged. */
 export async function pack(options: PackOptions): Promise<PackResult> {
   const cwd = path.resolve(options.cwd ?? process.cwd())
+  checkTag(options.tag, '--tag')
   if (options.paths.length === 0) throw new OcisiteError('CONFIG_INVALID', 'pack: name the files (or, with --tar, the directory) to pack')
   const epoch = options.sourceDateEpoch ?? 0
   if (!Number.isSafeInteger(epoch) || epoch < 0) throw new OcisiteError('CONFIG_INVALID', `SOURCE_DATE_EPOCH ${epoch} is not a number of seconds`)
@@ -179,7 +181,10 @@ export async function pack(options: PackOptions): Promise<PackResult> {
     titles.add(l.title)
   }
 
-  const writer = await LayoutWriter.create(path.resolve(cwd, options.out))
+  const out = path.resolve(cwd, options.out)
+  const outStat = await fs.stat(out).catch(() => undefined)
+  if (outStat && !outStat.isDirectory()) throw new OcisiteError('CONFIG_INVALID', `--out ${out} is a file; name a layout directory (created if missing)`, { file: out })
+  const writer = await LayoutWriter.create(out)
   const written: Descriptor[] = []
   for (const l of layers) {
     const bytes = l.directory ? await deterministicTarGz(l.file, new Date(epoch * 1000)) : await fs.readFile(l.file)
