@@ -315,6 +315,24 @@ describe('the cache', () => {
   })
 })
 
+describe('writing into a DIR that has files', () => {
+  it("the artifact's files replace theirs, directories merge, and the user's other files stay", async () => {
+    const dir = path.join(await tempDir(), 'out')
+    await fs.mkdir(path.join(dir, 'compose'), { recursive: true })
+    await fs.writeFile(path.join(dir, 'compose', 'docker-compose.yml'), 'stale\n')
+    await fs.writeFile(path.join(dir, 'compose', 'mine.txt'), 'mine\n')
+    await fs.writeFile(path.join(dir, 'notes.txt'), 'notes\n')
+    const r = await ocisite(['get', 'localhost/deploy#v3', dir, ...http()], { env: env() })
+    expect(r.code, r.stderr).toBe(0)
+    const got = await files(dir)
+    const want = await files(src.doco)
+    for (const [k, v] of Object.entries(want)) expect(got[k], k).toBe(v)
+    expect(await fs.readFile(path.join(dir, 'compose', 'mine.txt'), 'utf8')).toBe('mine\n')
+    expect(await fs.readFile(path.join(dir, 'notes.txt'), 'utf8')).toBe('notes\n')
+    expect((await fs.readdir(dir)).filter((f) => f.startsWith('.ocisite-'))).toEqual([])
+  })
+})
+
 describe('lock files', () => {
   it('lock, then get --lock fetches by digest: moving the tag on the site does not change what it returns', async () => {
     const box = await tempDir()
