@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { promises as fs, rmSync } from 'node:fs'
+import { lstatSync, promises as fs, rmSync, type BigIntStats } from 'node:fs'
 import path from 'node:path'
 
 /** Published files are world-readable whatever the input's modes (umoci writes 0600). */
@@ -82,4 +82,13 @@ export async function linkAtomic(existing: string, link: string): Promise<void> 
 export async function hasFileOfSize(file: string, size: number): Promise<boolean> {
   const st = await fs.lstat(file).catch(() => undefined)
   return !!st && st.isFile() && st.size === size
+}
+
+/** A file's lstat (bigint), or undefined when there is none to be had (missing, or a parent is not a directory). */
+export function lstatOrUndefined(file: string): BigIntStats | undefined {
+  try {
+    return lstatSync(file, { bigint: true, throwIfNoEntry: false })
+  } catch {
+    return undefined
+  }
 }

