@@ -47,6 +47,9 @@ export class SitePaths {
   }
 
   abs(rel: string): string {
+    // The hot path (thousands of blob paths): a plain relative name with no "." or ".." segment
+    // cannot leave the root, so it is joined without resolving.
+    if (/^[A-Za-z0-9_@:+-][A-Za-z0-9._@:+-]*(?:\/[A-Za-z0-9_@:+-][A-Za-z0-9._@:+-]*)*$/.test(rel) && !/(^|\/)\.\.?(\/|$)/.test(rel)) return `${this.root}/${rel}`
     const p = path.resolve(this.root, ...rel.split('/'))
     const back = path.relative(this.root, p)
     if (back === '' || back.startsWith('..') || path.isAbsolute(back)) {
