@@ -174,20 +174,30 @@ function isAlive(pid: number): boolean {
  */
 async function breakDeadLock(lockDir: string): Promise<boolean> {
   const owner = await readOwner(lockDir)
-  if (!owner || owner.host !== os.hostname() || isAlive(owner.pid)) return false
+  if (owner ? owner.host !== os.hostname() || isAlive(owner.pid) : !(await ownerlessTooLong(lockDir))) return false
   const grave = `${lockDir}.dead-${randomBytes(6).toString('hex')}`
   try {
     await fs.rename(lockDir, grave)
   } catch {
     return false // someone else moved or took it
   }
-  if ((await readOwner(grave))?.token !== owner.token) {
+  if ((await readOwner(grave))?.token !== owner?.token) {
     await fs.rename(grave, lockDir).catch(() => undefined)
     return false
   }
   await fs.rm(grave, { recursive: true, force: true })
   return true
 }
+
+/**
+ * A holder writes owner.json the moment it has the lock directory, so one that has had no owner
+ * for longer than a refresh interval belongs to a process killed in that instant.
+ */
+async function ownerlessTooLong(lockDir: string): Promise<boolean> {
+  const st = await fs.stat(lockDir).catch(() => undefined)
+  return !!st && Date.now() - st.mtimeMs > OWNERLESS_MS
+}
+const OWNERLESS_MS = 5_000
 
 /**
  * Take the site's one writer lock (`.ocisite/lock.d`, through proper-lockfile). A lock whose
@@ -224,14 +234,23 @@ export async function lockSite(site: SitePaths, options: LockOptions): Promise<S
   }
   const owner: LockOwner = { pid: process.pid, host: os.hostname(), token: randomBytes(12).toString('hex') }
   await fs.writeFile(path.join(lockDir, 'owner.json'), JSON.stringify(owner))
+  // Old locks a killed run was moving out of the way: nobody else touches them while we hold the lock.
+  const base = path.basename(lockDir)
+  for (const e of await fs.readdir(path.dirname(lockDir))) {
+    if (e.startsWith(`${base}.dead-`) || e.startsWith(`${base}.released-`)) await fs.rm(path.join(path.dirname(lockDir), e), { recursive: true, force: true })
+  }
   const held = release
   return {
     release: async () => {
       const ours = (await readOwner(lockDir))?.token === owner.token
       if (!ours) return // taken over by someone else: theirs to release
-      await fs.rm(path.join(lockDir, 'owner.json'), { force: true })
-      // After a reported compromise proper-lockfile no longer removes the lock; it is still ours.
-      await held().catch(() => fs.rmdir(lockDir).catch(() => undefined))
+      // One rename frees the lock, so it never stands without its owner (a kill -9 here leaves
+      // either our lock, which the next writer takes over at once, or none).
+      const grave = `${lockDir}.released-${randomBytes(6).toString('hex')}`
+      await fs.rename(lockDir, grave)
+      // proper-lockfile stops refreshing; its own removal then finds nothing to remove.
+      await held().catch(() => undefined)
+      await fs.rm(grave, { recursive: true, force: true })
     },
     check: async () => {
       // A late refresh is reported as a compromise even when nobody took the lock: only a lock
