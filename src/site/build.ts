@@ -77,10 +77,12 @@ export async function writeSite(opts: SiteWriteOptions, mode: WriteMode): Promis
   // Rendered before anything is written, so a path nginx cannot take fails the build early.
   const nginxConf = opts.nginx?.file ? await renderNginx({ ...opts.nginx, host: opts.host, v2: opts.v2 }) : undefined
   const site = new SitePaths(opts.out)
+  // (An update's caller has already read the site's record, so a directory that is not a site is
+  // refused before a lock is made in it.)
   if (mode.kind === 'build') {
     await checkOut(opts.out, opts.inputs, opts.force)
     await ensureDir(opts.out)
-  } else await loadPublished(site)
+  }
   for (const dir of [SiteLayout.stateDir, SiteLayout.casDir, SiteLayout.indexDir, SiteLayout.v2Dir, '.well-known']) await site.parentDir(`${dir}/x`, false)
   const lock = await lockSite(site, { wait: opts.wait, onWait: () => opts.onProgress?.({ type: 'waiting', message: `waiting for another ocisite writing ${site.root}` }) })
   try {

@@ -78,6 +78,7 @@ async function referencedOnDisk(site: SitePaths, files: Iterable<string>): Promi
  */
 export async function prune(options: PruneOptions): Promise<PruneResult> {
   const site = new SitePaths(path.resolve(options.cwd ?? process.cwd(), options.site))
+  // Read once before locking, so a directory that is not a site is refused before a lock is made in it.
   await loadPublished(site)
   const grace = options.grace ?? defaultGrace
   const lock = await lockSite(site, { wait: options.wait ?? true, onWait: () => options.onProgress?.({ type: 'waiting', message: `waiting for another ocisite writing ${site.root}` }) })
