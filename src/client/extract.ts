@@ -4,6 +4,8 @@ import { pipeline } from 'node:stream/promises'
 import { createGunzip } from 'node:zlib'
 import * as tar from 'tar'
 import { OcisiteError } from '../errors.js'
+import { createDigester } from '../oci/digest.js'
+import { checkDigest, type Expected } from '../store/verify.js'
 
 /** An artifact that would write outside its directory, or something no file tree should hold. */
 function unsafe(label: string, why: string): OcisiteError {
@@ -26,7 +28,8 @@ export function safeRelative(name: string, label: string, what = 'entry'): strin
  * links to anything but a file already extracted, and device nodes or FIFOs. Files keep their
  * execute bit (0755) or are 0644.
  */
-export async function extractTar(file: string, gzip: boolean, root: string, label: string): Promise<void> {
+export async function extractTar(file: string, gzip: boolean, root: string, expected: Expected): Promise<void> {
+  const label = expected.label
   const symlinks = new Set<string>()
   const files = new Set<string>()
   const throughLink = (rel: string) => {
@@ -102,12 +105,23 @@ export async function extractTar(file: string, gzip: boolean, root: string, labe
       }
     },
   })
+  // The layer is hashed as it is read, once: its bytes are checked before anything is written.
+  const hash = createDigester(expected.digest.algorithm)
+  let size = 0
+  // (A second 'data' listener sees every chunk the pipeline reads; no encoding is set, so they are Buffers.)
+  const source = createReadStream(file).on('data', (chunk: string | Buffer) => {
+    hash.update(chunk)
+    size += Buffer.byteLength(chunk)
+  })
+  let parseError: unknown
   try {
-    await (gzip ? pipeline(createReadStream(file), createGunzip(), parser) : pipeline(createReadStream(file), parser))
+    await (gzip ? pipeline(source, createGunzip(), parser) : pipeline(source, parser))
   } catch (err) {
-    throw failure ?? unsafe(label, `not a readable tar archive (${(err as Error).message})`)
+    parseError = err
   }
+  if (!parseError) checkDigest(expected, size, hash.digest('hex'))
   if (failure) throw failure
+  if (parseError) throw unsafe(label, `not a readable tar archive (${(parseError as Error).message})`)
   // Every entry was checked before any is written.
   for (const write of pending) await write()
 }

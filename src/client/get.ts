@@ -11,7 +11,7 @@ import { parseJsonObject } from '../oci/json.js'
 import { OciLayout } from '../oci/layout.js'
 import { TITLE } from '../oci/pack.js'
 import { writeFileAtomic } from '../oci/atomic.js'
-import { checkDigest, hashFile } from '../store/verify.js'
+import { writeVerified } from '../store/verify.js'
 import { extractTar, safeRelative } from './extract.js'
 import { pull, type PullOptions } from './pull.js'
 import { resolve, type ResolveOptions } from './resolve.js'
@@ -104,7 +104,8 @@ export async function get(nameText: string, dir: string, options: GetOptions = {
   if (!name.fragment) throw new OcisiteError('NAME_INVALID', `${nameText}: name a tag (NAME#TAG)`, { name: nameText })
   const pinned = options.lock ? await pinFor(options.lock, nameText) : undefined
   const cache = options.cache ?? cacheLayout()
-  const pulled = await pull(nameText, cache, { ...options, referrers: false, ...(pinned ? { pinned } : {}) })
+  // The cache is ocisite's own: its blobs are remembered by stat, not hashed again on every get.
+  const pulled = await pull(nameText, cache, { ...options, referrers: false, verifyCache: `${cache}.verified.json`, ...(pinned ? { pinned } : {}) })
   const root = pulled.roots[0]!
   const layout = await OciLayout.open(cache)
   const manifest = parseJsonObject(await layout.readBlob({ digest: root.digest, size: root.size }), `${nameText} ${root.digest}`)
@@ -120,21 +121,17 @@ export async function get(nameText: string, dir: string, options: GetOptions = {
   const files: string[] = []
   try {
     for (const layer of layers) {
-      const label = `${nameText} layer ${layer.digest}`
-      const file = layout.paths.blob(parseDigest(layer.digest))
-      // Verified again as it leaves the cache: nothing unverified reaches DIR.
-      const { size, hex } = await hashFile(file, parseDigest(layer.digest).algorithm, undefined, layer.size)
-      checkDigest({ digest: parseDigest(layer.digest), size: layer.size, label }, size, hex)
+      const digest = parseDigest(layer.digest)
+      const expected = { digest, size: layer.size, label: `${nameText} layer ${layer.digest}` }
+      const file = layout.paths.blob(digest)
+      // Each layer is verified again as it leaves the cache, in the one read that writes it out.
       const title = layer.annotations?.[TITLE]
       if (isTarGzip(layer.mediaType) || (isTar(layer.mediaType) && title === undefined)) {
-        await extractTar(file, isTarGzip(layer.mediaType), staging, label)
+        await extractTar(file, isTarGzip(layer.mediaType), staging, expected)
       } else if (title !== undefined) {
-        const rel = safeRelative(title, label, 'title')
-        const out = path.join(staging, ...rel.split('/'))
-        await fs.mkdir(path.dirname(out), { recursive: true, mode: 0o755 })
-        await fs.copyFile(file, out)
-        await fs.chmod(out, 0o644)
-      } else continue
+        const rel = safeRelative(title, expected.label, 'title')
+        await writeVerified({ file }, path.join(staging, ...rel.split('/')), expected)
+      }
     }
     // Everything is in place and checked: move it into DIR. Directories merge with what is
     // there; a file of the artifact replaces the file of the same name, and nothing else is touched.

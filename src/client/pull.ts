@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs'
+import path from 'node:path'
 import { mapLimit } from '../concurrency.js'
 import { pullDefaults } from '../defaults.js'
 import { OcisiteError } from '../errors.js'
@@ -31,6 +32,8 @@ export interface PullOptions extends DiscoveryOptions {
   referrers?: boolean
   /** Fetch this descriptor (from a lock file) by digest instead of resolving the tag. */
   pinned?: Descriptor
+  /** A file in which to remember DEST's verified blobs by stat (for a DEST only ocisite writes). */
+  verifyCache?: string
 }
 
 export interface PullResult {
@@ -129,8 +132,9 @@ export async function pull(nameText: string, dest: string, options: PullOptions 
   // Every target is chosen (and a missing platform refused) before DEST is touched.
   const targets = await Promise.all(roots.map((root) => chooseTarget(root, options)))
   const writer = await LayoutWriter.create(dest)
-  // DEST is hashed whole on every pull (it is the user's directory; no state file is kept there).
-  const cache = await VerifyCache.load(undefined)
+  // DEST is hashed whole on every pull (it is the user's directory; no state file is kept there),
+  // unless the caller keeps a verify cache for it (get's own cache layout).
+  const cache = await VerifyCache.load(options.verifyCache)
   const result: PullResult = { name: nameText, dest: writer.paths.root, roots: [], referrers: [], blobs: { total: 0, fetched: 0, cached: 0, bytesFetched: 0 } }
   const entries: Array<{ desc: Descriptor; tag: string | undefined }> = []
 
@@ -182,5 +186,6 @@ export async function pull(nameText: string, dest: string, options: PullOptions 
 
   // Every blob is in place and verified: only now does index.json name the new roots.
   for (const e of entries) await writer.addToIndex(e.desc, e.tag)
+  await cache.save((file) => file.startsWith(`${writer.paths.root}${path.sep}`))
   return result
 }

@@ -1,9 +1,9 @@
-import { createReadStream, promises as fs } from 'node:fs'
+import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { mapLimit } from '../concurrency.js'
 import { OcisiteError } from '../errors.js'
 import { REF_NAME, type Descriptor } from '../oci/descriptor.js'
-import { createDigester, parseDigest } from '../oci/digest.js'
+import { createDigester, digestOf, parseDigest } from '../oci/digest.js'
 import { MAX_JSON_BYTES, parseJsonObject } from '../oci/json.js'
 import { MediaType, manifestKindOf, manifestKinds } from '../oci/media-types.js'
 import { readNode, type DagNode } from '../oci/walk.js'
@@ -14,6 +14,7 @@ import { SiteLayout, SitePaths } from '../site/site-paths.js'
 import { casEngines, engineList, expandUri, type CasEngine } from './engines.js'
 import { httpGet, parseContentType, readCapped, type HttpOptions } from './http.js'
 import { casUrl } from '../store/remote-store.js'
+import { hashFile } from '../store/verify.js'
 
 /** What kind of thing a problem is; `--json` carries these names. */
 export type ProblemKind =
@@ -119,7 +120,7 @@ function directoryTransport(site: SitePaths, v2: boolean): Transport {
       const lower = (h: Record<string, string>) => Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]))
       if (r.kind === 'body') {
         const body = Buffer.from(r.body)
-        return { status: r.status, headers: { ...lower(r.headers), 'content-length': String(body.byteLength) }, bytes: async () => body, hash: async (a) => ({ size: body.byteLength, hex: createDigester(a).update(body).digest('hex') }), discard: () => undefined }
+        return { status: r.status, headers: { ...lower(r.headers), 'content-length': String(body.byteLength) }, bytes: async () => body, hash: async (a) => ({ size: body.byteLength, hex: digestOf(body, a).split(':')[1]! }), discard: () => undefined }
       }
       const file = site.abs(r.file.replace(/^\/+/, ''))
       const st = await fs.stat(file)
@@ -130,15 +131,7 @@ function directoryTransport(site: SitePaths, v2: boolean): Transport {
           if (st.size > limit) throw new OcisiteError('PROTOCOL', `${r.file}: over ${limit} bytes`)
           return fs.readFile(file)
         },
-        async hash(algorithm) {
-          const h = createDigester(algorithm)
-          let size = 0
-          for await (const c of createReadStream(file) as AsyncIterable<Buffer>) {
-            size += c.byteLength
-            h.update(c)
-          }
-          return { size, hex: h.digest('hex') }
-        },
+        hash: (algorithm) => hashFile(file, algorithm),
         discard: () => undefined,
       }
     },
@@ -314,10 +307,9 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
         if (!doc) return undefined
         const bytes = await doc.bytes(MAX_JSON_BYTES).catch(() => undefined)
         if (!bytes) return undefined
-        const digest = parseDigest(desc.digest)
-        const hex = createDigester(digest.algorithm).update(bytes).digest('hex')
-        if (bytes.byteLength !== desc.size || `${digest.algorithm}:${hex}` !== digest.value) {
-          problem('digest', url, `manifest ${desc.digest}: the bytes served (${bytes.byteLength}) hash to ${digest.algorithm}:${hex}`)
+        const got = digestOf(bytes, parseDigest(desc.digest).algorithm)
+        if (bytes.byteLength !== desc.size || got !== desc.digest) {
+          problem('digest', url, `manifest ${desc.digest}: the bytes served (${bytes.byteLength}) hash to ${got}`)
           return undefined
         }
         try {
@@ -389,8 +381,7 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
       const answer = await fetchChecked(url, { type: entry.mediaType, cache: 'document', accept: manifestAccept, what: `/v2/ ${name}:${tag}` })
       if (!answer) return
       const bytes = await answer.bytes(MAX_JSON_BYTES).catch(() => Buffer.alloc(0))
-      const digest = parseDigest(entry.digest)
-      const got = `${digest.algorithm}:${createDigester(digest.algorithm).update(bytes).digest('hex')}`
+      const got = digestOf(bytes, parseDigest(entry.digest).algorithm)
       if (got !== entry.digest) problem('v2-tag', url, `/v2/ ${name}:${tag} answers with ${got}, but its index says ${entry.digest}`)
     })
     // Referrers of each tagged manifest (signatures, SBOMs): the index /v2/ serves, and what it lists.

@@ -9,6 +9,20 @@ import { canonicalBytes } from './documents.js'
 import { SiteLayout, type SitePaths } from './site-paths.js'
 
 /**
+ * One of ocisite's state files, parsed: undefined when it cannot be read (none yet), and `doc`
+ * undefined when it is not JSON (the caller names what it should have been).
+ */
+async function readStateJson(file: string): Promise<{ doc: unknown } | undefined> {
+  const bytes = await fs.readFile(file).catch(() => undefined)
+  if (!bytes) return undefined
+  try {
+    return { doc: JSON.parse(bytes.toString('utf8')) }
+  } catch {
+    return { doc: undefined }
+  }
+}
+
+/**
  * The record of the files ocisite wrote into a site (`.ocisite/owned.json`). Only recorded
  * files are ever deleted, so whatever else lives in `--out` is left alone. Before a build writes
  * anything it records old ∪ new, so a crash leaves a record that still covers every file on disk.
@@ -22,15 +36,9 @@ export class OwnedRecord {
   ) {}
 
   static async load(site: SitePaths): Promise<OwnedRecord> {
-    const bytes = await fs.readFile(site.abs(SiteLayout.ownedRecord)).catch(() => undefined)
-    if (!bytes) return new OwnedRecord(site, new Set(), undefined)
-    let doc: unknown
-    try {
-      doc = JSON.parse(bytes.toString('utf8'))
-    } catch {
-      doc = undefined
-    }
-    const files = (doc as { files?: unknown } | undefined)?.files
+    const state = await readStateJson(site.abs(SiteLayout.ownedRecord))
+    if (!state) return new OwnedRecord(site, new Set(), undefined)
+    const files = (state.doc as { files?: unknown } | undefined)?.files
     if (!Array.isArray(files) || files.some((f) => typeof f !== 'string')) {
       throw new OcisiteError('STATE_INVALID', `${site.abs(SiteLayout.ownedRecord)}: not a record of owned files; move it away and rebuild with --force`, { file: site.abs(SiteLayout.ownedRecord) })
     }
@@ -54,15 +62,9 @@ export class OwnedRecord {
 export const UnreferencedBlobs = {
   async load(site: SitePaths): Promise<Map<string, number>> {
     const file = site.abs(SiteLayout.unreferenced)
-    const bytes = await fs.readFile(file).catch(() => undefined)
-    if (!bytes) return new Map()
-    let doc: unknown
-    try {
-      doc = JSON.parse(bytes.toString('utf8'))
-    } catch {
-      doc = undefined
-    }
-    const blobs = (doc as { blobs?: unknown } | undefined)?.blobs
+    const state = await readStateJson(file)
+    if (!state) return new Map()
+    const blobs = (state.doc as { blobs?: unknown } | undefined)?.blobs
     if (typeof blobs !== 'object' || blobs === null || Object.values(blobs).some((v) => typeof v !== 'string' || Number.isNaN(Date.parse(v)))) {
       throw new OcisiteError('STATE_INVALID', `${file}: not a record of unreferenced blobs; move it away (prune then counts their grace from now)`, { file })
     }
