@@ -324,21 +324,22 @@ function define(cli: CAC, io: CliIo): void {
       io.stdout.write(`${plural(result.blobs.total, 'blob')}: ${result.blobs.fetched} fetched (${formatBytes(result.blobs.bytesFetched)}), ${result.blobs.cached} already present; layout: ${result.dest}\n`)
     })
 
-  cli
-    .command('pack [...paths]', 'Pack files (or a directory) as an OCI 1.1 artifact into an OCI layout')
+  withDiscoveryOptions(cli.command('pack [...paths]', 'Pack files (or a directory) as an OCI 1.1 artifact into an OCI layout'))
     .option('--out <layout>', 'The OCI layout to write (created, or merged into)')
     .option('--tag <tag>', 'Tag for the artifact in the layout')
     .option('--artifact-type <type>', 'The artifact type (default application/vnd.unknown.artifact.v1, as oras)')
     .option('--tar', 'Pack one directory as a single reproducible tar+gzip layer')
     .option('--annotation <k=v>', 'A manifest annotation; repeatable')
-    .option('--subject <ref>', 'Make it a referrer of this tag or digest in --out')
+    .option('--subject <ref>', 'Make it a referrer of NAME#TAG on a site (resolved), or of a tag or digest in --out')
     .option('--preset <name>', `A seed format: ${'rsgo-stack, doco, aicr'}`)
     .option('--json', 'Print a machine-readable summary')
     .example('ocisite pack stack.yaml:application/vnd.rsgo.stack.manifest.v1+yaml lock.json --out layouts/stack --tag 1.0')
     .example('ocisite pack deploy/ --preset doco --out layouts/deploy --tag v3')
     .example('SOURCE_DATE_EPOCH=1700000000 ocisite pack bundle/ --preset aicr --out layouts/bundle --tag v1.0.0')
+    .example('ocisite pack sbom.spdx.json:application/spdx+json --subject example.com/app#1.0 --out layouts/app-sbom --tag sbom')
     .action(async (paths: string[], flags: Record<string, unknown>) => {
       const { pack, presets, subjectInLayout } = await import('./oci/pack.js')
+      const { resolveSubject } = await import('./client/resolve.js')
       const out = str(flags.out)
       const tag = single(flags.tag, '--tag')
       if (!out || !tag) throw new OcisiteError('CONFIG_INVALID', 'pack needs --out LAYOUT and --tag TAG')
@@ -360,7 +361,7 @@ function define(cli: CAC, io: CliIo): void {
         artifactType: str(flags.artifactType),
         tar: !!flags.tar,
         annotations,
-        ...(subjectRef ? { subject: await subjectInLayout(out, subjectRef) } : {}),
+        ...(subjectRef ? { subject: /^[^#]+\/[^#]+#./.test(subjectRef) ? await resolveSubject(subjectRef, clientOptions(flags)) : await subjectInLayout(out, subjectRef) } : {}),
         ...(preset ? { preset: preset as never } : {}),
         ...(epochText !== undefined ? { sourceDateEpoch: Number(epochText) } : {}),
       })

@@ -256,6 +256,24 @@ describe('interop', () => {
   })
 })
 
+describe('referrers', () => {
+  it('pack --subject NAME#TAG resolves the subject on the site; a tag in --out works too', async () => {
+    const box = await tempDir()
+    await fs.writeFile(path.join(box, 'sbom.json'), '{"spdxVersion":"SPDX-2.3"}\n')
+    const out = path.join(box, 'L')
+    const r = await ocisite(['pack', `${path.join(box, 'sbom.json')}:application/spdx+json`, '--subject', 'localhost/stack#1.0', ...http(), '--out', out, '--tag', 'sbom', '--json'])
+    expect(r.code, r.stderr).toBe(0)
+    const stack = JSON.parse(await fs.readFile(path.join(site, 'oci-index/stack'), 'utf8')).manifests[0]
+    const manifest = JSON.parse(await fs.readFile(path.join(out, 'blobs/sha256', JSON.parse(r.stdout).digest.slice(7)), 'utf8'))
+    expect(manifest.subject).toEqual({ mediaType: stack.mediaType, digest: stack.digest, size: stack.size })
+    expect(manifest.layers[0].mediaType).toBe('application/spdx+json')
+    const local = await ocisite(['pack', path.join(box, 'sbom.json'), '--subject', 'sbom', '--out', out, '--tag', 'sbom-of-sbom', '--json'])
+    expect(local.code, local.stderr).toBe(0)
+    const second = JSON.parse(await fs.readFile(path.join(out, 'blobs/sha256', JSON.parse(local.stdout).digest.slice(7)), 'utf8'))
+    expect(second.subject.digest).toBe(JSON.parse(r.stdout).digest)
+  })
+})
+
 describe('hostile artifacts', () => {
   const cases: Array<[string, RegExp]> = [
     ['dotdot', /"\.\.\/x" climbs out with "\.\."/],

@@ -157,3 +157,11 @@ export async function resolve(names: string | string[], options: ResolveOptions 
   }
   return out
 }
+
+/** The one manifest a NAME#TAG names, as a subject for a referrer (`pack --subject`). */
+export async function resolveSubject(nameText: string, options: DiscoveryOptions = {}): Promise<Descriptor> {
+  const { roots } = await resolveName(parseImageName(nameText), options)
+  if (roots.length !== 1) throw new OcisiteError('NAME_INVALID', `--subject ${nameText}: names ${roots.length} entries; name one tag`, { name: nameText })
+  const { mediaType, digest, size } = roots[0]!.descriptor
+  return { mediaType, digest, size }
+}
