@@ -45,7 +45,7 @@ export const defaultGrace = 24 * 60 * 60 * 1000
  * oci-index files and the /v2/ manifest links on record), whatever the site's record says: so
  * prune spares anything a consumer can still reach, even after an interrupted write.
  */
-async function referencedOnDisk(site: SitePaths, files: Iterable<string>): Promise<Set<string>> {
+async function referencedOnDisk(site: SitePaths, files: Iterable<string>, known: Set<string>): Promise<Set<string>> {
   const roots: Descriptor[] = []
   const docs = [...files].filter((rel) => rel.startsWith(`${SiteLayout.indexDir}/`) || /^v2\/.+\/_(tags|manifests|referrers)\//.test(rel))
   await mapLimit(docs, 32, async (rel) => {
@@ -65,6 +65,8 @@ async function referencedOnDisk(site: SitePaths, files: Iterable<string>): Promi
   const visit = async (desc: Descriptor): Promise<void> => {
     if (seen.has(desc.digest)) return
     seen.add(desc.digest)
+    // What the site's record publishes was walked already, with everything below it.
+    if (known.has(desc.digest)) return
     const node = await readNode(source, desc).catch(() => undefined)
     for (const child of node?.children ?? []) await visit(child)
   }
@@ -87,7 +89,7 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
     const record = await OwnedRecord.load(site)
     const plan = await planSite([], undefined, { label: site.root, images: published.images, source: siteBlobSource(site), force: false })
     const reachable = new Set([...plan.blobs.map((b) => b.digest.value), ...(published.settings.v2 ? v2Tree(plan).blobs.map((b) => b.digest.value) : [])])
-    for (const digest of await referencedOnDisk(site, record.files)) reachable.add(digest)
+    for (const digest of await referencedOnDisk(site, record.files, new Set(reachable))) reachable.add(digest)
     const casPrefix = `${SiteLayout.casDir}/`
     const since = await UnreferencedBlobs.load(site)
     const now = options.now ?? Date.now()
