@@ -1,4 +1,4 @@
-import { promises as fs, type BigIntStats } from 'node:fs'
+import { closeSync, constants, openSync, promises as fs, readdirSync, readSync, realpathSync, type BigIntStats } from 'node:fs'
 import { lstatOrUndefined } from './atomic.js'
 import path from 'node:path'
 import { OcisiteError } from '../errors.js'
@@ -14,6 +14,20 @@ export interface BlobFile {
   file: string
   /** Its lstat, taken while checking it (a verify cache can use it). */
   stat: BigIntStats
+}
+
+/** Read exactly `size` bytes of a small file (never through a symlink); `short` names a file that is shorter or longer. */
+export function readSmall(file: string, size: number, short: () => Error): Buffer {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+  try {
+    const bytes = Buffer.allocUnsafe(size + 1)
+    let n = 0
+    for (let r = 1; r > 0 && n <= size; n += r) r = readSync(fd, bytes, n, size + 1 - n, n)
+    if (n !== size) throw short()
+    return bytes.subarray(0, size)
+  } finally {
+    closeSync(fd)
+  }
 }
 
 /** A read-only view of an OCI image layout directory that treats every byte as untrusted. */
@@ -61,19 +75,20 @@ export class OciLayout {
     return { manifests }
   }
 
-  /** Check that a descriptor's blob is a regular file of the right size inside the layout. */
-  async statBlob(desc: { digest: string; size: number }): Promise<BlobFile> {
+  /**
+   * Check that a descriptor's blob is a regular file of the right size inside the layout. On the
+   * spot (an lstat, and a realpath per blob directory, once): a plan checks every blob of every input.
+   */
+  statBlob(desc: { digest: string; size: number }): BlobFile {
     const digest = parseDigest(desc.digest, this.label)
     const file = this.paths.blob(digest)
-    // The stat is kept for the verify cache. A direct lstat: a few microseconds on the main thread, where a thread-pool round trip for
-    // each of thousands of blobs cost more (a no-op rebuild of 11,000 blobs: 2.5 s → 1.9 s).
+    // The stat is kept for the verify cache.
     const st = lstatOrUndefined(file)
     if (!st) throw new OcisiteError('BLOB_MISSING', `${this.label}: blob ${digest.value} is missing (blobs/${digest.algorithm}/${digest.encoded})`, { digest: digest.value, file })
     if (!st.isFile()) {
       throw new OcisiteError('BLOB_NOT_REGULAR', `${this.label}: blob ${digest.value} is a ${st.isSymbolicLink() ? 'symlink' : 'non-regular file'}, not a regular file`, { digest: digest.value, file })
     }
-    const realDir = await this.realDir(path.dirname(file))
-    if (path.relative(this.realRoot, realDir).startsWith('..')) {
+    if (!this.insideLayout(path.dirname(file))) {
       throw new OcisiteError('BLOB_NOT_REGULAR', `${this.label}: blob ${digest.value} lies outside the layout through a linked directory`, { digest: digest.value, file })
     }
     if (st.size !== BigInt(desc.size)) {
@@ -84,19 +99,13 @@ export class OciLayout {
 
   /** Read a small blob (a manifest, index or config) whole, verifying size and digest. */
   async readBlob(desc: { digest: string; size: number }, maxBytes = MAX_JSON_BYTES): Promise<Buffer> {
-    const blob = await this.statBlob(desc)
+    const blob = this.statBlob(desc)
     if (blob.size > maxBytes) {
       throw new OcisiteError('JSON_INVALID', `${this.label}: document ${blob.digest.value} is ${blob.size} bytes, over the ${maxBytes}-byte limit`, { digest: blob.digest.value })
     }
-    // Asynchronous, so reads of a cold cache overlap; the size is known, so open, one read, close.
-    const fh = await fs.open(blob.file, 'r')
-    const bytes = Buffer.allocUnsafe(blob.size)
-    try {
-      const { bytesRead } = await fh.read(bytes, 0, blob.size, 0)
-      if (bytesRead !== blob.size) throw new OcisiteError('SIZE_MISMATCH', `${this.label}: blob ${blob.digest.value} is ${bytesRead} bytes, but its descriptor says ${blob.size}`, { digest: blob.digest.value })
-    } finally {
-      await fh.close()
-    }
+    // A small file read on the spot: one open, one read, one close, with no thread-pool round
+    // trips (a few microseconds each, against tens for each asynchronous call).
+    const bytes = readSmall(blob.file, blob.size, () => new OcisiteError('SIZE_MISMATCH', `${this.label}: blob ${blob.digest.value} changed while it was read`, { digest: blob.digest.value }))
     const actual = digestOf(bytes, blob.digest.algorithm)
     if (actual !== blob.digest.value) {
       throw new OcisiteError('DIGEST_MISMATCH', `${this.label}: blob ${blob.digest.value} has digest ${actual}`, { digest: blob.digest.value, file: blob.file })
@@ -105,24 +114,37 @@ export class OciLayout {
   }
 
   /** Every regular file under blobs/, as candidate digests with their files (used to find referrers). */
-  async listBlobs(): Promise<Array<{ digest: string; file: string }>> {
+  listBlobs(): Array<{ digest: string; file: string }> {
     const out: Array<{ digest: string; file: string }> = []
-    const dirs = await fs.readdir(this.paths.blobsDir(), { withFileTypes: true }).catch(() => [])
-    for (const alg of dirs.filter((d) => d.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
-      const dir = path.join(this.paths.blobsDir(), alg.name)
-      for (const entry of (await fs.readdir(dir, { withFileTypes: true })).sort((a, b) => a.name.localeCompare(b.name))) {
-        if (entry.isFile()) out.push({ digest: `${alg.name}:${entry.name}`, file: path.join(dir, entry.name) })
+    const list = (dir: string) => {
+      try {
+        return readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+      } catch {
+        return []
       }
+    }
+    for (const alg of list(this.paths.blobsDir()).filter((d) => d.isDirectory())) {
+      const dir = path.join(this.paths.blobsDir(), alg.name)
+      for (const entry of list(dir)) if (entry.isFile()) out.push({ digest: `${alg.name}:${entry.name}`, file: path.join(dir, entry.name) })
     }
     return out
   }
 
-  /** Real paths of blob directories, resolved once each. */
-  private readonly realDirs = new Map<string, Promise<string>>()
-  private realDir(dir: string): Promise<string> {
-    let p = this.realDirs.get(dir)
-    if (!p) this.realDirs.set(dir, (p = fs.realpath(dir)))
-    return p
+  /** Blob directories found to lie inside the layout (each resolved once). */
+  private readonly insideDirs = new Map<string, boolean>()
+  private insideLayout(dir: string): boolean {
+    let inside = this.insideDirs.get(dir)
+    if (inside === undefined) {
+      let real: string
+      try {
+        real = realpathSync(dir)
+      } catch {
+        real = dir
+      }
+      inside = !path.relative(this.realRoot, real).startsWith('..')
+      this.insideDirs.set(dir, inside)
+    }
+    return inside
   }
 
   where(file: string): string {

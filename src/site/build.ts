@@ -1,5 +1,6 @@
-import { promises as fs } from 'node:fs'
-import { ensureDir, linkAtomic, writeFileAtomic } from '../oci/atomic.js'
+import { promises as fs, statSync } from 'node:fs'
+import { ensureDir, linkAtomic, lstatOrUndefined, writeFileAtomic } from '../oci/atomic.js'
+import { readSmall } from '../oci/layout.js'
 import { mapLimit } from '../concurrency.js'
 import { copyBlobs, type CopyItem } from '../store/copy.js'
 import type { ContentStore } from '../store/content-store.js'
@@ -72,6 +73,15 @@ function deleteRank(rel: string): number {
   return 5 // oci-cas
 }
 
+/** A document's current bytes, when it still has the size it was seen with (else undefined: it is rewritten). */
+function readIfSize(file: string, size: number): Buffer | undefined {
+  try {
+    return readSmall(file, size, () => new Error('resized'))
+  } catch {
+    return undefined
+  }
+}
+
 /** Write a planned site under its lock: blobs, the record of what it publishes, documents, then deletes. */
 export async function writeSite(opts: SiteWriteOptions, mode: WriteMode): Promise<BuildResult> {
   // Rendered before anything is written, so a path nginx cannot take fails the build early.
@@ -125,7 +135,7 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: SiteWriteOptio
   const storeOf = (layout: OciLayout) => {
     let s = inputStores.get(layout)
     // The plan already checked each blob file (regular, inside the layout, the right size).
-    if (!s) inputStores.set(layout, (s = new FileStore({ label: layout.label, blobPath: (d) => layout.paths.blob(d), readable: async (desc) => plannedFiles.get(desc.digest) ?? (await layout.statBlob(desc)), cache, stats })))
+    if (!s) inputStores.set(layout, (s = new FileStore({ label: layout.label, blobPath: (d) => layout.paths.blob(d), readable: async (desc) => plannedFiles.get(desc.digest) ?? layout.statBlob(desc), cache, stats })))
     return s
   }
   const generated = (bytes: Buffer): ContentStore => ({ label: 'generated', exists: async () => false, push: async () => undefined, fetch: async () => [{ label: 'generated', open: async () => ({ stream: [bytes] }) }] })
@@ -179,9 +189,12 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: SiteWriteOptio
   // Within a group every document is independent, so they are written concurrently; the groups
   // themselves go in dependency order, and links before the files that list them.
   const apply = async (files: SiteFiles) => {
+    // Checking what is already in place costs a few microseconds on the spot, where a thread-pool
+    // round trip per file would cost tens: a no-op rebuild compares thousands of documents.
     await mapLimit([...files.links].sort(), 32, async ([rel, target]) => {
       await site.parentDir(rel)
-      const [a, b] = await Promise.all([fs.lstat(site.abs(rel)).catch(() => undefined), fs.stat(site.abs(target))])
+      const a = lstatOrUndefined(site.abs(rel))
+      const b = statSync(site.abs(target), { bigint: true })
       if (a && a.ino === b.ino && a.dev === b.dev) docs.unchanged++
       else {
         await linkAtomic(site.abs(target), site.abs(rel))
@@ -190,8 +203,8 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: SiteWriteOptio
     })
     await mapLimit([...files.files].sort(([a], [b]) => (a < b ? -1 : 1)), 32, async ([rel, bytes]) => {
       await site.parentDir(rel)
-      const st = await fs.lstat(site.abs(rel)).catch(() => undefined)
-      const current = st?.isFile() && st.size === bytes.byteLength ? await fs.readFile(site.abs(rel)) : undefined
+      const st = lstatOrUndefined(site.abs(rel))
+      const current = st?.isFile() && st.size === BigInt(bytes.byteLength) ? readIfSize(site.abs(rel), bytes.byteLength) : undefined
       if (current?.equals(bytes)) docs.unchanged++
       else {
         await writeFileAtomic(site.abs(rel), bytes)

@@ -1,6 +1,6 @@
 import { promises as fs, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import AjvModule, { type ErrorObject } from 'ajv'
+import type { ErrorObject, ValidateFunction } from 'ajv'
 import { closest, distance } from 'fastest-levenshtein'
 import { OcisiteError } from '../errors.js'
 import { parseJsonObject } from '../oci/json.js'
@@ -33,12 +33,15 @@ export interface ConfigFile {
 /** The schema shipped beside the package (and referenced by `"$schema"` in config files). */
 export const configSchemaFile = fileURLToPath(new URL('../../ocisite.schema.json', import.meta.url))
 
-// ajv is CommonJS; under NodeNext its class is the default export's `default`.
-const Ajv = AjvModule.default
-let validator: ReturnType<InstanceType<typeof Ajv>['compile']> | undefined
+let validator: ValidateFunction | undefined
 
-function validate(doc: unknown): ErrorObject[] {
-  validator ??= new Ajv({ allErrors: true, verbose: true, allowUnionTypes: true }).compile(JSON.parse(readFileSync(configSchemaFile, 'utf8')) as object)
+/** Validate against the shipped schema. ajv is loaded only when there is a config file to check. */
+async function validate(doc: unknown): Promise<ErrorObject[]> {
+  if (!validator) {
+    // ajv is CommonJS; under NodeNext its class is the default export's `default`.
+    const { default: AjvModule } = await import('ajv')
+    validator = new AjvModule.default({ allErrors: true, verbose: true, allowUnionTypes: true }).compile(JSON.parse(readFileSync(configSchemaFile, 'utf8')) as object)
+  }
   return validator(doc) ? [] : (validator.errors ?? [])
 }
 
@@ -77,7 +80,7 @@ export async function readConfigFile(file: string, explicit: boolean): Promise<C
     return undefined
   }
   const doc = parseJsonObject(bytes, file)
-  const errors = validate(doc)
+  const errors = await validate(doc)
   if (errors.length > 0) throw new OcisiteError('CONFIG_INVALID', `${file}: ${describe(errors)}`, { file })
   return doc as ConfigFile
 }

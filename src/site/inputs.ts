@@ -1,7 +1,6 @@
 import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import fg from 'fast-glob'
 import { OcisiteError } from '../errors.js'
 import { extractArchive } from '../oci/archive.js'
 import { OciLayout } from '../oci/layout.js'
@@ -69,6 +68,7 @@ export async function openInputs(images: NormalizedBuildOptions['images'], scrat
       continue
     }
     // Not a layout: search it. A layout's own directory is its image path.
+    const { default: fg } = await import('fast-glob') // loaded only when a directory is searched
     const hits = await fg(['**/oci-layout', '**/*.tar', '**/*.tar.gz', '**/*.tgz'], {
       cwd: spec.from,
       onlyFiles: true,

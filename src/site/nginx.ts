@@ -1,6 +1,5 @@
 import { promises as fs } from 'node:fs'
 import { fileURLToPath } from 'node:url'
-import Handlebars from 'handlebars'
 import { OcisiteError } from '../errors.js'
 import type { NginxOptions } from './options.js'
 import { CacheControl, manifestSuffixTypes, missResponse, siteRoutes, type Miss } from './routes.js'
@@ -35,6 +34,8 @@ function quotePath(p: string, what: string): string {
 
 /** Render the nginx server config from the same route table that `ocisite serve` uses. */
 export async function renderNginx(site: NginxSite): Promise<string> {
+  // Loaded only when a config is rendered: most builds never need it.
+  const { default: Handlebars } = await import('handlebars')
   const hbs = Handlebars.create()
   hbs.registerPartial('acme', acmePartial)
   const template = hbs.compile(await fs.readFile(templateFile, 'utf8'), { noEscape: true, strict: true })

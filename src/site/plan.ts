@@ -1,4 +1,5 @@
-import { promises as fs, type BigIntStats } from 'node:fs'
+import type { BigIntStats } from 'node:fs'
+import { lstatOrUndefined } from '../oci/atomic.js'
 import picomatch from 'picomatch'
 import { mapLimit } from '../concurrency.js'
 import { OcisiteError } from '../errors.js'
@@ -93,11 +94,11 @@ async function referrerCandidates(layout: OciLayout, indexEntries: Descriptor[],
     }
   }
   for (const entry of indexEntries) await consider(entry, false)
-  for (const blob of await layout.listBlobs()) {
+  for (const blob of layout.listBlobs()) {
     if (nodes.has(blob.digest) || seen.has(blob.digest)) continue
-    const size = (await fs.stat(blob.file)).size
-    if (size > 1024 * 1024) continue
-    await consider({ mediaType: '', digest: blob.digest, size }, true)
+    const size = lstatOrUndefined(blob.file)?.size
+    if (size === undefined || size > 1024n * 1024n) continue
+    await consider({ mediaType: '', digest: blob.digest, size: Number(size) }, true)
   }
   return out
 }
@@ -178,8 +179,10 @@ async function planInput(input: LayoutInput): Promise<InputPlan> {
       added = true
     }
   }
-  const checked = await mapLimit([...plan.nodes.values()], 32, (node) => layout.statBlob(node.descriptor))
-  for (const f of checked) plan.files.set(f.digest.value, f)
+  for (const node of plan.nodes.values()) {
+    const f = layout.statBlob(node.descriptor)
+    plan.files.set(f.digest.value, f)
+  }
   return plan
 }
 

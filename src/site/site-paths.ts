@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { OcisiteError } from '../errors.js'
-import { DIR_MODE } from '../oci/atomic.js'
+import { DIR_MODE, lstatOrUndefined } from '../oci/atomic.js'
 import type { Digest } from '../oci/digest.js'
 import type { ManifestKind } from '../oci/media-types.js'
 
@@ -70,7 +70,7 @@ export class SitePaths {
       const key = parts.slice(0, i + 1).join('/')
       cur = path.join(cur, parts[i]!)
       if (this.realDirs.has(key)) continue
-      const st = await fs.lstat(cur).catch(() => undefined)
+      const st = lstatOrUndefined(cur)
       if (!st) {
         if (!create) return undefined
         await fs.mkdir(cur, { mode: DIR_MODE }).catch((err: NodeJS.ErrnoException) => {

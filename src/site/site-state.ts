@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { promises as fs } from 'node:fs'
+import { promises as fs, readdirSync, type Dirent } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import lockfile from 'proper-lockfile'
@@ -94,7 +94,13 @@ export const UnreferencedBlobs = {
 export async function removeTempFiles(site: SitePaths): Promise<number> {
   let removed = 0
   const walk = async (rel: string): Promise<void> => {
-    const entries = await fs.readdir(site.abs(rel), { withFileTypes: true }).catch(() => [])
+    // Read on the spot: a site has a directory per shard and repository, and this runs on every write.
+    let entries: Dirent[] = []
+    try {
+      entries = readdirSync(site.abs(rel), { withFileTypes: true })
+    } catch {
+      // gone, or not a directory: nothing of ours in it
+    }
     for (const e of entries) {
       const child = `${rel}/${e.name}`
       if (e.isDirectory()) await walk(child)

@@ -38,7 +38,7 @@ export class FileStore implements ContentStore {
    * hashed (and counted). Throws, naming the blob, when its bytes are wrong.
    */
   private async verifyFile(file: string, expected: Expected, stat?: BigIntStats): Promise<void> {
-    if (await this.opts.cache.verified(file, expected.digest.value, stat)) return
+    if (this.opts.cache.verified(file, expected.digest.value, stat)) return
     this.opts.stats.hashed++
     try {
       const { size, hex } = await hashFile(file, expected.digest.algorithm, undefined, expected.size)
@@ -47,7 +47,7 @@ export class FileStore implements ContentStore {
       this.opts.cache.forget(file)
       throw err
     }
-    await this.opts.cache.record(file, expected.digest.value)
+    this.opts.cache.record(file, expected.digest.value)
   }
 
   async exists(desc: Descriptor): Promise<boolean> {
@@ -96,8 +96,8 @@ export class FileStore implements ContentStore {
     this.opts.stats.hashed++
     await writeVerified(bytes, target, expected, onBytes)
     // Both ends were read and hashed just now: remember them.
-    await this.opts.cache.record(target, desc.digest)
-    if ('file' in bytes) await this.opts.cache.record(bytes.file, desc.digest)
+    this.opts.cache.record(target, desc.digest)
+    if ('file' in bytes) this.opts.cache.record(bytes.file, desc.digest)
   }
 
   /** Remove a blob this store holds (a rollback). */

@@ -1,35 +1,28 @@
 import { lstatSync, promises as fs, type BigIntStats } from 'node:fs'
 import { writeFileAtomic } from '../oci/atomic.js'
 
-/** What identifies a file's content without reading it, as git's index does. */
-interface StatKey {
-  dev: string
-  ino: string
-  size: string
-  mtimeNs: string
-  ctimeNs: string
-}
-
-interface Entry extends StatKey {
-  digest: string
-}
+/** The format written into the cache file; any other is ignored (it only costs re-hashing). */
+const FORMAT = 'ocisite-verified-2'
 
 /**
- * A file's stat identity: from the lstat the caller already took (the usual case: no syscall),
- * or a synchronous lstat (metadata of a file just written: cached, and microseconds).
+ * What identifies a file's content without reading it, as git's index does: the digest it was
+ * verified to hold, then device, inode, size, mtime and ctime (ctime last, for the racy rule).
+ * One string per file, so a cache of hundreds of thousands of files loads and compares quickly.
  */
-function statKey(file: string, known?: BigIntStats): (StatKey & { ctime: bigint }) | undefined {
+function keyOf(digest: string, st: BigIntStats): string {
+  return `${digest} ${st.dev} ${st.ino} ${st.size} ${st.mtimeNs} ${st.ctimeNs}`
+}
+
+/** A file's lstat (from the caller, or taken now), if it is a regular file. */
+function statOf(file: string, known?: BigIntStats): BigIntStats | undefined {
   let st = known
   try {
     st ??= lstatSync(file, { bigint: true, throwIfNoEntry: false })
   } catch {
     return undefined
   }
-  if (!st?.isFile()) return undefined
-  return { dev: String(st.dev), ino: String(st.ino), size: String(st.size), mtimeNs: String(st.mtimeNs), ctimeNs: String(st.ctimeNs), ctime: st.ctimeNs }
+  return st?.isFile() ? st : undefined
 }
-
-const sameStat = (a: StatKey, b: StatKey) => a.dev === b.dev && a.ino === b.ino && a.size === b.size && a.mtimeNs === b.mtimeNs && a.ctimeNs === b.ctimeNs
 
 /**
  * Files whose bytes were verified, keyed by device, inode, size, mtime and ctime: a file whose stat
@@ -38,7 +31,8 @@ const sameStat = (a: StatKey, b: StatKey) => a.dev === b.dev && a.ino === b.ino 
  * not change the stat (git's "racily clean" rule).
  */
 export class VerifyCache {
-  private entries = new Map<string, Entry>()
+  /** File → key (see keyOf). */
+  private entries = new Map<string, string>()
   private dirty = false
   private constructor(private readonly file: string | undefined) {}
 
@@ -49,8 +43,12 @@ export class VerifyCache {
     const bytes = await fs.readFile(file).catch(() => undefined)
     if (!bytes) return cache
     try {
-      const doc = JSON.parse(bytes.toString('utf8')) as { files?: Record<string, Entry> }
-      for (const [path, e] of Object.entries(doc.files ?? {})) if (typeof e?.digest === 'string') cache.entries.set(path, e)
+      const doc = JSON.parse(bytes.toString('utf8')) as { format?: unknown; files?: unknown }
+      if (doc.format !== FORMAT || !Array.isArray(doc.files)) return cache
+      for (const line of doc.files) {
+        const tab = typeof line === 'string' ? line.indexOf('\t') : -1
+        if (tab > 0) cache.entries.set(line.slice(0, tab), line.slice(tab + 1))
+      }
     } catch {
       // A damaged cache only costs re-hashing.
     }
@@ -58,19 +56,18 @@ export class VerifyCache {
   }
 
   /** True when `file` was verified to hold `digest` and has not changed since (`stat`: its lstat, if at hand). */
-  async verified(file: string, digest: string, stat?: BigIntStats): Promise<boolean> {
-    const e = this.entries.get(file)
-    if (!e || e.digest !== digest) return false
-    const now = statKey(file, stat)
-    return !!now && sameStat(e, now)
+  verified(file: string, digest: string, stat?: BigIntStats): boolean {
+    const key = this.entries.get(file)
+    if (key === undefined) return false
+    const st = statOf(file, stat)
+    return !!st && key === keyOf(digest, st)
   }
 
   /** Remember that `file` (as it is now) holds `digest`. */
-  async record(file: string, digest: string): Promise<void> {
-    const key = statKey(file)
-    if (!key) return
-    const { ctime: _ctime, ...stat } = key
-    this.entries.set(file, { ...stat, digest })
+  record(file: string, digest: string): void {
+    const st = statOf(file)
+    if (!st) return
+    this.entries.set(file, keyOf(digest, st))
     this.dirty = true
   }
 
@@ -84,10 +81,10 @@ export class VerifyCache {
     if (!this.dirty && [...this.entries.keys()].every(keep)) return // a no-op rebuild rewrites nothing
     // Kernel timestamps tick coarsely (a few ms): a file changed within the last 100 ms could change again unseen.
     const racy = (BigInt(Date.now()) - 100n) * 1_000_000n
-    const files: Record<string, Entry> = {}
-    for (const [path, e] of [...this.entries].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      if (keep(path) && BigInt(e.ctimeNs) < racy) files[path] = e
+    const files: string[] = []
+    for (const [path, key] of [...this.entries].sort(([a], [b]) => (a < b ? -1 : 1))) {
+      if (keep(path) && BigInt(key.slice(key.lastIndexOf(' ') + 1)) < racy) files.push(`${path}\t${key}`)
     }
-    await writeFileAtomic(this.file, Buffer.from(JSON.stringify({ files })))
+    await writeFileAtomic(this.file, Buffer.from(JSON.stringify({ format: FORMAT, files })))
   }
 }

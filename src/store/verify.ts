@@ -2,6 +2,7 @@ import { constants, promises as fs } from 'node:fs'
 import { OcisiteError } from '../errors.js'
 import { FILE_MODE, replaceAtomically } from '../oci/atomic.js'
 import { createDigester, type Digest } from '../oci/digest.js'
+import { OffThreadWriter } from './hash-worker.js'
 
 /** What a verified write expects, and how to name the source in errors. */
 export interface Expected {
@@ -15,6 +16,8 @@ export type BlobBytes = { file: string } | { stream: AsyncIterable<Uint8Array> |
 
 /** Large reads and writes: a few syscalls per MiB instead of dozens. */
 const IO_CHUNK = 4 * 1024 * 1024
+/** From this size a streamed blob is hashed on a worker thread (starting one costs a few ms). */
+const OFF_THREAD = 16 * 1024 * 1024
 /** Below this a blob is read whole: one read, one hash, one write. */
 const SMALL = 1024 * 1024
 
@@ -41,17 +44,26 @@ export function verifyBytes(bytes: Uint8Array, expected: Expected): void {
 export async function hashFile(file: string, algorithm: Digest['algorithm'], onBytes?: (n: number) => void, limit = Infinity): Promise<{ size: number; hex: string }> {
   const fh = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
   try {
-    if (!(await fh.stat()).isFile()) throw new OcisiteError('BLOB_NOT_REGULAR', `${file}: not a regular file`, { file })
+    const st = await fh.stat()
+    if (!st.isFile()) throw new OcisiteError('BLOB_NOT_REGULAR', `${file}: not a regular file`, { file })
     const hash = createDigester(algorithm)
-    const buf = Buffer.allocUnsafe(IO_CHUNK)
+    // Two buffers: the next read runs in the thread pool while this one is hashed. (Sized to the
+    // file: a small blob costs no large allocation; one that grew is still read to its end.)
+    const chunk = Math.min(IO_CHUNK, st.size + 1)
+    const bufs = [Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk)]
     let size = 0
+    let turn = 0
+    let reading = fh.read(bufs[0]!, 0, chunk, null)
     for (;;) {
-      const { bytesRead } = await fh.read(buf, 0, buf.length, null)
+      const { bytesRead } = await reading
       if (bytesRead === 0) break
-      hash.update(buf.subarray(0, bytesRead))
+      const buf = bufs[turn]!
       size += bytesRead
+      turn ^= 1
+      // Past the limit nothing more is read: the caller only needs to know it is longer.
+      reading = size > limit ? Promise.resolve({ bytesRead: 0, buffer: buf }) : fh.read(bufs[turn]!, 0, chunk, null)
+      hash.update(buf.subarray(0, bytesRead))
       onBytes?.(bytesRead)
-      if (size > limit) break
     }
     return { size, hex: hash.digest('hex') }
   } finally {
@@ -59,7 +71,30 @@ export async function hashFile(file: string, algorithm: Digest['algorithm'], onB
   }
 }
 
+/**
+ * A large blob from a stream (the network): hashed and written on a worker thread while this
+ * thread keeps receiving, so the two overlap on two cores.
+ */
+async function writeFromStreamOffThread(stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, tmp: string, expected: Expected, onBytes?: (n: number) => void): Promise<void> {
+  const writer = new OffThreadWriter(tmp, expected.digest.algorithm)
+  let size = 0
+  try {
+    for await (const chunk of stream) {
+      size += chunk.byteLength
+      if (size > expected.size) throw sizeError(expected, 'longer')
+      await writer.write(chunk)
+      onBytes?.(chunk.byteLength)
+    }
+  } catch (err) {
+    await writer.abort()
+    throw err
+  }
+  const written = await writer.end()
+  checkDigest(expected, written.size, written.hex)
+}
+
 async function writeFromStream(stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, tmp: string, expected: Expected, onBytes?: (n: number) => void): Promise<void> {
+  if (expected.size >= OFF_THREAD) return writeFromStreamOffThread(stream, tmp, expected, onBytes)
   const hash = createDigester(expected.digest.algorithm)
   const fh = await fs.open(tmp, 'wx', FILE_MODE)
   try {
