@@ -1,15 +1,22 @@
 import { randomBytes } from 'node:crypto'
-import { lstatSync, promises as fs, rmSync, type BigIntStats } from 'node:fs'
+import { closeSync, constants, fchmodSync, lstatSync, openSync, promises as fs, readSync, renameSync, rmSync, writeSync, type BigIntStats } from 'node:fs'
 import path from 'node:path'
 
 /** Published files are world-readable whatever the input's modes (umoci writes 0600). */
 export const FILE_MODE = 0o644
 export const DIR_MODE = 0o755
 
+/** This process's temporary names: random once, then counted (a random draw per file cost more than the write). */
+const tempPrefix = `.ocisite-tmp-${randomBytes(4).toString('hex')}${process.pid.toString(36)}-`
+let tempSeq = 0
+
 /** A temporary name beside `target`, in ocisite's own temporary-file namespace. */
 export function tempName(target: string): string {
-  return path.join(path.dirname(target), `.ocisite-tmp-${randomBytes(6).toString('hex')}-${path.basename(target)}`)
+  return path.join(path.dirname(target), `${tempPrefix}${(tempSeq++).toString(36)}-${path.basename(target)}`)
 }
+
+/** Files created with FILE_MODE keep it unless the umask clears some of its bits: only then is a chmod needed. */
+const umaskClearsFileMode = (process.umask() & FILE_MODE) !== 0
 
 export function isTempName(name: string): boolean {
   return name.startsWith('.ocisite-tmp-')
@@ -65,12 +72,40 @@ export async function replaceAtomically(target: string, fill: (tmp: string) => P
   }
 }
 
-/** Write bytes to `file` atomically, world-readable. */
+/**
+ * Write bytes to `file` atomically, world-readable. Small files are written on the spot (open,
+ * write, close, rename: microseconds each, where thread-pool round trips cost tens); the
+ * temporary file is removed on any failure, and the directory made when missing.
+ */
 export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<void> {
-  await replaceAtomically(file, async (tmp) => {
-    await fs.writeFile(tmp, bytes, { mode: FILE_MODE, flag: 'wx' })
-    await fs.chmod(tmp, FILE_MODE)
-  })
+  const tmp = tempName(file)
+  const untrack = trackTemp(tmp)
+  try {
+    try {
+      writeNewSync(tmp, bytes)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || lstatOrUndefined(path.dirname(file))) throw err
+      await ensureDir(path.dirname(file))
+      writeNewSync(tmp, bytes)
+    }
+    renameSync(tmp, file)
+  } catch (err) {
+    rmSync(tmp, { force: true })
+    throw err
+  } finally {
+    untrack()
+  }
+}
+
+/** Create `file` (it must not exist) holding `bytes`, mode 0644. */
+function writeNewSync(file: string, bytes: Uint8Array): void {
+  const fd = openSync(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, FILE_MODE)
+  try {
+    for (let off = 0; off < bytes.byteLength; ) off += writeSync(fd, bytes, off, bytes.byteLength - off)
+    if (umaskClearsFileMode) fchmodSync(fd, FILE_MODE)
+  } finally {
+    closeSync(fd)
+  }
 }
 
 /** Make `link` a hard link to `existing`, atomically replacing whatever was there. */
@@ -82,6 +117,20 @@ export async function linkAtomic(existing: string, link: string): Promise<void> 
 export async function hasFileOfSize(file: string, size: number): Promise<boolean> {
   const st = await fs.lstat(file).catch(() => undefined)
   return !!st && st.isFile() && st.size === size
+}
+
+/** Read exactly `size` bytes of a small file (never through a symlink); `mismatch` makes the error for a file that is shorter (its size) or longer. */
+export function readSmall(file: string, size: number, mismatch: (actual: number | 'longer') => Error): Buffer {
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+  try {
+    const bytes = Buffer.allocUnsafe(size + 1)
+    let n = 0
+    for (let r = 1; r > 0 && n <= size; n += r) r = readSync(fd, bytes, n, size + 1 - n, n)
+    if (n !== size) throw mismatch(n > size ? 'longer' : n)
+    return bytes.subarray(0, size)
+  } finally {
+    closeSync(fd)
+  }
 }
 
 /** A file's lstat (bigint), or undefined when there is none to be had (missing, or a parent is not a directory). */

@@ -1,5 +1,5 @@
-import { closeSync, constants, openSync, promises as fs, readdirSync, readSync, realpathSync, type BigIntStats } from 'node:fs'
-import { lstatOrUndefined } from './atomic.js'
+import { promises as fs, readdirSync, realpathSync, type BigIntStats } from 'node:fs'
+import { lstatOrUndefined, readSmall } from './atomic.js'
 import path from 'node:path'
 import { OcisiteError } from '../errors.js'
 import { parseDescriptor, type Descriptor } from './descriptor.js'
@@ -14,20 +14,6 @@ export interface BlobFile {
   file: string
   /** Its lstat, taken while checking it (a verify cache can use it). */
   stat: BigIntStats
-}
-
-/** Read exactly `size` bytes of a small file (never through a symlink); `short` names a file that is shorter or longer. */
-export function readSmall(file: string, size: number, short: () => Error): Buffer {
-  const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
-  try {
-    const bytes = Buffer.allocUnsafe(size + 1)
-    let n = 0
-    for (let r = 1; r > 0 && n <= size; n += r) r = readSync(fd, bytes, n, size + 1 - n, n)
-    if (n !== size) throw short()
-    return bytes.subarray(0, size)
-  } finally {
-    closeSync(fd)
-  }
 }
 
 /** A read-only view of an OCI image layout directory that treats every byte as untrusted. */
@@ -105,7 +91,7 @@ export class OciLayout {
     }
     // A small file read on the spot: one open, one read, one close, with no thread-pool round
     // trips (a few microseconds each, against tens for each asynchronous call).
-    const bytes = readSmall(blob.file, blob.size, () => new OcisiteError('SIZE_MISMATCH', `${this.label}: blob ${blob.digest.value} changed while it was read`, { digest: blob.digest.value }))
+    const bytes = readSmall(blob.file, blob.size, (actual) => new OcisiteError('SIZE_MISMATCH', `${this.label}: blob ${blob.digest.value} changed while it was read (${actual === 'longer' ? 'it grew' : `now ${actual} bytes`})`, { digest: blob.digest.value }))
     const actual = digestOf(bytes, blob.digest.algorithm)
     if (actual !== blob.digest.value) {
       throw new OcisiteError('DIGEST_MISMATCH', `${this.label}: blob ${blob.digest.value} has digest ${actual}`, { digest: blob.digest.value, file: blob.file })

@@ -1,6 +1,5 @@
 import { promises as fs, statSync } from 'node:fs'
-import { ensureDir, linkAtomic, lstatOrUndefined, writeFileAtomic } from '../oci/atomic.js'
-import { readSmall } from '../oci/layout.js'
+import { ensureDir, linkAtomic, lstatOrUndefined, readSmall, writeFileAtomic } from '../oci/atomic.js'
 import { mapLimit } from '../concurrency.js'
 import { copyBlobs, type CopyItem } from '../store/copy.js'
 import type { ContentStore } from '../store/content-store.js'

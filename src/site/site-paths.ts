@@ -64,6 +64,9 @@ export class SitePaths {
    * written or deleted through a link out of the site.
    */
   async parentDir(rel: string, create = true): Promise<string | undefined> {
+    // The hot path: a directory already checked (every blob of a shard shares one).
+    const slash = rel.lastIndexOf('/')
+    if (slash > 0 && this.realDirs.has(rel.slice(0, slash))) return `${this.root}/${rel.slice(0, slash)}`
     const parts = rel.split('/').slice(0, -1)
     let cur = this.root
     for (let i = 0; i < parts.length; i++) {

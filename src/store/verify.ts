@@ -1,6 +1,6 @@
 import { constants, promises as fs } from 'node:fs'
 import { OcisiteError } from '../errors.js'
-import { FILE_MODE, replaceAtomically } from '../oci/atomic.js'
+import { FILE_MODE, readSmall, replaceAtomically, writeFileAtomic } from '../oci/atomic.js'
 import { createDigester, type Digest } from '../oci/digest.js'
 import { OffThreadWriter } from './hash-worker.js'
 
@@ -128,13 +128,6 @@ async function writeFromStream(stream: AsyncIterable<Uint8Array> | Iterable<Uint
 }
 
 async function writeFromFile(file: string, tmp: string, expected: Expected, onBytes?: (n: number) => void): Promise<void> {
-  if (expected.size <= SMALL) {
-    const bytes = await fs.readFile(file, { flag: constants.O_RDONLY | constants.O_NOFOLLOW })
-    onBytes?.(bytes.byteLength)
-    verifyBytes(bytes, expected)
-    await fs.writeFile(tmp, bytes, { mode: FILE_MODE, flag: 'wx' })
-    return
-  }
   // Large: clone (reflink where the file system can, else an in-kernel copy) while hashing the source.
   const [, hashed] = await Promise.all([fs.copyFile(file, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE), hashFile(file, expected.digest.algorithm, onBytes, expected.size)])
   checkDigest(expected, hashed.size, hashed.hex)
@@ -148,6 +141,15 @@ async function writeFromFile(file: string, tmp: string, expected: Expected, onBy
  * removed and nothing is left. `onBytes` reports progress as bytes are read.
  */
 export async function writeVerified(source: BlobBytes, target: string, expected: Expected, onBytes?: (n: number) => void): Promise<void> {
+  if ('file' in source && expected.size <= SMALL) {
+    // Small: one read, one hash, one write, on the spot (thousands of small blobs would
+    // otherwise spend their time in thread-pool round trips).
+    const bytes = readSmall(source.file, expected.size, (actual) => sizeError(expected, actual))
+    onBytes?.(bytes.byteLength)
+    verifyBytes(bytes, expected)
+    await writeFileAtomic(target, bytes)
+    return
+  }
   await replaceAtomically(target, async (tmp) => {
     if ('file' in source) await writeFromFile(source.file, tmp, expected, onBytes)
     else await writeFromStream(source.stream, tmp, expected, onBytes)
