@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import { execFileSync, spawn } from 'node:child_process'
 import http from 'node:http'
 import { promises as fs } from 'node:fs'
@@ -18,6 +18,9 @@ let port: number
 let blobs: Map<string, Buffer>
 let manifest: { mediaType: string; digest: string; size: number }
 let layerHex: string
+/** An image whose one layer is large enough (24 MiB) to be hashed and written on a worker thread. */
+let bigManifest: { mediaType: string; digest: string; size: number }
+let bigLayerHex: string
 let notJson: { mediaType: string; digest: string; size: number }
 /** Bytes the server has besides the fixture image's blobs. */
 const served = new Map<string, Buffer>()
@@ -32,10 +35,10 @@ const send = (res: http.ServerResponse, status: number, type: string, body: stri
   res.end(bytes.subarray(bytes.length >> 1))
 }
 
-function indexFor(cas: string[]): string {
+function indexFor(cas: string[], of = manifest): string {
   return JSON.stringify({
     schemaVersion: 2,
-    manifests: [{ ...manifest, annotations: { 'org.opencontainers.image.ref.name': 't' }, casEngines: cas.map((uri) => ({ protocol: 'oci-cas-template-v1', uri })) }],
+    manifests: [{ ...of, annotations: { 'org.opencontainers.image.ref.name': 't' }, casEngines: cas.map((uri) => ({ protocol: 'oci-cas-template-v1', uri })) }],
   })
 }
 
@@ -48,6 +51,7 @@ function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
   const idx = /^\/idx\/(.+)$/.exec(url)
   if (idx) {
     const c = idx[1]!
+    if (c.startsWith('big-')) return send(res, 200, INDEX, indexFor([`/cas/${c.slice(4)}/{algorithm}/{encoded}`], bigManifest))
     switch (c) {
       case 'wrong-type':
         return send(res, 200, 'application/json', indexFor(['/cas/good/{algorithm}/{encoded}']))
@@ -81,7 +85,7 @@ function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
   const cas = /^\/cas\/([a-z-]+)\/sha256\/([0-9a-f]{64})$/.exec(url)
   const bytes = cas ? (blobs.get(cas[2]!) ?? served.get(cas[2]!)) : undefined
   if (cas && bytes) {
-    const isLayer = cas[2] === layerHex
+    const isLayer = cas[2] === layerHex || cas[2] === bigLayerHex
     if (isLayer && cas[1] === 'long-blob') return send(res, 200, 'application/octet-stream', Buffer.concat([bytes, Buffer.from('and then some')]), true)
     if (isLayer && cas[1] === 'short-blob') return send(res, 200, 'application/octet-stream', bytes.subarray(0, bytes.length - 10))
     if (isLayer && ['reset', 'close', 'stall', 'trickle'].includes(cas[1]!)) {
@@ -115,6 +119,12 @@ beforeAll(async () => {
   blobs = new Map()
   for (const f of await fs.readdir(path.join(work, 'source', 'blobs', 'sha256'))) blobs.set(f, await fs.readFile(path.join(work, 'source', 'blobs', 'sha256', f)))
   layerHex = JSON.parse(blobs.get(m.digest.slice(7))!.toString()).layers[0].digest.slice(7)
+  const bigLayer = await w.putBytes(randomBytes(24 * 1024 * 1024), 'application/vnd.oci.image.layer.v1.tar')
+  const bigConfig = await w.putJson({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [bigLayer.digest] } }, 'application/vnd.oci.image.config.v1+json')
+  const big = await w.putJson({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: bigConfig, layers: [bigLayer] }, 'application/vnd.oci.image.manifest.v1+json')
+  bigManifest = { mediaType: big.mediaType, digest: big.digest, size: big.size }
+  bigLayerHex = bigLayer.digest.slice(7)
+  for (const d of [bigLayer, bigConfig, big]) served.set(d.digest.slice(7), await fs.readFile(path.join(work, 'source', 'blobs', 'sha256', d.digest.slice(7))))
   const garbage = Buffer.from('this is not a manifest')
   const garbageHex = createHash('sha256').update(garbage).digest('hex')
   served.set(garbageHex, garbage)
@@ -169,6 +179,32 @@ describe('a hostile or broken server gets a clear error, and DEST keeps nothing 
     expect(JSON.parse(r.stdout).blobs.fetched).toBe(3)
     for (const [hex, bytes] of blobs) expect((await fs.readFile(path.join(dest, 'blobs', 'sha256', hex))).equals(bytes)).toBe(true)
     expect(JSON.parse(await fs.readFile(path.join(dest, 'index.json'), 'utf8')).manifests[0].digest).toBe(manifest.digest)
+  })
+})
+
+describe('a large layer, hashed and written on a worker thread while it arrives', () => {
+  it('arrives byte for byte', async () => {
+    const dest = path.join(work, 'dest-big-good')
+    const r = await ocisite(['pull', '--protocol', 'http', '--port', String(port), '127.0.0.1/big-good#t', dest])
+    expect(r.code, r.stderr).toBe(0)
+    expect((await fs.readFile(path.join(dest, 'blobs', 'sha256', bigLayerHex))).equals(served.get(bigLayerHex)!)).toBe(true)
+    await expect(fs.readdir(path.join(dest, 'blobs', 'sha256'))).resolves.toHaveLength(3)
+  })
+
+  it.each([
+    ['digest-mismatch', 'digest mismatch'],
+    ['long-blob', 'longer than'],
+    ['short-blob', 'but its descriptor says'],
+    ['close', 'error[NETWORK]'],
+    ['reset', 'error[NETWORK]'],
+  ])('%s: exit 4 with one line, and nothing unverified kept', async (c, message) => {
+    const dest = path.join(work, `dest-big-${c}`)
+    const r = await ocisite(['pull', '--protocol', 'http', '--port', String(port), `127.0.0.1/big-${c}#t`, dest])
+    expect(r.code, r.stderr).toBe(4)
+    expect(r.stderr).toContain(message)
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    await expectOnlyVerified(dest)
+    await expect(fs.stat(path.join(dest, 'blobs', 'sha256', bigLayerHex))).rejects.toThrow()
   })
 })
 
