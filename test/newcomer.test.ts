@@ -202,9 +202,10 @@ describe('dependencies', () => {
     const pkg = JSON.parse(await fs.readFile(path.join(repo, 'package.json'), 'utf8')) as { dependencies: Record<string, string>; devDependencies: Record<string, string> }
     const files = async (dir: string): Promise<string[]> =>
       (await fs.readdir(path.join(repo, dir), { recursive: true, withFileTypes: true })).filter((e) => e.isFile() && e.name.endsWith('.ts')).map((e) => path.join(e.parentPath, e.name))
+    // Static imports, and dynamic ones (modules loaded only when a command needs them).
     const imports = async (dirs: string[]) => {
       const found = new Set<string>()
-      for (const dir of dirs) for (const f of await files(dir)) for (const m of (await fs.readFile(f, 'utf8')).matchAll(/from '((?:@[^/']+\/)?[^/'.][^/']*)/g)) found.add(m[1]!)
+      for (const dir of dirs) for (const f of await files(dir)) for (const m of (await fs.readFile(f, 'utf8')).matchAll(/(?:from |import\()'((?:@[^/']+\/)?[^/'.][^/']*)/g)) found.add(m[1]!)
       return found
     }
     const runtime = await imports(['src'])

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { closeSync, constants, fchmodSync, lstatSync, openSync, promises as fs, readSync, renameSync, rmSync, writeSync, type BigIntStats } from 'node:fs'
+import { closeSync, constants, fchmodSync, lstatSync, openSync, promises as fs, readSync, rmSync, writeSync, type BigIntStats } from 'node:fs'
 import path from 'node:path'
 
 /** Published files are world-readable whatever the input's modes (umoci writes 0600). */
@@ -74,8 +74,8 @@ export async function replaceAtomically(target: string, fill: (tmp: string) => P
 
 /**
  * Write bytes to `file` atomically, world-readable. Small files are written on the spot (open,
- * write, close, rename: microseconds each, where thread-pool round trips cost tens); the
- * temporary file is removed on any failure, and the directory made when missing.
+ * write, close: microseconds each, where thread-pool round trips cost tens), then renamed into
+ * place; the temporary file is removed on any failure, and the directory made when missing.
  */
 export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<void> {
   const tmp = tempName(file)
@@ -88,7 +88,7 @@ export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<
       await ensureDir(path.dirname(file))
       writeNewSync(tmp, bytes)
     }
-    renameSync(tmp, file)
+    await fs.rename(tmp, file)
   } catch (err) {
     rmSync(tmp, { force: true })
     throw err
