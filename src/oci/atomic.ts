@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { closeSync, constants, fchmodSync, lstatSync, openSync, promises as fs, readSync, rmSync, writeSync, type BigIntStats } from 'node:fs'
+import { closeSync, constants, fchmodSync, lstatSync, openSync, promises as fs, readSync, renameSync, rmSync, writeSync, type BigIntStats } from 'node:fs'
 import path from 'node:path'
 
 /** Published files are world-readable whatever the input's modes (umoci writes 0600). */
@@ -63,7 +63,7 @@ export async function replaceAtomically(target: string, fill: (tmp: string) => P
       await ensureDir(path.dirname(target))
       await fill(tmp)
     })
-    await fs.rename(tmp, target)
+    renameSync(tmp, target)
   } catch (err) {
     await fs.rm(tmp, { force: true })
     throw err
@@ -74,8 +74,8 @@ export async function replaceAtomically(target: string, fill: (tmp: string) => P
 
 /**
  * Write bytes to `file` atomically, world-readable. Small files are written on the spot (open,
- * write, close: microseconds each, where thread-pool round trips cost tens), then renamed into
- * place; the temporary file is removed on any failure, and the directory made when missing.
+ * write, close, rename: microseconds each, where thread-pool round trips cost tens); the
+ * temporary file is removed on any failure, and the directory made when missing.
  */
 export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<void> {
   const tmp = tempName(file)
@@ -88,7 +88,7 @@ export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<
       await ensureDir(path.dirname(file))
       writeNewSync(tmp, bytes)
     }
-    await fs.rename(tmp, file)
+    renameSync(tmp, file)
   } catch (err) {
     rmSync(tmp, { force: true })
     throw err
@@ -123,9 +123,16 @@ export async function hasFileOfSize(file: string, size: number): Promise<boolean
 export function readSmall(file: string, size: number, mismatch: (actual: number | 'longer') => Error): Buffer {
   const fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
   try {
+    // One byte more than expected is asked for: a regular file reads short only at its end, so a
+    // read that stops at `size` shows the file is exactly that long without a second call.
     const bytes = Buffer.allocUnsafe(size + 1)
     let n = 0
-    for (let r = 1; r > 0 && n <= size; n += r) r = readSync(fd, bytes, n, size + 1 - n, n)
+    for (;;) {
+      const want = size + 1 - n
+      const r = readSync(fd, bytes, n, want, n)
+      n += r
+      if (r === 0 || r < want || n > size) break
+    }
     if (n !== size) throw mismatch(n > size ? 'longer' : n)
     return bytes.subarray(0, size)
   } finally {

@@ -1,4 +1,4 @@
-import { promises as fs, readdirSync, realpathSync, type BigIntStats } from 'node:fs'
+import { readdirSync, realpathSync, type BigIntStats } from 'node:fs'
 import { lstatOrUndefined, readSmall } from './atomic.js'
 import path from 'node:path'
 import { OcisiteError } from '../errors.js'
@@ -35,10 +35,12 @@ export class OciLayout {
   /** Open and check a layout: `oci-layout` and `index.json` must be present and valid. */
   static async open(root: string, label = root, fromArchive = false): Promise<OciLayout> {
     const layout = new OciLayout(root, label, fromArchive)
-    layout.realRoot = await fs.realpath(layout.paths.root).catch(() => {
+    try {
+      layout.realRoot = realpathSync(layout.paths.root)
+    } catch {
       throw new OcisiteError('INPUT_NOT_FOUND', `${label}: no such directory`, { file: label })
-    })
-    const marker = await layout.readSmallFile(layout.paths.ociLayout, 'oci-layout')
+    }
+    const marker = layout.readSmallFile(layout.paths.ociLayout, 'oci-layout')
     const version = parseJsonObject(marker, layout.where('oci-layout')).imageLayoutVersion
     if (typeof version !== 'string') {
       throw new OcisiteError('LAYOUT_INVALID', `${layout.where('oci-layout')}: imageLayoutVersion is missing`, { file: layout.paths.ociLayout })
@@ -46,13 +48,13 @@ export class OciLayout {
     if (!/^1\.\d+\.\d+$/.test(version)) {
       throw new OcisiteError('LAYOUT_INVALID', `${layout.where('oci-layout')}: imageLayoutVersion "${version}" is not 1.x; this layout needs a newer reader`, { file: layout.paths.ociLayout })
     }
-    await layout.readSmallFile(layout.paths.indexJson, 'index.json')
+    layout.readSmallFile(layout.paths.indexJson, 'index.json')
     return layout
   }
 
   /** The top-level index entries, validated. `manifests: null` (as `umoci init` writes) is empty when `allowNull`. */
   async index(allowNull = false): Promise<{ manifests: Descriptor[] }> {
-    const bytes = await this.readSmallFile(this.paths.indexJson, 'index.json')
+    const bytes = this.readSmallFile(this.paths.indexJson, 'index.json')
     const where = this.where('index.json')
     const doc = parseJsonObject(bytes, where)
     if (allowNull && doc.manifests === null) return { manifests: [] }
@@ -99,19 +101,22 @@ export class OciLayout {
     return bytes
   }
 
-  /** Every regular file under blobs/, as candidate digests with their files (used to find referrers). */
+  /**
+   * The digests named by files under blobs/ (used to find referrers), unsorted and unchecked:
+   * the caller sorts and checks only those it will read.
+   */
   listBlobs(): Array<{ digest: string; file: string }> {
     const out: Array<{ digest: string; file: string }> = []
     const list = (dir: string) => {
       try {
-        return readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
+        return readdirSync(dir)
       } catch {
         return []
       }
     }
-    for (const alg of list(this.paths.blobsDir()).filter((d) => d.isDirectory())) {
-      const dir = path.join(this.paths.blobsDir(), alg.name)
-      for (const entry of list(dir)) if (entry.isFile()) out.push({ digest: `${alg.name}:${entry.name}`, file: path.join(dir, entry.name) })
+    for (const alg of list(this.paths.blobsDir())) {
+      const dir = path.join(this.paths.blobsDir(), alg)
+      for (const name of list(dir)) out.push({ digest: `${alg}:${name}`, file: `${dir}/${name}` })
     }
     return out
   }
@@ -137,15 +142,12 @@ export class OciLayout {
     return this.fromArchive ? `${this.label} (${file})` : path.join(this.label, file)
   }
 
-  private async readSmallFile(file: string, name: string): Promise<Buffer> {
-    let st
-    try {
-      st = await fs.lstat(file)
-    } catch {
-      throw new OcisiteError('LAYOUT_INVALID', `${this.label}: not an OCI image layout: ${name} is missing`, { file })
-    }
+  /** A layout's own small file (oci-layout, index.json), read on the spot. */
+  private readSmallFile(file: string, name: string): Buffer {
+    const st = lstatOrUndefined(file)
+    if (!st) throw new OcisiteError('LAYOUT_INVALID', `${this.label}: not an OCI image layout: ${name} is missing`, { file })
     if (!st.isFile()) throw new OcisiteError('LAYOUT_INVALID', `${this.where(name)}: not a regular file`, { file })
-    if (st.size > MAX_JSON_BYTES) throw new OcisiteError('JSON_INVALID', `${this.where(name)}: ${st.size} bytes, over the ${MAX_JSON_BYTES}-byte limit`, { file })
-    return fs.readFile(file)
+    if (st.size > BigInt(MAX_JSON_BYTES)) throw new OcisiteError('JSON_INVALID', `${this.where(name)}: ${st.size} bytes, over the ${MAX_JSON_BYTES}-byte limit`, { file })
+    return readSmall(file, Number(st.size), (actual) => new OcisiteError('LAYOUT_INVALID', `${this.where(name)}: changed while it was read (${actual === 'longer' ? 'it grew' : `now ${actual} bytes`})`, { file }))
   }
 }

@@ -94,11 +94,12 @@ async function referrerCandidates(layout: OciLayout, indexEntries: Descriptor[],
     }
   }
   for (const entry of indexEntries) await consider(entry, false)
-  for (const blob of layout.listBlobs()) {
-    if (nodes.has(blob.digest) || seen.has(blob.digest)) continue
-    const size = lstatOrUndefined(blob.file)?.size
-    if (size === undefined || size > 1024n * 1024n) continue
-    await consider({ mediaType: '', digest: blob.digest, size: Number(size) }, true)
+  // Only files no tag reaches are read, in a fixed order, and only regular files of at most 1 MiB.
+  const unvisited = layout.listBlobs().filter((b) => !nodes.has(b.digest) && !seen.has(b.digest))
+  for (const blob of unvisited.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0))) {
+    const st = lstatOrUndefined(blob.file)
+    if (!st?.isFile() || st.size > 1024n * 1024n) continue
+    await consider({ mediaType: '', digest: blob.digest, size: Number(st.size) }, true)
   }
   return out
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import { promises as fs, readdirSync, type Dirent } from 'node:fs'
+import { promises as fs, readdirSync, renameSync, type Dirent } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import lockfile from 'proper-lockfile'
@@ -185,12 +185,16 @@ async function breakDeadLock(lockDir: string): Promise<boolean> {
   if (owner ? owner.host !== os.hostname() || isAlive(owner.pid) : !(await ownerlessTooLong(lockDir))) return false
   const grave = `${lockDir}.dead-${randomBytes(6).toString('hex')}`
   try {
-    await fs.rename(lockDir, grave)
+    renameSync(lockDir, grave)
   } catch {
     return false // someone else moved or took it
   }
   if ((await readOwner(grave))?.token !== owner?.token) {
-    await fs.rename(grave, lockDir).catch(() => undefined)
+    try {
+      renameSync(grave, lockDir)
+    } catch {
+      // taken meanwhile: theirs
+    }
     return false
   }
   await fs.rm(grave, { recursive: true, force: true })
@@ -255,7 +259,7 @@ export async function lockSite(site: SitePaths, options: LockOptions): Promise<S
       // One rename frees the lock, so it never stands without its owner (a kill -9 here leaves
       // either our lock, which the next writer takes over at once, or none).
       const grave = `${lockDir}.released-${randomBytes(6).toString('hex')}`
-      await fs.rename(lockDir, grave)
+      renameSync(lockDir, grave)
       // proper-lockfile stops refreshing; its own removal then finds nothing to remove.
       await held().catch(() => undefined)
       await fs.rm(grave, { recursive: true, force: true })

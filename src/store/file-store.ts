@@ -75,8 +75,8 @@ export class FileStore implements ContentStore {
   }
 
   async fetch(desc: Descriptor): Promise<BlobSource[]> {
-    const { file } = await this.source(desc)
-    return [{ label: this.label, open: async () => ({ file }) }]
+    const { file, stat } = await this.source(desc)
+    return [{ label: this.label, open: async () => (stat ? { file, stat } : { file }) }]
   }
 
   /**
@@ -97,7 +97,8 @@ export class FileStore implements ContentStore {
     await writeVerified(bytes, target, expected, onBytes)
     // Both ends were read and hashed just now: remember them.
     this.opts.cache.record(target, desc.digest)
-    if ('file' in bytes) this.opts.cache.record(bytes.file, desc.digest)
+    // (The source's stat was taken before it was read: if it changed since, it no longer matches.)
+    if ('file' in bytes) this.opts.cache.record(bytes.file, desc.digest, bytes.stat)
   }
 
   /** Remove a blob this store holds (a rollback). */

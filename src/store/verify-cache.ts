@@ -63,9 +63,9 @@ export class VerifyCache {
     return !!st && key === keyOf(digest, st)
   }
 
-  /** Remember that `file` (as it is now) holds `digest`. */
-  record(file: string, digest: string): void {
-    const st = statOf(file)
+  /** Remember that `file` (as it is now, or as `stat` saw it) holds `digest`. */
+  record(file: string, digest: string, stat?: BigIntStats): void {
+    const st = statOf(file, stat)
     if (!st) return
     this.entries.set(file, keyOf(digest, st))
     this.dirty = true
