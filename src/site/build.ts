@@ -134,7 +134,7 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: SiteWriteOptio
   const storeOf = (layout: OciLayout) => {
     let s = inputStores.get(layout)
     // The plan already checked each blob file (regular, inside the layout, the right size).
-    if (!s) inputStores.set(layout, (s = new FileStore({ label: layout.label, blobPath: (d) => layout.paths.blob(d), readable: async (desc) => plannedFiles.get(desc.digest) ?? layout.statBlob(desc), cache, stats })))
+    if (!s) inputStores.set(layout, (s = new FileStore({ label: layout.label, blobPath: (d) => layout.paths.blob(d), readable: (desc) => plannedFiles.get(desc.digest) ?? layout.statBlob(desc), cache, stats })))
     return s
   }
   const generated = (bytes: Buffer): ContentStore => ({ label: 'generated', exists: async () => false, push: async () => undefined, fetch: async () => [{ label: 'generated', open: async () => ({ stream: [bytes] }) }] })

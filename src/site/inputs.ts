@@ -2,7 +2,6 @@ import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { OcisiteError } from '../errors.js'
-import { extractArchive } from '../oci/archive.js'
 import { OciLayout } from '../oci/layout.js'
 import { checkImagePath } from './names.js'
 import type { NormalizedBuildOptions } from './options.js'
@@ -39,6 +38,7 @@ function displayName(file: string): string {
 
 async function openArchive(file: string, scratch: Scratch, maxSize: number): Promise<OciLayout> {
   const dir = await scratch.dir()
+  const { extractArchive } = await import('../oci/archive.js') // tar is loaded only for archives
   await extractArchive(file, dir, maxSize)
   return OciLayout.open(dir, displayName(file), true)
 }

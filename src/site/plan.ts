@@ -1,6 +1,5 @@
 import type { BigIntStats } from 'node:fs'
 import { lstatOrUndefined } from '../oci/atomic.js'
-import picomatch from 'picomatch'
 import { mapLimit } from '../concurrency.js'
 import { OcisiteError } from '../errors.js'
 import { plainDescriptor, platformFromConfig, REF_NAME, tagFromRefName, type Descriptor, type Platform } from '../oci/descriptor.js'
@@ -142,7 +141,9 @@ async function planInput(input: LayoutInput): Promise<InputPlan> {
   const { layout } = input
   const source = layoutSource(layout)
   const { manifests: entries } = await layout.index(input.searched)
-  const matchers = input.tags.map((g) => picomatch(g, { dot: true }))
+  // picomatch is loaded only when tags are filtered.
+  const picomatch = input.tags.length > 0 ? (await import('picomatch')).default : undefined
+  const matchers = input.tags.map((g) => picomatch!(g, { dot: true }))
   const tagged = entries.flatMap((entry) => {
     const refName = entry.annotations?.[REF_NAME]
     return typeof refName === 'string' ? [{ entry, tag: tagFromRefName(refName, layout.where('index.json')) }] : []
