@@ -140,6 +140,17 @@ export function readSmall(file: string, size: number, mismatch: (actual: number 
   }
 }
 
+/**
+ * What identifies a file's content without reading it, as git's index does: device, inode,
+ * size, mtime and ctime (nanoseconds), as one short string. Kept instead of the stat itself, so
+ * a plan of a million blobs holds a million short strings, not a million stat objects.
+ */
+export type FileStamp = string
+
+export function stampOf(st: BigIntStats): FileStamp {
+  return `${st.dev} ${st.ino} ${st.size} ${st.mtimeNs} ${st.ctimeNs}`
+}
+
 /** A file's lstat (bigint), or undefined when there is none to be had (missing, or a parent is not a directory). */
 export function lstatOrUndefined(file: string): BigIntStats | undefined {
   try {

@@ -1,5 +1,5 @@
-import { readdirSync, realpathSync, type BigIntStats } from 'node:fs'
-import { lstatOrUndefined, readSmall } from './atomic.js'
+import { readdirSync, realpathSync } from 'node:fs'
+import { lstatOrUndefined, readSmall, stampOf, type FileStamp } from './atomic.js'
 import path from 'node:path'
 import { OcisiteError } from '../errors.js'
 import { parseDescriptor, type Descriptor } from './descriptor.js'
@@ -12,8 +12,8 @@ export interface BlobFile {
   digest: Digest
   size: number
   file: string
-  /** Its lstat, taken while checking it (a verify cache can use it). */
-  stat: BigIntStats
+  /** Its stamp, taken while checking it (a verify cache can use it). */
+  stamp: FileStamp
 }
 
 /** A read-only view of an OCI image layout directory that treats every byte as untrusted. */
@@ -82,7 +82,7 @@ export class OciLayout {
     if (st.size !== BigInt(desc.size)) {
       throw new OcisiteError('SIZE_MISMATCH', `${this.label}: blob ${digest.value} is ${st.size} bytes, but its descriptor says ${desc.size}`, { digest: digest.value, file })
     }
-    return { digest, size: desc.size, file, stat: st }
+    return { digest, size: desc.size, file, stamp: stampOf(st) }
   }
 
   /** Read a small blob (a manifest, index or config) whole, verifying size and digest. */

@@ -130,7 +130,7 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: SiteWriteOptio
   const cache = await VerifyCache.load(opts.verify ? undefined : site.abs(SiteLayout.verifyCache))
   const siteStore = new FileStore({ label: site.root, blobPath: (d) => site.abs(SiteLayout.blob(d)), prepare: (d) => site.parentDir(SiteLayout.blob(d)).then(() => undefined), cache, stats })
   const inputStores = new Map<OciLayout, FileStore>()
-  const plannedFiles = new Map(plan.blobs.flatMap((b) => (b.origin ? [[b.digest.value, { file: b.origin.file, stat: b.origin.stat }] as const] : [])))
+  const plannedFiles = new Map(plan.blobs.flatMap((b) => (b.origin ? [[b.digest.value, { file: b.origin.file, stamp: b.origin.stamp }] as const] : [])))
   const storeOf = (layout: OciLayout) => {
     let s = inputStores.get(layout)
     // The plan already checked each blob file (regular, inside the layout, the right size).

@@ -1,5 +1,4 @@
-import type { BigIntStats } from 'node:fs'
-import { lstatOrUndefined } from '../oci/atomic.js'
+import { lstatOrUndefined, type FileStamp } from '../oci/atomic.js'
 import { mapLimit } from '../concurrency.js'
 import { OcisiteError } from '../errors.js'
 import { plainDescriptor, platformFromConfig, REF_NAME, tagFromRefName, type Descriptor, type Platform } from '../oci/descriptor.js'
@@ -19,7 +18,7 @@ export interface PlannedBlob {
   size: number
   label: string
   /** The input layout's checked file and its lstat; absent when only the site itself holds the blob. */
-  origin?: { layout: OciLayout; file: string; stat: BigIntStats }
+  origin?: { layout: OciLayout; file: string; stamp: FileStamp }
 }
 
 /** A manifest or index the site serves through /v2/. */
@@ -261,7 +260,7 @@ export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListe
       if (blobs.has(digest)) continue
       const file = files.get(digest)
       const blob: PlannedBlob = { digest: parseDigest(digest), size: node.descriptor.size, label: file?.layout.label ?? base?.label ?? s.path }
-      if (file) blob.origin = { layout: file.layout, file: file.file, stat: file.stat }
+      if (file) blob.origin = { layout: file.layout, file: file.file, stamp: file.stamp }
       blobs.set(digest, blob)
     }
     return {

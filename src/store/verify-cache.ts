@@ -1,27 +1,23 @@
-import { lstatSync, promises as fs, type BigIntStats } from 'node:fs'
-import { writeFileAtomic } from '../oci/atomic.js'
+import { promises as fs } from 'node:fs'
+import { lstatOrUndefined, stampOf, writeFileAtomic, type FileStamp } from '../oci/atomic.js'
 
 /** The format written into the cache file; any other is ignored (it only costs re-hashing). */
 const FORMAT = 'ocisite-verified-2'
 
 /**
- * What identifies a file's content without reading it, as git's index does: the digest it was
- * verified to hold, then device, inode, size, mtime and ctime (ctime last, for the racy rule).
- * One string per file, so a cache of hundreds of thousands of files loads and compares quickly.
+ * An entry: the digest a file was verified to hold, then its stamp (device, inode, size, mtime
+ * and ctime; ctime last, for the racy rule). One string per file, so a cache of hundreds of
+ * thousands of files loads and compares quickly.
  */
-function keyOf(digest: string, st: BigIntStats): string {
-  return `${digest} ${st.dev} ${st.ino} ${st.size} ${st.mtimeNs} ${st.ctimeNs}`
+function keyOf(digest: string, stamp: FileStamp): string {
+  return `${digest} ${stamp}`
 }
 
-/** A file's lstat (from the caller, or taken now), if it is a regular file. */
-function statOf(file: string, known?: BigIntStats): BigIntStats | undefined {
-  let st = known
-  try {
-    st ??= lstatSync(file, { bigint: true, throwIfNoEntry: false })
-  } catch {
-    return undefined
-  }
-  return st?.isFile() ? st : undefined
+/** A file's stamp (from the caller, or taken now), if it is a regular file. */
+function stampNow(file: string, known?: FileStamp): FileStamp | undefined {
+  if (known !== undefined) return known
+  const st = lstatOrUndefined(file)
+  return st?.isFile() ? stampOf(st) : undefined
 }
 
 /**
@@ -55,19 +51,19 @@ export class VerifyCache {
     return cache
   }
 
-  /** True when `file` was verified to hold `digest` and has not changed since (`stat`: its lstat, if at hand). */
-  verified(file: string, digest: string, stat?: BigIntStats): boolean {
+  /** True when `file` was verified to hold `digest` and has not changed since (`stamp`: its stamp, if at hand). */
+  verified(file: string, digest: string, stamp?: FileStamp): boolean {
     const key = this.entries.get(file)
     if (key === undefined) return false
-    const st = statOf(file, stat)
-    return !!st && key === keyOf(digest, st)
+    const now = stampNow(file, stamp)
+    return now !== undefined && key === keyOf(digest, now)
   }
 
-  /** Remember that `file` (as it is now, or as `stat` saw it) holds `digest`. */
-  record(file: string, digest: string, stat?: BigIntStats): void {
-    const st = statOf(file, stat)
-    if (!st) return
-    this.entries.set(file, keyOf(digest, st))
+  /** Remember that `file` (as it is now, or as `stamp` saw it) holds `digest`. */
+  record(file: string, digest: string, stamp?: FileStamp): void {
+    const now = stampNow(file, stamp)
+    if (now === undefined) return
+    this.entries.set(file, keyOf(digest, now))
     this.dirty = true
   }
 

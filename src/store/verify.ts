@@ -1,6 +1,6 @@
-import { constants, promises as fs, type BigIntStats } from 'node:fs'
+import { constants, promises as fs } from 'node:fs'
 import { OcisiteError } from '../errors.js'
-import { FILE_MODE, readSmall, replaceAtomically, writeFileAtomic } from '../oci/atomic.js'
+import { FILE_MODE, readSmall, replaceAtomically, writeFileAtomic, type FileStamp } from '../oci/atomic.js'
 import { createDigester, type Digest } from '../oci/digest.js'
 import { OffThreadWriter } from './hash-worker.js'
 
@@ -12,7 +12,7 @@ export interface Expected {
 }
 
 /** Where a blob's bytes come from: a local file (which can be cloned), or a stream. */
-export type BlobBytes = { file: string; /** Its lstat, when the store took one while checking it. */ stat?: BigIntStats } | { stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array> }
+export type BlobBytes = { file: string; /** Its stamp, when the store took one while checking it. */ stamp?: FileStamp } | { stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array> }
 
 /** Large reads and writes: a few syscalls per MiB instead of dozens. */
 const IO_CHUNK = 4 * 1024 * 1024
