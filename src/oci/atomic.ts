@@ -15,8 +15,17 @@ export function tempName(target: string): string {
   return path.join(path.dirname(target), `${tempPrefix}${(tempSeq++).toString(36)}-${path.basename(target)}`)
 }
 
-/** Files created with FILE_MODE keep it unless the umask clears some of its bits: only then is a chmod needed. */
-const umaskClearsFileMode = (process.umask() & FILE_MODE) !== 0
+/**
+ * Files created with FILE_MODE keep it unless the umask clears some of its bits: only then is a
+ * chmod needed. (A worker thread cannot read the umask: there, every file is chmodded.)
+ */
+const umaskClearsFileMode = (() => {
+  try {
+    return (process.umask() & FILE_MODE) !== 0
+  } catch {
+    return true
+  }
+})()
 
 export function isTempName(name: string): boolean {
   return name.startsWith('.ocisite-tmp-')
