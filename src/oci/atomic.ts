@@ -82,28 +82,12 @@ export async function replaceAtomically(target: string, fill: (tmp: string) => P
 }
 
 /**
- * Write bytes to `file` atomically, world-readable. Small files are written on the spot (open,
- * write, close, rename: microseconds each, where thread-pool round trips cost tens); the
- * temporary file is removed on any failure, and the directory made when missing.
+ * Write bytes to `file` atomically, world-readable, through replaceAtomically. The bytes are
+ * written on the spot (open, write, close: microseconds each, where thread-pool round trips cost
+ * tens; thousands of small blobs and documents are written this way).
  */
 export async function writeFileAtomic(file: string, bytes: Uint8Array): Promise<void> {
-  const tmp = tempName(file)
-  const untrack = trackTemp(tmp)
-  try {
-    try {
-      writeNewSync(tmp, bytes)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || lstatOrUndefined(path.dirname(file))) throw err
-      await ensureDir(path.dirname(file))
-      writeNewSync(tmp, bytes)
-    }
-    renameSync(tmp, file)
-  } catch (err) {
-    rmSync(tmp, { force: true })
-    throw err
-  } finally {
-    untrack()
-  }
+  await replaceAtomically(file, async (tmp) => writeNewSync(tmp, bytes))
 }
 
 /** Create `file` (it must not exist) holding `bytes`, mode 0644. */

@@ -79,12 +79,7 @@ export async function walkDag(source: BlobSource, roots: Descriptor[], into = ne
     }
     const node = await readNode(source, desc)
     into.set(desc.digest, node)
-    for (const child of node.children) {
-      // An opaque blob (a layer, a config) has nothing to read: recorded here, without a call
-      // that would only wait on itself (a layout has ten of these for every manifest).
-      if (!isDocumentDescriptor(child) && !into.has(child.digest)) into.set(child.digest, { descriptor: child, kind: 'blob', mediaType: child.mediaType, children: [] })
-      else await visit(child)
-    }
+    for (const child of node.children) await visit(child)
   }
   for (const root of roots) await visit(root)
   return into

@@ -39,11 +39,6 @@ export class FileStore implements ContentStore {
    */
   private async verifyFile(file: string, expected: Expected, stamp?: FileStamp): Promise<void> {
     if (this.opts.cache.verified(file, expected.digest.value, stamp)) return
-    await this.hashFileInPlace(file, expected)
-  }
-
-  /** Hash a file in place against what it should hold, and remember it (or forget it, when wrong). */
-  private async hashFileInPlace(file: string, expected: Expected): Promise<void> {
     this.opts.stats.hashed++
     try {
       const { size, hex } = await hashFile(file, expected.digest.algorithm, undefined, expected.size)
@@ -67,10 +62,8 @@ export class FileStore implements ContentStore {
     if (st.isDirectory()) throw new OcisiteError('PATH_INVALID', `${file}: a directory stands where blob ${desc.digest} goes; remove it`, { file })
     // Never open what is not a regular file (a FIFO would block): it is replaced by the push.
     if (!st.isFile() || st.size !== BigInt(desc.size)) return false
-    // Trusted by its unchanged stat: answered on the spot (a no-op rebuild asks this of every blob).
-    if (this.opts.cache.verified(file, expected.digest.value, stampOf(st))) return true
     // A copy with the wrong bytes is not a copy: the push replaces it.
-    return this.hashFileInPlace(file, expected).then(
+    return this.verifyFile(file, expected, stampOf(st)).then(
       () => true,
       () => false,
     )

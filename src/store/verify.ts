@@ -1,4 +1,6 @@
 import { constants, promises as fs } from 'node:fs'
+import type { FileHandle } from 'node:fs/promises'
+import type { Hash } from 'node:crypto'
 import { OcisiteError } from '../errors.js'
 import { FILE_MODE, readSmall, replaceAtomically, writeFileAtomic, type FileStamp } from '../oci/atomic.js'
 import { createDigester, type Digest } from '../oci/digest.js'
@@ -71,60 +73,86 @@ export async function hashFile(file: string, algorithm: Digest['algorithm'], onB
   }
 }
 
+/** Where a streamed blob goes: written to a new file and hashed, then closed with its size and hash. */
+interface BlobSink {
+  write(chunk: Uint8Array): Promise<void>
+  end(): Promise<{ size: number; hex: string }>
+  /** Stop without finishing; the file is closed (the caller removes it). */
+  abort(): Promise<void>
+}
+
+/** A sink on this thread: hashed as bytes arrive, written in large chunks while the next arrive. */
+class HashingWriter implements BlobSink {
+  private readonly hash: Hash
+  private size = 0
+  private pending: Uint8Array[] = []
+  private pendingBytes = 0
+  private writing: Promise<unknown> = Promise.resolve()
+  private constructor(
+    private readonly fh: FileHandle,
+    algorithm: Digest['algorithm'],
+  ) {
+    this.hash = createDigester(algorithm)
+  }
+
+  static async create(file: string, algorithm: Digest['algorithm']): Promise<HashingWriter> {
+    return new HashingWriter(await fs.open(file, 'wx', FILE_MODE), algorithm)
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.hash.update(chunk)
+    this.size += chunk.byteLength
+    this.pending.push(chunk)
+    this.pendingBytes += chunk.byteLength
+    if (this.pendingBytes >= IO_CHUNK) await this.flush()
+  }
+
+  private async flush(): Promise<void> {
+    const chunk = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending)
+    this.pending = []
+    this.pendingBytes = 0
+    await this.writing
+    // The write runs while the next chunks arrive and are hashed.
+    this.writing = this.fh.write(chunk)
+  }
+
+  async end(): Promise<{ size: number; hex: string }> {
+    try {
+      if (this.pendingBytes > 0) await this.flush()
+      await this.writing
+      return { size: this.size, hex: this.hash.digest('hex') }
+    } finally {
+      await this.fh.close()
+    }
+  }
+
+  async abort(): Promise<void> {
+    await this.writing.catch(() => undefined)
+    await this.fh.close()
+  }
+}
+
 /**
- * A large blob from a stream (the network): hashed and written on a worker thread while this
- * thread keeps receiving, so the two overlap on two cores.
+ * A blob from a stream (the network), counted against its size as it arrives. A large one is
+ * hashed and written on a worker thread while this thread keeps receiving, so the two overlap on
+ * two cores; a small one is not worth starting a thread for.
  */
-async function writeFromStreamOffThread(stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, tmp: string, expected: Expected, onBytes?: (n: number) => void): Promise<void> {
-  const writer = new OffThreadWriter(tmp, expected.digest.algorithm)
+async function writeFromStream(stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, tmp: string, expected: Expected, onBytes?: (n: number) => void): Promise<void> {
+  const sink: BlobSink = expected.size >= OFF_THREAD ? new OffThreadWriter(tmp, expected.digest.algorithm) : await HashingWriter.create(tmp, expected.digest.algorithm)
   let size = 0
   try {
     for await (const chunk of stream) {
       size += chunk.byteLength
       if (size > expected.size) throw sizeError(expected, 'longer')
-      await writer.write(chunk)
+      await sink.write(chunk)
       onBytes?.(chunk.byteLength)
     }
   } catch (err) {
-    await writer.abort()
+    await sink.abort()
     throw err
   }
-  const written = await writer.end()
+  const written = await sink.end()
   checkDigest(expected, written.size, written.hex)
-}
-
-async function writeFromStream(stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, tmp: string, expected: Expected, onBytes?: (n: number) => void): Promise<void> {
-  if (expected.size >= OFF_THREAD) return writeFromStreamOffThread(stream, tmp, expected, onBytes)
-  const hash = createDigester(expected.digest.algorithm)
-  const fh = await fs.open(tmp, 'wx', FILE_MODE)
-  try {
-    let size = 0
-    let pending: Uint8Array[] = []
-    let pendingBytes = 0
-    let writing: Promise<unknown> = Promise.resolve()
-    const flush = async () => {
-      const chunk = pending.length === 1 ? pending[0]! : Buffer.concat(pending)
-      pending = []
-      pendingBytes = 0
-      await writing
-      // The write runs while the next chunks arrive and are hashed.
-      writing = fh.write(chunk)
-    }
-    for await (const chunk of stream) {
-      size += chunk.byteLength
-      if (size > expected.size) throw sizeError(expected, 'longer')
-      hash.update(chunk)
-      pending.push(chunk)
-      pendingBytes += chunk.byteLength
-      onBytes?.(chunk.byteLength)
-      if (pendingBytes >= IO_CHUNK) await flush()
-    }
-    if (pendingBytes > 0) await flush()
-    await writing
-    checkDigest(expected, size, hash.digest('hex'))
-  } finally {
-    await fh.close()
-  }
 }
 
 async function writeFromFile(file: string, tmp: string, expected: Expected, onBytes?: (n: number) => void): Promise<void> {
