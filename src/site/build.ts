@@ -1,12 +1,12 @@
 import { promises as fs, statSync } from 'node:fs'
-import { ensureDir, linkAtomic, lstatOrUndefined, readSmall, writeFileAtomic } from '../oci/atomic.js'
+import { ensureDir, linkAtomic, lstatOrUndefined, readSmall, stampOf, writeFileAtomic } from '../oci/atomic.js'
 import { mapLimit } from '../concurrency.js'
 import { copyBlobs, type CopyItem } from '../store/copy.js'
 import type { ContentStore } from '../store/content-store.js'
 import { FileStore } from '../store/file-store.js'
 import { VerifyCache } from '../store/verify-cache.js'
 import type { OciLayout } from '../oci/layout.js'
-import { parseDigest } from '../oci/digest.js'
+import { digestOf, parseDigest } from '../oci/digest.js'
 import type { Descriptor } from '../oci/descriptor.js'
 import { discoveryDocuments, engineTemplates, type SiteFiles } from './documents.js'
 import { openInputs, Scratch } from './inputs.js'
@@ -14,6 +14,8 @@ import { renderHeadersFile } from './headers-file.js'
 import { renderNginx } from './nginx.js'
 import { normalizeBuildOptions, type BuildOptions, type NginxOptions, type NormalizedBuildOptions } from './options.js'
 import { planSite, type SitePlan } from './plan.js'
+import type { ProgressListener } from './progress.js'
+import { BuildMemo, buildInputs, type BuildInputs } from './build-memo.js'
 import { SiteLayout, SitePaths } from './site-paths.js'
 import { v2Tree, type V2Tree } from './v2.js'
 import { checkOut, lockSite, OwnedRecord, removeEmptyParents, removeTempFiles, UnreferencedBlobs, type SiteLock } from './site-state.js'
@@ -42,8 +44,9 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
   try {
     const inputs = await openInputs(opts.images, scratch, opts.maxArchiveSize)
     for (const i of inputs) opts.onProgress?.({ type: 'input', label: i.layout.label, imagePath: i.imagePath })
-    const plan = await planSite(inputs, opts.onProgress)
-    return await writeSite({ ...opts, inputs: opts.images.map((i) => i.from) }, { kind: 'build', plan })
+    // What the site will depend on, taken before anything is read: a later change then shows.
+    const memo = opts.verify ? undefined : buildInputs(opts, inputs)
+    return await writeSite({ ...opts, inputs: opts.images.map((i) => i.from) }, { kind: 'build', plan: (onProgress) => planSite(inputs, onProgress), ...(memo ? { memo } : {}) })
   } finally {
     await scratch.dispose()
   }
@@ -57,11 +60,14 @@ export type SiteWriteOptions = Pick<NormalizedBuildOptions, 'out' | 'host' | 'ba
 }
 
 /**
- * A full build replaces what the site publishes (and removes blobs nothing uses any more). An
- * update plans under the site's lock from what the site publishes now, and keeps every blob
- * (`prune` removes them once unreferenced for long enough).
+ * A full build replaces what the site publishes (and removes blobs nothing uses any more); with
+ * `memo`, a build that would change nothing is answered from the memo of the last one. An
+ * update plans from what the site publishes now, and keeps every blob (`prune` removes them once
+ * unreferenced for long enough). Both plan under the site's lock.
  */
-export type WriteMode = { kind: 'build'; plan: SitePlan } | { kind: 'update'; plan: (site: SitePaths, published: Published) => Promise<SitePlan> }
+export type WriteMode =
+  | { kind: 'build'; plan: (onProgress?: ProgressListener) => Promise<SitePlan>; memo?: BuildInputs }
+  | { kind: 'update'; plan: (site: SitePaths, published: Published) => Promise<SitePlan> }
 
 /** The order deletes go in: documents and links before the blobs they point at. */
 function deleteRank(rel: string): number {
@@ -95,16 +101,48 @@ export async function writeSite(opts: SiteWriteOptions, mode: WriteMode): Promis
   for (const dir of [SiteLayout.stateDir, SiteLayout.casDir, SiteLayout.indexDir, SiteLayout.v2Dir, '.well-known']) await site.parentDir(`${dir}/x`, false)
   const lock = await lockSite(site, { wait: opts.wait, onWait: () => opts.onProgress?.({ type: 'waiting', message: `waiting for another ocisite writing ${site.root}` }) })
   try {
+    const cache = await VerifyCache.load(opts.verify ? undefined : site.abs(SiteLayout.verifyCache))
+    const memo = mode.kind === 'build' ? mode.memo : undefined
+    const remembered = memo && (await BuildMemo.check<BuildResult>(site, memo, cache))
+    if (remembered) {
+      const { result, warnings } = remembered
+      for (const message of warnings) opts.onProgress?.({ type: 'warning', message })
+      opts.onProgress?.({ type: 'plan', images: result.images.length, tags: result.images.reduce((n, i) => n + i.tags.length, 0), blobs: result.blobs.total, bytes: result.blobs.bytesTotal })
+      const documents = { written: 0, unchanged: result.documents.written + result.documents.unchanged }
+      opts.onProgress?.({ type: 'documents', ...documents })
+      opts.onProgress?.({ type: 'pruned', files: 0 })
+      if (opts.nginx?.file && nginxConf !== undefined) await writeFileAtomic(opts.nginx.file, Buffer.from(nginxConf))
+      const { nginx: _, ...rest } = result
+      const blobs = { ...result.blobs, written: 0, skipped: result.blobs.total, hashed: 0, bytesWritten: 0 }
+      return { ...rest, blobs, documents, pruned: 0, ...(opts.nginx?.file ? { nginx: opts.nginx.file } : {}) }
+    }
+    // From here the site changes: the memo goes first, so a crash leaves none.
+    await BuildMemo.clear(site)
+    const warnings: string[] = []
+    const onProgress: ProgressListener = (e) => {
+      if (e.type === 'warning') warnings.push(e.message)
+      opts.onProgress?.(e)
+    }
     // An update reads what the site publishes only once it holds the lock: no other writer's
     // change can be lost between the read and the write.
-    const plan = mode.kind === 'build' ? mode.plan : await mode.plan(site, await loadPublished(site))
-    return await writeLocked(site, plan, opts, nginxConf, lock, mode.kind === 'update')
+    const plan = mode.kind === 'build' ? await mode.plan(onProgress) : await mode.plan(site, await loadPublished(site))
+    const { result, vouched, complete } = await writeLocked(site, plan, opts, nginxConf, lock, mode.kind === 'update', cache)
+    if (memo && complete) await BuildMemo.save(site, memo, plan.seen, vouched, result, warnings)
+    return result
   } finally {
     await lock.release()
   }
 }
 
-async function writeLocked(site: SitePaths, plan: SitePlan, opts: SiteWriteOptions, nginxConf: string | undefined, lock: SiteLock, keepBlobs: boolean): Promise<BuildResult> {
+async function writeLocked(
+  site: SitePaths,
+  plan: SitePlan,
+  opts: SiteWriteOptions,
+  nginxConf: string | undefined,
+  lock: SiteLock,
+  keepBlobs: boolean,
+  cache: VerifyCache,
+): Promise<{ result: BuildResult; vouched: number; complete: boolean }> {
   const bytesTotal = plan.blobs.reduce((n, b) => n + b.size, 0)
   opts.onProgress?.({ type: 'plan', images: plan.images.length, tags: plan.images.reduce((n, i) => n + i.tags.length, 0), blobs: plan.blobs.length, bytes: bytesTotal })
 
@@ -127,7 +165,6 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: SiteWriteOptio
   // Blobs first, copied concurrently from each input layout into the site's store. If any fails,
   // the copy's undo removes the blobs this build added: the old site stays as it was.
   const stats = { hashed: 0 }
-  const cache = await VerifyCache.load(opts.verify ? undefined : site.abs(SiteLayout.verifyCache))
   const siteStore = new FileStore({ label: site.root, blobPath: (d) => site.abs(SiteLayout.blob(d)), prepare: (d) => site.parentDir(SiteLayout.blob(d)).then(() => undefined), cache, stats })
   const inputStores = new Map<OciLayout, FileStore>()
   const plannedFiles = new Map(plan.blobs.flatMap((b) => (b.origin ? [[b.digest.value, { file: b.origin.file, stamp: b.origin.stamp }] as const] : [])))
@@ -199,16 +236,22 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: SiteWriteOptio
         await linkAtomic(site.abs(target), site.abs(rel))
         docs.written++
       }
+      // A link is its blob's file: the cache vouches for it under the blob's digest.
+      const [, algorithm, , encoded] = target.split('/')
+      cache.record(site.abs(rel), `${algorithm}:${encoded}`)
     })
     await mapLimit([...files.files].sort(([a], [b]) => (a < b ? -1 : 1)), 32, async ([rel, bytes]) => {
       await site.parentDir(rel)
       const st = lstatOrUndefined(site.abs(rel))
       const current = st?.isFile() && st.size === BigInt(bytes.byteLength) ? readIfSize(site.abs(rel), bytes.byteLength) : undefined
-      if (current?.equals(bytes)) docs.unchanged++
+      const unchanged = current?.equals(bytes) === true
+      if (unchanged) docs.unchanged++
       else {
         await writeFileAtomic(site.abs(rel), bytes)
         docs.written++
       }
+      // Compared or written just now: the cache vouches for it (so a later build can trust its stat).
+      cache.record(site.abs(rel), digestOf(bytes), unchanged ? stampOf(st!) : undefined)
     })
   }
   for (const d of documents) await apply(d)
@@ -235,12 +278,12 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: SiteWriteOptio
   await UnreferencedBlobs.update(site, kept)
   // Keep what the next build can use: the site's blobs and inputs that are not scratch copies.
   const keep = new Set([...[...owned].map((rel) => site.abs(rel)), ...plan.blobs.flatMap((b) => (b.origin && !b.origin.layout.fromArchive ? [b.origin.file] : []))])
-  await cache.save((file) => keep.has(file))
+  const vouched = await cache.save((file) => keep.has(file))
   opts.onProgress?.({ type: 'pruned', files: pruned })
 
   if (opts.nginx?.file && nginxConf !== undefined) await writeFileAtomic(opts.nginx.file, Buffer.from(nginxConf))
 
-  return {
+  const result: BuildResult = {
     out: site.root,
     host: opts.host,
     images: plan.images.map((i) => ({ path: i.path, tags: i.tags.map((t) => ({ tag: t.tag, digest: t.entry.digest, mediaType: t.entry.mediaType, size: t.entry.size })) })),
@@ -249,4 +292,6 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: SiteWriteOptio
     pruned,
     ...(opts.nginx?.file ? { nginx: opts.nginx.file } : {}),
   }
+  // Complete when the saved cache vouches for every file the build owns or took a blob from.
+  return { result, vouched, complete: vouched === keep.size }
 }

@@ -1,4 +1,4 @@
-import { lstatOrUndefined, type FileStamp } from '../oci/atomic.js'
+import { lstatOrUndefined, stampOf, type FileStamp } from '../oci/atomic.js'
 import { mapLimit } from '../concurrency.js'
 import { OcisiteError } from '../errors.js'
 import { plainDescriptor, platformFromConfig, REF_NAME, tagFromRefName, type Descriptor, type Platform } from '../oci/descriptor.js'
@@ -52,6 +52,12 @@ export interface PlannedImage {
 export interface SitePlan {
   images: PlannedImage[]
   blobs: PlannedBlob[]
+  /**
+   * Input files the plan looked at besides the blobs it takes from them (the same blob in
+   * another input, files the referrer scan read), each with the stamp it had ('' for none).
+   * While none of them changes (nor the blobs), planning again would give the same plan.
+   */
+  seen: Array<[file: string, stamp: FileStamp]>
 }
 
 function layoutSource(layout: OciLayout): BlobSource {
@@ -76,7 +82,7 @@ function referrerDescriptor(node: DagNode): Descriptor {
 }
 
 /** Manifests in a layout that could be referrers: index.json entries, then small JSON blobs. */
-async function referrerCandidates(layout: OciLayout, indexEntries: Descriptor[], nodes: Map<string, DagNode>): Promise<DagNode[]> {
+async function referrerCandidates(layout: OciLayout, indexEntries: Descriptor[], nodes: Map<string, DagNode>, looked: Array<[string, FileStamp]>): Promise<DagNode[]> {
   const source = layoutSource(layout)
   const out: DagNode[] = []
   const seen = new Set<string>()
@@ -96,6 +102,7 @@ async function referrerCandidates(layout: OciLayout, indexEntries: Descriptor[],
   const unvisited = layout.listBlobs().filter((b) => !nodes.has(b.digest) && !seen.has(b.digest))
   for (const blob of unvisited.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0))) {
     const st = lstatOrUndefined(blob.file)
+    looked.push([blob.file, st ? stampOf(st) : ''])
     if (!st?.isFile() || st.size > 1024n * 1024n) continue
     await consider({ mediaType: '', digest: blob.digest, size: Number(st.size) }, true)
   }
@@ -115,6 +122,7 @@ interface InputPlan {
   nodes: Map<string, DagNode>
   referrers: Array<{ subject: string; descriptor: Descriptor }>
   files: Map<string, BlobFile>
+  seen: Array<[string, FileStamp]>
   untagged?: string
 }
 
@@ -132,7 +140,7 @@ export interface SiteBase {
 async function planPublished(image: PublishedImage, source: BlobSource): Promise<InputPlan> {
   const referrers = image.referrers.flatMap((r) => r.manifests.map((descriptor) => ({ subject: r.subject, descriptor })))
   const nodes = await walkDag(source, [...image.tags.map((t) => t.entry), ...referrers.map((r) => r.descriptor)])
-  return { tags: image.tags, nodes, referrers, files: new Map() }
+  return { tags: image.tags, nodes, referrers, files: new Map(), seen: [] }
 }
 
 /** Choose an input's tags, walk their DAGs and referrers, and check every blob file. */
@@ -148,7 +156,7 @@ async function planInput(input: LayoutInput): Promise<InputPlan> {
     return typeof refName === 'string' ? [{ entry, tag: tagFromRefName(refName, layout.where('index.json')) }] : []
   })
   const chosen = tagged.filter(({ tag }) => matchers.length === 0 || matchers.some((m) => m(tag)))
-  const plan: InputPlan = { tags: [], nodes: new Map(), referrers: [], files: new Map() }
+  const plan: InputPlan = { tags: [], nodes: new Map(), referrers: [], files: new Map(), seen: [] }
   if (chosen.length === 0) {
     const available = [...new Set(tagged.map((t) => t.tag))].join(', ') || 'none'
     plan.untagged = `${layout.label}: no tags${input.tags.length ? ` matching ${input.tags.join(', ')}` : ''} (tags: ${available})`
@@ -166,7 +174,7 @@ async function planInput(input: LayoutInput): Promise<InputPlan> {
     plan.tags.push({ tag, entry: out })
   }
   // Referrers (signatures, SBOMs) of anything published ride along, recursively.
-  const candidates = await referrerCandidates(layout, entries, plan.nodes)
+  const candidates = await referrerCandidates(layout, entries, plan.nodes, plan.seen)
   const recorded = new Set<string>()
   let added = true
   while (added) {
@@ -202,6 +210,7 @@ export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListe
   const images = new Map<string, ImageState>()
   const files = new Map<string, BlobFile & { layout: OciLayout }>()
   const untagged: string[] = []
+  const seen: Array<[string, FileStamp]> = []
   const stateOf = (path: string) => {
     const state: ImageState = images.get(path) ?? { path, tags: new Map(), nodes: new Map(), referrers: new Map() }
     images.set(path, state)
@@ -243,7 +252,11 @@ export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListe
       if (!prior || prior.fromSite) state.tags.set(tag, { tag, entry, label: layout.label, fromSite: false })
     }
     addNodesAndReferrers(state, plan)
-    for (const [digest, file] of plan.files) if (!files.has(digest)) files.set(digest, { ...file, layout })
+    seen.push(...plan.seen)
+    for (const [digest, file] of plan.files) {
+      if (!files.has(digest)) files.set(digest, { ...file, layout })
+      else seen.push([file.file, file.stamp])
+    }
   }
 
   if (inputs.length > 0 && untagged.length === inputs.length && base) throw new OcisiteError('NOTHING_TO_PUBLISH', `nothing to add: ${untagged.join('; ')}`)
@@ -270,7 +283,7 @@ export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListe
       referrers: new Map([...referrers].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => [k, [...v].sort((a: Descriptor, b: Descriptor) => (a.digest < b.digest ? -1 : 1))])),
     }
   })
-  return { images: out, blobs: [...blobs.values()].sort((a, b) => (a.digest.value < b.digest.value ? -1 : 1)) }
+  return { images: out, blobs: [...blobs.values()].sort((a, b) => (a.digest.value < b.digest.value ? -1 : 1)), seen }
 }
 
 /**

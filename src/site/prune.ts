@@ -10,6 +10,7 @@ import type { UpdateOptions } from './publish.js'
 import { loadPublished, siteBlobSource } from './published.js'
 import { SiteLayout, SitePaths } from './site-paths.js'
 import { lockSite, OwnedRecord, removeEmptyParents, UnreferencedBlobs } from './site-state.js'
+import { BuildMemo } from './build-memo.js'
 import { v2Tree } from './v2.js'
 
 export interface PruneOptions extends UpdateOptions {
@@ -113,6 +114,8 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
       }
     }
     if (options.dryRun) return result
+    // The site changes: the memo of its last build goes first.
+    if (gone.length > 0) await BuildMemo.clear(site)
     for (const rel of gone) {
       await fs.rm(site.abs(rel), { force: true })
       await removeEmptyParents(site, rel)

@@ -25,6 +25,8 @@ export const SiteLayout = {
   published: '.ocisite/site.json',
   /** When each blob still in the site stopped being referenced (for `prune --grace`). */
   unreferenced: '.ocisite/unreferenced.json',
+  /** The last complete build: what it depended on and returned, so an unchanged rebuild plans nothing. */
+  buildMemo: '.ocisite/build.json',
   index: (imagePath: string) => `oci-index/${imagePath}`,
   blob: (d: Digest) => `oci-cas/${d.algorithm}/${d.encoded.slice(0, 2)}/${d.encoded}`,
   v2Base: 'v2/_base.json',

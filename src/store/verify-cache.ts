@@ -63,18 +63,40 @@ export class VerifyCache {
   record(file: string, digest: string, stamp?: FileStamp): void {
     const now = stampNow(file, stamp)
     if (now === undefined) return
-    this.entries.set(file, keyOf(digest, now))
+    const key = keyOf(digest, now)
+    if (this.entries.get(file) === key) return
+    this.entries.set(file, key)
     this.dirty = true
+  }
+
+  /**
+   * True when every file the cache knows still has the stamp it was verified with (one lstat
+   * each): nothing it vouches for has changed since.
+   */
+  unchanged(): boolean {
+    for (const [file, key] of this.entries) {
+      const st = lstatOrUndefined(file)
+      if (!st?.isFile() || key.slice(key.indexOf(' ') + 1) !== stampOf(st)) return false
+    }
+    return true
+  }
+
+  /** How many files the cache vouches for. */
+  get size(): number {
+    return this.entries.size
   }
 
   forget(file: string): void {
     if (this.entries.delete(file)) this.dirty = true
   }
 
-  /** Save, keeping only `keep` (the files still in use), and leaving out racily recent ones. */
-  async save(keep: (file: string) => boolean): Promise<void> {
-    if (!this.file) return
-    if (!this.dirty && [...this.entries.keys()].every(keep)) return // a no-op rebuild rewrites nothing
+  /**
+   * Save, keeping only `keep` (the files still in use), and leaving out racily recent ones.
+   * Returns how many files the saved cache vouches for (0 for a cache that is never saved).
+   */
+  async save(keep: (file: string) => boolean): Promise<number> {
+    if (!this.file) return 0
+    if (!this.dirty && [...this.entries.keys()].every(keep)) return this.entries.size // a no-op rebuild rewrites nothing
     // Kernel timestamps tick coarsely (a few ms): a file changed within the last 100 ms could change again unseen.
     const racy = (BigInt(Date.now()) - 100n) * 1_000_000n
     const files: string[] = []
@@ -82,5 +104,6 @@ export class VerifyCache {
       if (keep(path) && BigInt(key.slice(key.lastIndexOf(' ') + 1)) < racy) files.push(`${path}\t${key}`)
     }
     await writeFileAtomic(this.file, Buffer.from(JSON.stringify({ format: FORMAT, files })))
+    return files.length
   }
 }

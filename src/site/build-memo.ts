@@ -1,0 +1,142 @@
+import { readdirSync } from 'node:fs'
+import { promises as fs } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { lstatOrUndefined, stampOf, writeFileAtomic, type FileStamp } from '../oci/atomic.js'
+import type { VerifyCache } from '../store/verify-cache.js'
+import type { LayoutInput } from './inputs.js'
+import { SiteLayout, type SitePaths } from './site-paths.js'
+
+/** The format written into the memo file; any other is ignored (it only costs a full build). */
+const FORMAT = 'ocisite-build-memo-1'
+
+/** A file's stamp now ('' when there is none: missing, or not reachable). */
+function stampNow(file: string): FileStamp {
+  const st = lstatOrUndefined(file)
+  return st ? stampOf(st) : ''
+}
+
+/** Stamps are `dev ino size mtimeNs ctimeNs`: the change time is the last field. */
+function ctimeNs(stamp: FileStamp): bigint {
+  return stamp === '' ? 0n : BigInt(stamp.slice(stamp.lastIndexOf(' ') + 1))
+}
+
+/**
+ * ocisite's own code and templates: a build by other code (an upgrade, a local change) may
+ * write other documents from the same inputs, so it is part of what a build depends on.
+ */
+function codeFiles(): string[] {
+  const here = path.dirname(fileURLToPath(import.meta.url)) // src/site or dist/site
+  const roots = [path.dirname(here), path.join(path.dirname(here), '..', 'templates')]
+  return roots.flatMap((root) => {
+    try {
+      return (readdirSync(root, { recursive: true }) as string[]).map((rel) => path.join(root, rel)).sort()
+    } catch {
+      return []
+    }
+  })
+}
+
+/** What a build was asked, and the stamps of every file it read that the verify cache does not vouch for. */
+export interface BuildInputs {
+  /** The request: the host, the settings that shape documents, and each input layout as found. */
+  key: string
+  /** Input files (each layout's oci-layout, index.json and blob directories) and ocisite's code, with their stamps. */
+  stamps: Array<[file: string, stamp: FileStamp]>
+}
+
+/**
+ * What a build of `inputs` depends on besides the blobs and documents (which the verify cache
+ * vouches for), taken before it plans: a file changed while it plans then no longer matches.
+ * Undefined for inputs a memo cannot cover (archives are extracted afresh each time).
+ */
+export function buildInputs(settings: { host: string; baseUrl: string | undefined; v2: boolean; headersFile: boolean }, inputs: LayoutInput[]): BuildInputs | undefined {
+  if (inputs.some((i) => i.layout.fromArchive)) return undefined
+  const key = JSON.stringify([FORMAT, settings.host, settings.baseUrl ?? null, settings.v2, settings.headersFile, inputs.map((i) => [i.layout.paths.root, i.imagePath, i.tags, i.searched])])
+  const files: string[] = []
+  for (const { layout } of inputs) {
+    const blobs = layout.paths.blobsDir()
+    let algorithms: string[] = []
+    try {
+      algorithms = readdirSync(blobs).sort()
+    } catch {
+      // no blobs directory: its missing stamp is what is recorded
+    }
+    files.push(layout.paths.ociLayout, layout.paths.indexJson, blobs, ...algorithms.map((a) => path.join(blobs, a)))
+  }
+  files.push(...codeFiles())
+  return { key, stamps: files.map((f) => [f, stampNow(f)]) }
+}
+
+/** ocisite's own files in the site that a build reads or writes, besides the verify cache's. */
+const stateFiles = [SiteLayout.ownedRecord, SiteLayout.published, SiteLayout.unreferenced, SiteLayout.verifyCache]
+
+interface MemoDoc<R> {
+  format: string
+  key: string
+  /** The input files (and ocisite's code) as `buildInputs` found them, each `file\tstamp`. */
+  inputs: string[]
+  /** Further files: what else the plan looked at, then the site's state files, each `file\tstamp`. */
+  others: string[]
+  /** How many files the verify cache vouched for when the memo was written. */
+  vouched: number
+  result: R
+  warnings: string[]
+}
+
+/**
+ * The memo of the last complete build (`.ocisite/build.json`, never served), as make keeps
+ * file times: what the build was asked, the stamp of every file it depended on, and what it
+ * returned. A build asked the same, while every one of those files still has its stamp and the
+ * verify cache still vouches for every blob and document (each file unchanged since it was
+ * verified), would write nothing: it returns the remembered result without planning.
+ *
+ * Every write to the site removes the memo first (a crash then leaves none), and it is written
+ * only when every stamp it holds is older than the racy window (a change within the same clock
+ * tick as the stamp could go unseen, as git's index rule has it).
+ */
+export const BuildMemo = {
+  file: (site: SitePaths) => site.abs(SiteLayout.buildMemo),
+
+  /** The remembered result, when nothing the last build depended on has changed. */
+  async check<R>(site: SitePaths, inputs: BuildInputs, cache: VerifyCache): Promise<{ result: R; warnings: string[] } | undefined> {
+    const bytes = await fs.readFile(BuildMemo.file(site)).catch(() => undefined)
+    if (!bytes) return undefined
+    let doc: MemoDoc<R>
+    try {
+      doc = JSON.parse(bytes.toString('utf8')) as MemoDoc<R>
+    } catch {
+      return undefined
+    }
+    if (doc.format !== FORMAT || doc.key !== inputs.key || !Array.isArray(doc.inputs) || !Array.isArray(doc.others)) return undefined
+    if (doc.inputs.length !== inputs.stamps.length || inputs.stamps.some(([f, s], i) => doc.inputs[i] !== `${f}\t${s}`)) return undefined
+    for (const line of doc.others) {
+      const tab = line.indexOf('\t')
+      if (line.slice(tab + 1) !== stampNow(line.slice(0, tab))) return undefined
+    }
+    if (cache.size !== doc.vouched || !cache.unchanged()) return undefined
+    return { result: doc.result, warnings: doc.warnings }
+  },
+
+  /** Forget the memo: called under the lock before any write to the site. */
+  async clear(site: SitePaths): Promise<void> {
+    await fs.rm(BuildMemo.file(site), { force: true })
+  },
+
+  /**
+   * Remember a complete build. `seen`: further input files the plan looked at (blobs the site
+   * takes from another input, files the referrer scan read), with the stamps they had then.
+   * Written only when `complete` (the verify cache vouches for every blob and document) and no
+   * stamp is racily recent.
+   */
+  async save<R>(site: SitePaths, inputs: BuildInputs, seen: Array<[string, FileStamp]>, vouched: number, result: R, warnings: string[]): Promise<void> {
+    const racy = (BigInt(Date.now()) - 100n) * 1_000_000n
+    if ([...inputs.stamps, ...seen].some(([, s]) => ctimeNs(s) >= racy)) return
+    // The state files were written by this build under the lock; only another ocisite (which
+    // takes the lock, and clears the memo) writes them.
+    const state = stateFiles.map((rel) => `${site.abs(rel)}\t${stampNow(site.abs(rel))}`)
+    const line = ([f, s]: [string, FileStamp]) => `${f}\t${s}`
+    const doc: MemoDoc<R> = { format: FORMAT, key: inputs.key, inputs: inputs.stamps.map(line), others: [...seen.map(line), ...state], vouched, result, warnings }
+    await writeFileAtomic(BuildMemo.file(site), Buffer.from(JSON.stringify(doc)))
+  },
+}
