@@ -90,7 +90,7 @@ describe.each([
 
   it('never serves ocisite\'s own state (the record of owned files, the verify cache, the lock)', async () => {
     for (const f of ['.ocisite/owned.json', '.ocisite/verified.json']) await expect(fs.stat(path.join(out, f)), f).resolves.toBeTruthy()
-    for (const p of ['/.ocisite/owned.json', '/.ocisite/verified.json', '/.ocisite/', '/.ocisite/lock.d/owner.json', '/%2Eocisite/owned.json']) {
+    for (const p of ['/.ocisite/owned.json', '/.ocisite/verified.json', '/.ocisite/build.json', '/.ocisite/', '/.ocisite/lock.d/owner.json', '/%2Eocisite/owned.json']) {
       const res = await fetch(base() + p)
       expect(res.status, p).toBe(404)
       expect(await res.text()).not.toContain('files')

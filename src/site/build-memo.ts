@@ -1,5 +1,4 @@
-import { readdirSync } from 'node:fs'
-import { promises as fs } from 'node:fs'
+import { promises as fs, readdirSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { lstatOrUndefined, stampOf, writeFileAtomic, type FileStamp } from '../oci/atomic.js'
@@ -22,19 +21,22 @@ function ctimeNs(stamp: FileStamp): bigint {
 }
 
 /**
- * ocisite's own code and templates: a build by other code (an upgrade, a local change) may
- * write other documents from the same inputs, so it is part of what a build depends on.
+ * ocisite's own code and templates, and the dependencies installed beside it: a build by other
+ * code (an upgrade, a local change) may write other documents from the same inputs, so they are
+ * part of what a build depends on.
  */
 function codeFiles(): string[] {
-  const here = path.dirname(fileURLToPath(import.meta.url)) // src/site or dist/site
-  const roots = [path.dirname(here), path.join(path.dirname(here), '..', 'templates')]
-  return roots.flatMap((root) => {
+  const code = path.dirname(path.dirname(fileURLToPath(import.meta.url))) // src or dist
+  const pkg = path.dirname(code)
+  const tree = (root: string) => {
     try {
       return (readdirSync(root, { recursive: true }) as string[]).map((rel) => path.join(root, rel)).sort()
     } catch {
       return []
     }
-  })
+  }
+  // npm rewrites node_modules/.package-lock.json on every install into that tree.
+  return [...tree(code), ...tree(path.join(pkg, 'templates')), path.join(pkg, 'package.json'), path.join(pkg, 'node_modules', '.package-lock.json')]
 }
 
 /** What a build was asked, and the stamps of every file it read that the verify cache does not vouch for. */

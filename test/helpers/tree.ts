@@ -2,13 +2,16 @@ import { createHash } from 'node:crypto'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 
-/** ocisite's private verify cache: device and inode numbers and times, so it differs between copies of one site. */
-const MACHINE_STATE = /(^|\/)\.ocisite\/verified\.json$/
+/**
+ * ocisite's private caches (the verify cache and the memo of the last build): device and inode
+ * numbers and times, so they differ between copies of one site.
+ */
+const MACHINE_STATE = /(^|\/)\.ocisite\/(verified|build)\.json$/
 
 /**
  * A snapshot of a directory: relative path → sha256 of contents and mode, to compare trees.
- * Symlinks are recorded by target (never followed), other non-regular files by kind. The verify
- * cache is left out: it is not published, and it names inodes.
+ * Symlinks are recorded by target (never followed), other non-regular files by kind. The private
+ * caches are left out: they are not published, and they name inodes.
  */
 export async function snapshot(root: string): Promise<Map<string, string>> {
   const out = new Map<string, string>()
