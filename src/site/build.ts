@@ -104,45 +104,44 @@ export async function writeSite(opts: SiteWriteOptions, mode: WriteMode): Promis
     const cache = await VerifyCache.load(opts.verify ? undefined : site.abs(SiteLayout.verifyCache))
     const memo = mode.kind === 'build' ? mode.memo : undefined
     const remembered = memo && (await BuildMemo.check<BuildResult>(site, memo, cache))
-    if (remembered) {
-      const { result, warnings } = remembered
-      for (const message of warnings) opts.onProgress?.({ type: 'warning', message })
-      opts.onProgress?.({ type: 'plan', images: result.images.length, tags: result.images.reduce((n, i) => n + i.tags.length, 0), blobs: result.blobs.total, bytes: result.blobs.bytesTotal })
-      const documents = { written: 0, unchanged: result.documents.written + result.documents.unchanged }
-      opts.onProgress?.({ type: 'documents', ...documents })
-      opts.onProgress?.({ type: 'pruned', files: 0 })
-      if (opts.nginx?.file && nginxConf !== undefined) await writeFileAtomic(opts.nginx.file, Buffer.from(nginxConf))
-      const { nginx: _, ...rest } = result
-      const blobs = { ...result.blobs, written: 0, skipped: result.blobs.total, hashed: 0, bytesWritten: 0 }
-      return { ...rest, blobs, documents, pruned: 0, ...(opts.nginx?.file ? { nginx: opts.nginx.file } : {}) }
+    let result: BuildResult
+    if (remembered) result = replay(remembered, opts.onProgress)
+    else {
+      // From here the site changes: the memo goes first, so a crash leaves none.
+      await BuildMemo.clear(site)
+      const warnings: string[] = []
+      const onProgress: ProgressListener = (e) => {
+        if (e.type === 'warning') warnings.push(e.message)
+        opts.onProgress?.(e)
+      }
+      // An update reads what the site publishes only once it holds the lock: no other writer's
+      // change can be lost between the read and the write.
+      const plan = mode.kind === 'build' ? await mode.plan(onProgress) : await mode.plan(site, await loadPublished(site))
+      const written = await writeLocked(site, plan, opts, lock, mode.kind === 'update', cache)
+      result = written.result
+      if (memo && written.complete) await BuildMemo.save(site, memo, plan.seen, written.vouched, result, warnings)
     }
-    // From here the site changes: the memo goes first, so a crash leaves none.
-    await BuildMemo.clear(site)
-    const warnings: string[] = []
-    const onProgress: ProgressListener = (e) => {
-      if (e.type === 'warning') warnings.push(e.message)
-      opts.onProgress?.(e)
+    if (opts.nginx?.file && nginxConf !== undefined) {
+      await writeFileAtomic(opts.nginx.file, Buffer.from(nginxConf))
+      result = { ...result, nginx: opts.nginx.file }
     }
-    // An update reads what the site publishes only once it holds the lock: no other writer's
-    // change can be lost between the read and the write.
-    const plan = mode.kind === 'build' ? await mode.plan(onProgress) : await mode.plan(site, await loadPublished(site))
-    const { result, vouched, complete } = await writeLocked(site, plan, opts, nginxConf, lock, mode.kind === 'update', cache)
-    if (memo && complete) await BuildMemo.save(site, memo, plan.seen, vouched, result, warnings)
     return result
   } finally {
     await lock.release()
   }
 }
 
-async function writeLocked(
-  site: SitePaths,
-  plan: SitePlan,
-  opts: SiteWriteOptions,
-  nginxConf: string | undefined,
-  lock: SiteLock,
-  keepBlobs: boolean,
-  cache: VerifyCache,
-): Promise<{ result: BuildResult; vouched: number; complete: boolean }> {
+/** A build with nothing to do: the last build's result, as it stands now (nothing written). */
+function replay({ result, warnings }: { result: BuildResult; warnings: string[] }, onProgress: ProgressListener | undefined): BuildResult {
+  for (const message of warnings) onProgress?.({ type: 'warning', message })
+  onProgress?.({ type: 'plan', images: result.images.length, tags: result.images.reduce((n, i) => n + i.tags.length, 0), blobs: result.blobs.total, bytes: result.blobs.bytesTotal })
+  const documents = { written: 0, unchanged: result.documents.written + result.documents.unchanged }
+  onProgress?.({ type: 'documents', ...documents })
+  onProgress?.({ type: 'pruned', files: 0 })
+  return { ...result, blobs: { ...result.blobs, written: 0, skipped: result.blobs.total, hashed: 0, bytesWritten: 0 }, documents, pruned: 0 }
+}
+
+async function writeLocked(site: SitePaths, plan: SitePlan, opts: SiteWriteOptions, lock: SiteLock, keepBlobs: boolean, cache: VerifyCache): Promise<{ result: BuildResult; vouched: number; complete: boolean }> {
   const bytesTotal = plan.blobs.reduce((n, b) => n + b.size, 0)
   opts.onProgress?.({ type: 'plan', images: plan.images.length, tags: plan.images.reduce((n, i) => n + i.tags.length, 0), blobs: plan.blobs.length, bytes: bytesTotal })
 
@@ -281,8 +280,6 @@ async function writeLocked(
   const vouched = await cache.save((file) => keep.has(file))
   opts.onProgress?.({ type: 'pruned', files: pruned })
 
-  if (opts.nginx?.file && nginxConf !== undefined) await writeFileAtomic(opts.nginx.file, Buffer.from(nginxConf))
-
   const result: BuildResult = {
     out: site.root,
     host: opts.host,
@@ -290,7 +287,6 @@ async function writeLocked(
     blobs: { total: plan.blobs.length, written: counts.written, skipped: counts.skipped, hashed: stats.hashed, bytesTotal, bytesWritten: counts.bytesWritten },
     documents: docs,
     pruned,
-    ...(opts.nginx?.file ? { nginx: opts.nginx.file } : {}),
   }
   // Complete when the saved cache vouches for every file the build owns or took a blob from.
   return { result, vouched, complete: vouched === keep.size }
