@@ -144,6 +144,21 @@ export function stampOf(st: BigIntStats): FileStamp {
   return `${st.dev} ${st.ino} ${st.size} ${st.mtimeNs} ${st.ctimeNs}`
 }
 
+/** A file's stamp now: '' when there is none (missing, or a parent is not a directory). */
+export function stampAt(file: string): FileStamp {
+  const st = lstatOrUndefined(file)
+  return st ? stampOf(st) : ''
+}
+
+/**
+ * A stamp too recent to vouch for a file: kernel timestamps tick coarsely (a few ms), so a
+ * change within the last 100 ms could come again unseen with the same stamp (git's "racily
+ * clean" rule). The change time is the stamp's last field.
+ */
+export function isRacy(stamp: FileStamp, now = Date.now()): boolean {
+  return stamp !== '' && BigInt(stamp.slice(stamp.lastIndexOf(' ') + 1)) >= (BigInt(now) - 100n) * 1_000_000n
+}
+
 /** A file's lstat (bigint), or undefined when there is none to be had (missing, or a parent is not a directory). */
 export function lstatOrUndefined(file: string): BigIntStats | undefined {
   try {

@@ -1,24 +1,13 @@
 import { promises as fs, readdirSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { lstatOrUndefined, stampOf, writeFileAtomic, type FileStamp } from '../oci/atomic.js'
+import { isRacy, stampAt, writeFileAtomic, type FileStamp } from '../oci/atomic.js'
 import type { VerifyCache } from '../store/verify-cache.js'
 import type { LayoutInput } from './inputs.js'
 import { SiteLayout, type SitePaths } from './site-paths.js'
 
 /** The format written into the memo file; any other is ignored (it only costs a full build). */
 const FORMAT = 'ocisite-build-memo-1'
-
-/** A file's stamp now ('' when there is none: missing, or not reachable). */
-function stampNow(file: string): FileStamp {
-  const st = lstatOrUndefined(file)
-  return st ? stampOf(st) : ''
-}
-
-/** Stamps are `dev ino size mtimeNs ctimeNs`: the change time is the last field. */
-function ctimeNs(stamp: FileStamp): bigint {
-  return stamp === '' ? 0n : BigInt(stamp.slice(stamp.lastIndexOf(' ') + 1))
-}
 
 /**
  * ocisite's own code and templates, and the dependencies installed beside it: a build by other
@@ -40,7 +29,7 @@ function codeFiles(): string[] {
 }
 
 /** What a build was asked, and the stamps of every file it read that the verify cache does not vouch for. */
-export interface BuildInputs {
+export interface BuildRequest {
   /** The request: the host, the settings that shape documents, and each input layout as found. */
   key: string
   /** Input files (each layout's oci-layout, index.json and blob directories) and ocisite's code, with their stamps. */
@@ -52,7 +41,7 @@ export interface BuildInputs {
  * vouches for), taken before it plans: a file changed while it plans then no longer matches.
  * Undefined for inputs a memo cannot cover (archives are extracted afresh each time).
  */
-export function buildInputs(settings: { host: string; baseUrl: string | undefined; v2: boolean; headersFile: boolean }, inputs: LayoutInput[]): BuildInputs | undefined {
+export function buildRequest(settings: { host: string; baseUrl: string | undefined; v2: boolean; headersFile: boolean }, inputs: LayoutInput[]): BuildRequest | undefined {
   if (inputs.some((i) => i.layout.fromArchive)) return undefined
   const key = JSON.stringify([FORMAT, settings.host, settings.baseUrl ?? null, settings.v2, settings.headersFile, inputs.map((i) => [i.layout.paths.root, i.imagePath, i.tags, i.searched])])
   const files: string[] = []
@@ -67,7 +56,7 @@ export function buildInputs(settings: { host: string; baseUrl: string | undefine
     files.push(layout.paths.ociLayout, layout.paths.indexJson, blobs, ...algorithms.map((a) => path.join(blobs, a)))
   }
   files.push(...codeFiles())
-  return { key, stamps: files.map((f) => [f, stampNow(f)]) }
+  return { key, stamps: files.map((f) => [f, stampAt(f)]) }
 }
 
 /** ocisite's own files in the site that a build reads or writes, besides the verify cache's. */
@@ -76,8 +65,8 @@ const stateFiles = [SiteLayout.ownedRecord, SiteLayout.published, SiteLayout.unr
 interface MemoDoc<R> {
   format: string
   key: string
-  /** The input files (and ocisite's code) as `buildInputs` found them, each `file\tstamp`. */
-  inputs: string[]
+  /** The input files (and ocisite's code) as `buildRequest` found them, each `file\tstamp`. */
+  request: string[]
   /** Further files: what else the plan looked at, then the site's state files, each `file\tstamp`. */
   others: string[]
   /** How many files the verify cache vouched for when the memo was written. */
@@ -101,7 +90,7 @@ export const BuildMemo = {
   file: (site: SitePaths) => site.abs(SiteLayout.buildMemo),
 
   /** The remembered result, when nothing the last build depended on has changed. */
-  async check<R>(site: SitePaths, inputs: BuildInputs, cache: VerifyCache): Promise<{ result: R; warnings: string[] } | undefined> {
+  async check<R>(site: SitePaths, request: BuildRequest, cache: VerifyCache): Promise<{ result: R; warnings: string[] } | undefined> {
     const bytes = await fs.readFile(BuildMemo.file(site)).catch(() => undefined)
     if (!bytes) return undefined
     let doc: MemoDoc<R>
@@ -110,11 +99,11 @@ export const BuildMemo = {
     } catch {
       return undefined
     }
-    if (doc.format !== FORMAT || doc.key !== inputs.key || !Array.isArray(doc.inputs) || !Array.isArray(doc.others)) return undefined
-    if (doc.inputs.length !== inputs.stamps.length || inputs.stamps.some(([f, s], i) => doc.inputs[i] !== `${f}\t${s}`)) return undefined
+    if (doc.format !== FORMAT || doc.key !== request.key || !Array.isArray(doc.request) || !Array.isArray(doc.others)) return undefined
+    if (doc.request.length !== request.stamps.length || request.stamps.some(([f, s], i) => doc.request[i] !== `${f}\t${s}`)) return undefined
     for (const line of doc.others) {
       const tab = line.indexOf('\t')
-      if (line.slice(tab + 1) !== stampNow(line.slice(0, tab))) return undefined
+      if (line.slice(tab + 1) !== stampAt(line.slice(0, tab))) return undefined
     }
     if (cache.size !== doc.vouched || !cache.unchanged()) return undefined
     return { result: doc.result, warnings: doc.warnings }
@@ -131,14 +120,14 @@ export const BuildMemo = {
    * Written only when `complete` (the verify cache vouches for every blob and document) and no
    * stamp is racily recent.
    */
-  async save<R>(site: SitePaths, inputs: BuildInputs, seen: Array<[string, FileStamp]>, vouched: number, result: R, warnings: string[]): Promise<void> {
-    const racy = (BigInt(Date.now()) - 100n) * 1_000_000n
-    if ([...inputs.stamps, ...seen].some(([, s]) => ctimeNs(s) >= racy)) return
+  async save<R>(site: SitePaths, request: BuildRequest, seen: Array<[string, FileStamp]>, vouched: number, result: R, warnings: string[]): Promise<void> {
+    const now = Date.now()
+    if ([...request.stamps, ...seen].some(([, s]) => isRacy(s, now))) return
     // The state files were written by this build under the lock; only another ocisite (which
     // takes the lock, and clears the memo) writes them.
-    const state = stateFiles.map((rel) => `${site.abs(rel)}\t${stampNow(site.abs(rel))}`)
+    const state = stateFiles.map((rel) => `${site.abs(rel)}\t${stampAt(site.abs(rel))}`)
     const line = ([f, s]: [string, FileStamp]) => `${f}\t${s}`
-    const doc: MemoDoc<R> = { format: FORMAT, key: inputs.key, inputs: inputs.stamps.map(line), others: [...seen.map(line), ...state], vouched, result, warnings }
+    const doc: MemoDoc<R> = { format: FORMAT, key: request.key, request: request.stamps.map(line), others: [...seen.map(line), ...state], vouched, result, warnings }
     await writeFileAtomic(BuildMemo.file(site), Buffer.from(JSON.stringify(doc)))
   },
 }

@@ -15,7 +15,7 @@ import { renderNginx } from './nginx.js'
 import { normalizeBuildOptions, type BuildOptions, type NginxOptions, type NormalizedBuildOptions } from './options.js'
 import { planSite, type SitePlan } from './plan.js'
 import type { ProgressListener } from './progress.js'
-import { BuildMemo, buildInputs, type BuildInputs } from './build-memo.js'
+import { BuildMemo, buildRequest, type BuildRequest } from './build-memo.js'
 import { SiteLayout, SitePaths } from './site-paths.js'
 import { v2Tree, type V2Tree } from './v2.js'
 import { checkOut, lockSite, OwnedRecord, removeEmptyParents, removeTempFiles, UnreferencedBlobs, type SiteLock } from './site-state.js'
@@ -45,7 +45,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const inputs = await openInputs(opts.images, scratch, opts.maxArchiveSize)
     for (const i of inputs) opts.onProgress?.({ type: 'input', label: i.layout.label, imagePath: i.imagePath })
     // What the site will depend on, taken before anything is read: a later change then shows.
-    const memo = opts.verify ? undefined : buildInputs(opts, inputs)
+    const memo = opts.verify ? undefined : buildRequest(opts, inputs)
     return await writeSite({ ...opts, inputs: opts.images.map((i) => i.from) }, { kind: 'build', plan: (onProgress) => planSite(inputs, onProgress), ...(memo ? { memo } : {}) })
   } finally {
     await scratch.dispose()
@@ -66,7 +66,7 @@ export type SiteWriteOptions = Pick<NormalizedBuildOptions, 'out' | 'host' | 'ba
  * unreferenced for long enough). Both plan under the site's lock.
  */
 export type WriteMode =
-  | { kind: 'build'; plan: (onProgress?: ProgressListener) => Promise<SitePlan>; memo?: BuildInputs }
+  | { kind: 'build'; plan: (onProgress?: ProgressListener) => Promise<SitePlan>; memo?: BuildRequest }
   | { kind: 'update'; plan: (site: SitePaths, published: Published) => Promise<SitePlan> }
 
 /** The order deletes go in: documents and links before the blobs they point at. */

@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs'
-import { lstatOrUndefined, stampOf, writeFileAtomic, type FileStamp } from '../oci/atomic.js'
+import { isRacy, lstatOrUndefined, stampAt, stampOf, writeFileAtomic, type FileStamp } from '../oci/atomic.js'
 
 /** The format written into the cache file; any other is ignored (it only costs re-hashing). */
 const FORMAT = 'ocisite-verified-2'
@@ -74,10 +74,7 @@ export class VerifyCache {
    * each): nothing it vouches for has changed since.
    */
   unchanged(): boolean {
-    for (const [file, key] of this.entries) {
-      const st = lstatOrUndefined(file)
-      if (!st?.isFile() || key.slice(key.indexOf(' ') + 1) !== stampOf(st)) return false
-    }
+    for (const [file, key] of this.entries) if (key.slice(key.indexOf(' ') + 1) !== stampAt(file)) return false
     return true
   }
 
@@ -97,11 +94,10 @@ export class VerifyCache {
   async save(keep: (file: string) => boolean): Promise<number> {
     if (!this.file) return 0
     if (!this.dirty && [...this.entries.keys()].every(keep)) return this.entries.size // a no-op rebuild rewrites nothing
-    // Kernel timestamps tick coarsely (a few ms): a file changed within the last 100 ms could change again unseen.
-    const racy = (BigInt(Date.now()) - 100n) * 1_000_000n
+    const now = Date.now()
     const files: string[] = []
     for (const [path, key] of [...this.entries].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      if (keep(path) && BigInt(key.slice(key.lastIndexOf(' ') + 1)) < racy) files.push(`${path}\t${key}`)
+      if (keep(path) && !isRacy(key.slice(key.indexOf(' ') + 1), now)) files.push(`${path}\t${key}`)
     }
     await writeFileAtomic(this.file, Buffer.from(JSON.stringify({ format: FORMAT, files })))
     return files.length
