@@ -63,11 +63,20 @@ export class OciLayout {
     return { manifests }
   }
 
+  /** Blobs checked already, by digest: a plan reads a manifest or config, then checks every blob it reaches. */
+  private readonly checked = new Map<string, BlobFile>()
+
   /**
    * Check that a descriptor's blob is a regular file of the right size inside the layout. On the
-   * spot (an lstat, and a realpath per blob directory, once): a plan checks every blob of every input.
+   * spot (an lstat, and a realpath per blob directory, once), and once per blob: a plan checks
+   * every blob of every input.
    */
   statBlob(desc: { digest: string; size: number }): BlobFile {
+    const known = this.checked.get(desc.digest)
+    if (known) {
+      if (known.size !== desc.size) throw this.sizeMismatch(known.digest, known.file, known.size, desc.size)
+      return known
+    }
     const digest = parseDigest(desc.digest, this.label)
     const file = this.paths.blob(digest)
     // The stat is kept for the verify cache.
@@ -79,10 +88,19 @@ export class OciLayout {
     if (!this.insideLayout(path.dirname(file))) {
       throw new OcisiteError('BLOB_NOT_REGULAR', `${this.label}: blob ${digest.value} lies outside the layout through a linked directory`, { digest: digest.value, file })
     }
-    if (st.size !== BigInt(desc.size)) {
-      throw new OcisiteError('SIZE_MISMATCH', `${this.label}: blob ${digest.value} is ${st.size} bytes, but its descriptor says ${desc.size}`, { digest: digest.value, file })
-    }
-    return { digest, size: desc.size, file, stamp: stampOf(st) }
+    if (st.size !== BigInt(desc.size)) throw this.sizeMismatch(digest, file, st.size, desc.size)
+    const blob = { digest, size: desc.size, file, stamp: stampOf(st) }
+    this.checked.set(desc.digest, blob)
+    return blob
+  }
+
+  private sizeMismatch(digest: Digest, file: string, actual: number | bigint, described: number): OcisiteError {
+    return new OcisiteError('SIZE_MISMATCH', `${this.label}: blob ${digest.value} is ${actual} bytes, but its descriptor says ${described}`, { digest: digest.value, file })
+  }
+
+  /** A file that no longer has the size it was checked with. */
+  private changedWhileRead(code: 'SIZE_MISMATCH' | 'LAYOUT_INVALID', what: string, actual: number | 'longer', context: Record<string, string>): OcisiteError {
+    return new OcisiteError(code, `${what} changed while it was read (${actual === 'longer' ? 'it grew' : `now ${actual} bytes`})`, context)
   }
 
   /** Read a small blob (a manifest, index or config) whole, verifying size and digest. */
@@ -93,7 +111,7 @@ export class OciLayout {
     }
     // A small file read on the spot: one open, one read, one close, with no thread-pool round
     // trips (a few microseconds each, against tens for each asynchronous call).
-    const bytes = readSmall(blob.file, blob.size, (actual) => new OcisiteError('SIZE_MISMATCH', `${this.label}: blob ${blob.digest.value} changed while it was read (${actual === 'longer' ? 'it grew' : `now ${actual} bytes`})`, { digest: blob.digest.value }))
+    const bytes = readSmall(blob.file, blob.size, (actual) => this.changedWhileRead('SIZE_MISMATCH', `${this.label}: blob ${blob.digest.value}`, actual, { digest: blob.digest.value }))
     const actual = digestOf(bytes, blob.digest.algorithm)
     if (actual !== blob.digest.value) {
       throw new OcisiteError('DIGEST_MISMATCH', `${this.label}: blob ${blob.digest.value} has digest ${actual}`, { digest: blob.digest.value, file: blob.file })
@@ -148,6 +166,6 @@ export class OciLayout {
     if (!st) throw new OcisiteError('LAYOUT_INVALID', `${this.label}: not an OCI image layout: ${name} is missing`, { file })
     if (!st.isFile()) throw new OcisiteError('LAYOUT_INVALID', `${this.where(name)}: not a regular file`, { file })
     if (st.size > BigInt(MAX_JSON_BYTES)) throw new OcisiteError('JSON_INVALID', `${this.where(name)}: ${st.size} bytes, over the ${MAX_JSON_BYTES}-byte limit`, { file })
-    return readSmall(file, Number(st.size), (actual) => new OcisiteError('LAYOUT_INVALID', `${this.where(name)}: changed while it was read (${actual === 'longer' ? 'it grew' : `now ${actual} bytes`})`, { file }))
+    return readSmall(file, Number(st.size), (actual) => this.changedWhileRead('LAYOUT_INVALID', `${this.where(name)}:`, actual, { file }))
   }
 }

@@ -230,14 +230,14 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: SiteWriteOptio
       await site.parentDir(rel)
       const a = lstatOrUndefined(site.abs(rel))
       const b = statSync(site.abs(target), { bigint: true })
-      if (a && a.ino === b.ino && a.dev === b.dev) docs.unchanged++
+      const unchanged = a !== undefined && a.ino === b.ino && a.dev === b.dev
+      if (unchanged) docs.unchanged++
       else {
         await linkAtomic(site.abs(target), site.abs(rel))
         docs.written++
       }
       // A link is its blob's file: the cache vouches for it under the blob's digest.
-      const [, algorithm, , encoded] = target.split('/')
-      cache.record(site.abs(rel), `${algorithm}:${encoded}`)
+      cache.record(site.abs(rel), SiteLayout.blobDigest(target), unchanged ? stampOf(a) : undefined)
     })
     await mapLimit([...files.files].sort(([a], [b]) => (a < b ? -1 : 1)), 32, async ([rel, bytes]) => {
       await site.parentDir(rel)

@@ -98,8 +98,7 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
     const stillWaiting = new Map<string, number>()
     const gone: string[] = []
     for (const rel of [...record.files].filter((r) => r.startsWith(casPrefix)).sort()) {
-      const [algorithm, , encoded] = rel.slice(casPrefix.length).split('/')
-      const digest = parseDigest(`${algorithm}:${encoded}`, rel)
+      const digest = parseDigest(SiteLayout.blobDigest(rel), rel)
       if (reachable.has(digest.value)) continue
       const st = await fs.lstat(site.abs(rel)).catch(() => undefined)
       const from = since.get(rel) ?? now

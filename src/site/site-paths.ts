@@ -29,6 +29,11 @@ export const SiteLayout = {
   buildMemo: '.ocisite/build.json',
   index: (imagePath: string) => `oci-index/${imagePath}`,
   blob: (d: Digest) => `oci-cas/${d.algorithm}/${d.encoded.slice(0, 2)}/${d.encoded}`,
+  /** The digest text a blob's path names (the inverse of `blob`; unchecked: parse it). */
+  blobDigest: (rel: string) => {
+    const [, algorithm, , encoded] = rel.split('/')
+    return `${algorithm}:${encoded}`
+  },
   v2Base: 'v2/_base.json',
   v2Catalog: 'v2/_catalog.json',
   v2TagsList: (repo: string) => `v2/${repo}/_tags.json`,

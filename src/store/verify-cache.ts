@@ -13,6 +13,11 @@ function keyOf(digest: string, stamp: FileStamp): string {
   return `${digest} ${stamp}`
 }
 
+/** The stamp part of a key. */
+function stampOfKey(key: string): FileStamp {
+  return key.slice(key.indexOf(' ') + 1)
+}
+
 /** A file's stamp (from the caller, or taken now), if it is a regular file. */
 function stampNow(file: string, known?: FileStamp): FileStamp | undefined {
   if (known !== undefined) return known
@@ -74,7 +79,7 @@ export class VerifyCache {
    * each): nothing it vouches for has changed since.
    */
   unchanged(): boolean {
-    for (const [file, key] of this.entries) if (key.slice(key.indexOf(' ') + 1) !== stampAt(file)) return false
+    for (const [file, key] of this.entries) if (stampOfKey(key) !== stampAt(file)) return false
     return true
   }
 
@@ -97,7 +102,7 @@ export class VerifyCache {
     const now = Date.now()
     const files: string[] = []
     for (const [path, key] of [...this.entries].sort(([a], [b]) => (a < b ? -1 : 1))) {
-      if (keep(path) && !isRacy(key.slice(key.indexOf(' ') + 1), now)) files.push(`${path}\t${key}`)
+      if (keep(path) && !isRacy(stampOfKey(key), now)) files.push(`${path}\t${key}`)
     }
     await writeFileAtomic(this.file, Buffer.from(JSON.stringify({ format: FORMAT, files })))
     return files.length
