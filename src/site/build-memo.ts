@@ -7,7 +7,7 @@ import type { LayoutInput } from './inputs.js'
 import { SiteLayout, type SitePaths } from './site-paths.js'
 
 /** The format written into the memo file; any other is ignored (it only costs a full build). */
-const FORMAT = 'ocisite-build-memo-1'
+const FORMAT = 'ocisite-build-memo-2'
 
 /**
  * ocisite's own code and templates, and the dependencies installed beside it: a build by other
@@ -64,6 +64,8 @@ const stateFiles = [SiteLayout.ownedRecord, SiteLayout.published, SiteLayout.unr
 
 interface MemoDoc<R> {
   format: string
+  /** False for a build that cannot vouch for itself (see save): the next one plans. */
+  usable: boolean
   key: string
   /** The input files (and ocisite's code) as `buildRequest` found them, each `file\tstamp`. */
   request: string[]
@@ -82,7 +84,7 @@ interface MemoDoc<R> {
  * verify cache still vouches for every blob and document (each file unchanged since it was
  * verified), would write nothing: it returns the remembered result without planning.
  *
- * Every write to the site removes the memo first (a crash then leaves none), and it is written
+ * Every write to the site removes the memo first (a crash then leaves none), and it is usable
  * only when every stamp it holds is older than the racy window (a change within the same clock
  * tick as the stamp could go unseen, as git's index rule has it).
  */
@@ -99,7 +101,7 @@ export const BuildMemo = {
     } catch {
       return undefined
     }
-    if (doc.format !== FORMAT || doc.key !== request.key || !Array.isArray(doc.request) || !Array.isArray(doc.others)) return undefined
+    if (doc.format !== FORMAT || doc.usable !== true || doc.key !== request.key || !Array.isArray(doc.request) || !Array.isArray(doc.others)) return undefined
     if (doc.request.length !== request.stamps.length || request.stamps.some(([f, s], i) => doc.request[i] !== `${f}\t${s}`)) return undefined
     for (const line of doc.others) {
       const tab = line.indexOf('\t')
@@ -115,19 +117,23 @@ export const BuildMemo = {
   },
 
   /**
-   * Remember a complete build. `seen`: further input files the plan looked at (blobs the site
-   * takes from another input, files the referrer scan read), with the stamps they had then.
-   * Written only when `complete` (the verify cache vouches for every blob and document) and no
-   * stamp is racily recent.
+   * Remember a build. `seen`: further input files the plan looked at (blobs the site takes from
+   * another input, files the referrer scan read), with the stamps they had then. The memo is
+   * usable only when `complete` (the verify cache vouches for every blob and document) and no
+   * stamp is racily recent; otherwise it says so. Either way one file is written, so every
+   * build makes the same writes whatever the clock (the crash test kills a build at each one).
    */
-  async save<R>(site: SitePaths, request: BuildRequest, seen: Array<[string, FileStamp]>, vouched: number, result: R, warnings: string[]): Promise<void> {
+  async save<R>(site: SitePaths, request: BuildRequest, seen: Array<[string, FileStamp]>, complete: boolean, vouched: number, result: R, warnings: string[]): Promise<void> {
     const now = Date.now()
-    if ([...request.stamps, ...seen].some(([, s]) => isRacy(s, now))) return
+    if (!complete || [...request.stamps, ...seen].some(([, s]) => isRacy(s, now))) {
+      await writeFileAtomic(BuildMemo.file(site), Buffer.from(JSON.stringify({ format: FORMAT, usable: false })))
+      return
+    }
     // The state files were written by this build under the lock; only another ocisite (which
     // takes the lock, and clears the memo) writes them.
     const state = stateFiles.map((rel) => `${site.abs(rel)}\t${stampAt(site.abs(rel))}`)
     const line = ([f, s]: [string, FileStamp]) => `${f}\t${s}`
-    const doc: MemoDoc<R> = { format: FORMAT, key: request.key, request: request.stamps.map(line), others: [...seen.map(line), ...state], vouched, result, warnings }
+    const doc: MemoDoc<R> = { format: FORMAT, usable: true, key: request.key, request: request.stamps.map(line), others: [...seen.map(line), ...state], vouched, result, warnings }
     await writeFileAtomic(BuildMemo.file(site), Buffer.from(JSON.stringify(doc)))
   },
 }

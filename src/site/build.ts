@@ -119,7 +119,7 @@ export async function writeSite(opts: SiteWriteOptions, mode: WriteMode): Promis
       const plan = mode.kind === 'build' ? await mode.plan(onProgress) : await mode.plan(site, await loadPublished(site))
       const written = await writeLocked(site, plan, opts, lock, mode.kind === 'update', cache)
       result = written.result
-      if (memo && written.complete) await BuildMemo.save(site, memo, plan.seen, written.vouched, result, warnings)
+      if (memo) await BuildMemo.save(site, memo, plan.seen, written.complete, written.vouched, result, warnings)
     }
     if (opts.nginx?.file && nginxConf !== undefined) {
       await writeFileAtomic(opts.nginx.file, Buffer.from(nginxConf))
