@@ -212,6 +212,20 @@ describe('two adds at once', () => {
     const all = [multi(), ...inputs.map((p) => ({ from: p, path: path.basename(p) }))]
     expect(await served(site)).toEqual(await served(await fullBuild(all)))
   })
+
+  it('two writers taking and freeing the lock as fast as they can: a release never removes the next holder\'s lock', async () => {
+    // A release once renamed its lock away and then let proper-lockfile rmdir the path: a lock
+    // just taken there by the next writer, still empty while it named itself, went with it
+    // (seen in CI as "ENOENT ... utime lock.d" from the second of two adds).
+    const site = await siteOf([app()])
+    const churn = () => run(process.execPath, ['--import', 'tsx', 'test/helpers/lock-churn.ts', site, '4000'], { cwd: repo }).then((r) => JSON.parse(r.stdout) as { taken: number; errors: string[] })
+    const both = await Promise.all([churn(), churn()])
+    for (const r of both) {
+      expect(r.errors).toEqual([])
+      expect(r.taken).toBeGreaterThan(0)
+    }
+    expect((await fs.readdir(path.join(site, '.ocisite'))).filter((f) => f.startsWith('lock'))).toEqual([])
+  })
 })
 
 describe('a lock left without its owner', () => {

@@ -256,12 +256,14 @@ export async function lockSite(site: SitePaths, options: LockOptions): Promise<S
     release: async () => {
       const ours = (await readOwner(lockDir))?.token === owner.token
       if (!ours) return // taken over by someone else: theirs to release
+      // proper-lockfile stops refreshing first. Its own rmdir then fails on our owner.json, so it
+      // can never remove a lock directory: after the rename below, the one at this path may
+      // already be the next writer's, still empty while it names itself.
+      await held().catch(() => undefined)
       // One rename frees the lock, so it never stands without its owner (a kill -9 here leaves
       // either our lock, which the next writer takes over at once, or none).
       const grave = `${lockDir}.released-${randomBytes(6).toString('hex')}`
       renameSync(lockDir, grave)
-      // proper-lockfile stops refreshing; its own removal then finds nothing to remove.
-      await held().catch(() => undefined)
       await fs.rm(grave, { recursive: true, force: true })
     },
     check: async () => {
