@@ -1,15 +1,17 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { execFileSync, spawn } from 'node:child_process'
+import { execFile, execFileSync, spawn } from 'node:child_process'
 import http from 'node:http'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LayoutWriter } from '../src/oci/layout-writer.js'
 import { ocisite } from './helpers/cli.js'
 import { image, tempDir } from './helpers/fixtures.js'
 
 const INDEX = 'application/vnd.oci.image.index.v1+json'
+const execFileAsync = promisify(execFile)
 /** node with tsx's loader, running the CLI's pull directly (so signals reach ocisite itself). */
 const tsxNode = ['--import', 'tsx', fileURLToPath(new URL('../src/bin.ts', import.meta.url)), 'pull']
 let work: string
@@ -18,7 +20,10 @@ let port: number
 let blobs: Map<string, Buffer>
 let manifest: { mediaType: string; digest: string; size: number }
 let layerHex: string
-/** An image whose one layer is large enough (24 MiB) to be hashed and written on a worker thread. */
+/**
+ * An image whose one layer is large enough (24 MiB) to be hashed and written on a worker thread,
+ * and 1,234 bytes more, so its last chunk is short and not a whole number of disk blocks.
+ */
 let bigManifest: { mediaType: string; digest: string; size: number }
 let bigLayerHex: string
 let notJson: { mediaType: string; digest: string; size: number }
@@ -119,7 +124,7 @@ beforeAll(async () => {
   blobs = new Map()
   for (const f of await fs.readdir(path.join(work, 'source', 'blobs', 'sha256'))) blobs.set(f, await fs.readFile(path.join(work, 'source', 'blobs', 'sha256', f)))
   layerHex = JSON.parse(blobs.get(m.digest.slice(7))!.toString()).layers[0].digest.slice(7)
-  const bigLayer = await w.putBytes(randomBytes(24 * 1024 * 1024), 'application/vnd.oci.image.layer.v1.tar')
+  const bigLayer = await w.putBytes(randomBytes(24 * 1024 * 1024 + 1234), 'application/vnd.oci.image.layer.v1.tar')
   const bigConfig = await w.putJson({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [bigLayer.digest] } }, 'application/vnd.oci.image.config.v1+json')
   const big = await w.putJson({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: bigConfig, layers: [bigLayer] }, 'application/vnd.oci.image.manifest.v1+json')
   bigManifest = { mediaType: big.mediaType, digest: big.digest, size: big.size }
@@ -189,6 +194,33 @@ describe('a large layer, hashed and written on a worker thread while it arrives'
     expect(r.code, r.stderr).toBe(0)
     expect((await fs.readFile(path.join(dest, 'blobs', 'sha256', bigLayerHex))).equals(served.get(bigLayerHex)!)).toBe(true)
     await expect(fs.readdir(path.join(dest, 'blobs', 'sha256'))).resolves.toHaveLength(3)
+  })
+
+  it('is written with O_DIRECT, past the page cache, where the file system takes it', async () => {
+    const dest = path.join(work, 'dest-big-direct')
+    const trace = path.join(work, 'big-direct.strace')
+    // (Run asynchronously: the server answering the pull lives in this process.)
+    await execFileAsync('strace', ['-f', '-e', 'trace=openat', '-o', trace, process.execPath, ...tsxNode, '--protocol', 'http', '--port', String(port), '127.0.0.1/big-good#t', dest])
+    // One open of its temporary file, direct: the short last chunk did not fall back to the page cache.
+    const opens = (await fs.readFile(trace, 'utf8')).split('\n').filter((l) => l.includes(`${bigLayerHex}"`) && l.includes('.ocisite-tmp'))
+    expect(opens).toHaveLength(1)
+    expect(opens[0]).toContain('O_DIRECT')
+    expect((await fs.readFile(path.join(dest, 'blobs', 'sha256', bigLayerHex))).equals(served.get(bigLayerHex)!)).toBe(true)
+  })
+
+  it('is written through the page cache where the file system refuses O_DIRECT (ramfs)', async () => {
+    // ramfs refuses O_DIRECT at open. It is mounted in a mount namespace of its own, which goes
+    // with the command, so the pulled layer's hash is taken in there.
+    const mnt = path.join(work, 'ramfs')
+    await fs.mkdir(mnt)
+    const script = 'mount -t ramfs ramfs "$0" && "$@" && sha256sum "$0"/dest/blobs/sha256/* && ls -a "$0"/dest/blobs/sha256'
+    const { stdout: out } = await execFileAsync('unshare', ['--mount', 'sh', '-c', script, mnt, process.execPath, ...tsxNode, '--protocol', 'http', '--port', String(port), '127.0.0.1/big-good#t', path.join(mnt, 'dest')])
+    expect(out).toContain(`${bigLayerHex}  ${mnt}/dest/blobs/sha256/${bigLayerHex}`)
+    // Every blob's bytes match its name, and no temporary file is left.
+    const sums = out.split('\n').filter((l) => l.includes('  /'))
+    expect(sums).toHaveLength(3)
+    for (const l of sums) expect(l.split('  ')[1]!.endsWith(l.split('  ')[0]!)).toBe(true)
+    expect(out).not.toContain('.ocisite-tmp')
   })
 
   it.each([
