@@ -26,6 +26,7 @@ export type ErrorCode =
   | 'NOT_A_SITE'
   | 'VERIFY_FAILED'
   | 'ARTIFACT_UNSAFE'
+  | 'LISTEN_FAILED'
 
 /** Process exit codes, the one place they are defined. */
 export enum ExitCode {

@@ -182,3 +182,11 @@ describe('the _headers file for Netlify and Cloudflare Pages', () => {
     }
   })
 })
+
+describe('ocisite serve on a port it cannot have', () => {
+  it('a port already in use: one line naming it, exit 2', async () => {
+    const r = await ocisite(['serve', out, '--port', new URL(preview.url).port])
+    expect(r.code, r.stderr).toBe(2)
+    expect(r.stderr.trim().split('\n')).toEqual([`ocisite: error[LISTEN_FAILED]: cannot listen on 127.0.0.1:${new URL(preview.url).port}: the address is already in use`])
+  })
+})

@@ -71,8 +71,13 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     ],
   })
   const host = options.host ?? serveDefaults.host
+  const where = `${host.includes(':') ? `[${host}]` : host}:${options.port ?? serveDefaults.port}`
   await new Promise<void>((resolve, reject) => {
-    server.server.once('error', reject)
+    server.server.once('error', (err: NodeJS.ErrnoException) => {
+      // A port in use, one that needs privileges, or an address this machine does not have.
+      const why = { EADDRINUSE: 'the address is already in use', EACCES: 'permission denied', EADDRNOTAVAIL: 'this machine has no such address' }[err.code ?? '']
+      reject(why ? new OcisiteError('LISTEN_FAILED', `cannot listen on ${where}: ${why}`, { host, port: options.port }, { cause: err }) : err)
+    })
     server.listen(options.port ?? serveDefaults.port, host, () => resolve())
   })
   const address = server.server.address()
