@@ -208,6 +208,29 @@ describe('a large layer, hashed and written on a worker thread while it arrives'
     expect((await fs.readFile(path.join(dest, 'blobs', 'sha256', bigLayerHex))).equals(served.get(bigLayerHex)!)).toBe(true)
   })
 
+  it('goes on through the page cache when the disk refuses a direct write (a short last chunk not rounded to its blocks)', async () => {
+    // Alignment 1: the full 4 MiB chunks are still whole blocks and go direct; the last 1,234
+    // bytes are not, and this disk (512-byte blocks or larger) refuses them with EINVAL.
+    const file = path.join(work, 'direct-refused.bin')
+    const traces = path.join(work, 'direct-refused-strace')
+    await fs.mkdir(traces)
+    const size = 8 * 1024 * 1024 + 1234
+    // (-ff: one file per thread, so a write's call and its result are on one line.)
+    const { stdout } = await execFileAsync('strace', ['-ff', '-e', 'trace=openat,pwrite64', '-o', path.join(traces, 't'), process.execPath, '--import', 'tsx', 'test/helpers/direct-write.ts', file, String(size), '1'], { cwd: path.dirname(path.dirname(fileURLToPath(import.meta.url))) })
+    const { hex, expected } = JSON.parse(stdout) as { hex: string; expected: string }
+    expect(hex).toBe(expected)
+    expect((await fs.stat(file)).size).toBe(size)
+    expect(createHash('sha256').update(await fs.readFile(file)).digest('hex')).toBe(expected)
+    const lines = (await Promise.all((await fs.readdir(traces)).map((t) => fs.readFile(path.join(traces, t), 'utf8')))).flatMap((t) => t.split('\n'))
+    const opens = lines.filter((l) => l.includes(`${file}"`)).sort((a, b) => (a.includes('O_DIRECT') ? -1 : b.includes('O_DIRECT') ? 1 : 0))
+    expect(opens).toHaveLength(2)
+    expect(opens[0]).toContain('O_DIRECT')
+    expect(opens[1]).toContain('O_RDWR')
+    expect(opens[1]).not.toContain('O_DIRECT')
+    expect(lines.filter((l) => /pwrite64\(.*, 1234, 8388608\) += -1 EINVAL/.test(l))).toHaveLength(1)
+    expect(lines.filter((l) => /pwrite64\(.*, 1234, 8388608\) += 1234$/.test(l))).toHaveLength(1)
+  })
+
   it('is written through the page cache where the file system refuses O_DIRECT (ramfs)', async () => {
     // ramfs refuses O_DIRECT at open. It is mounted in a mount namespace of its own, which goes
     // with the command, so the pulled layer's hash is taken in there.

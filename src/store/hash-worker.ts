@@ -35,7 +35,8 @@ const pages = (chunk * slotCount) / 65536
 const memory = new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer
 const slots = Array.from({ length: slotCount }, (_, i) => new Uint8Array(memory, i * chunk, chunk))
 const free = slots.map((_, i) => i)
-let direct // the O_DIRECT descriptor, while the file system takes its writes
+let direct // the O_DIRECT descriptor
+let refused = true // until the direct open succeeds, and again once the file system refuses a direct write
 let buffered // a plain one, opened when needed
 let size = 0
 const queue = [] // buffers received and hashed, not yet being written
@@ -58,17 +59,19 @@ const writeAll = (fd, bytes, position) => new Promise((resolve, reject) => {
 })
 const giveBack = (bytes) => parentPort.postMessage({ op: 'buffer', buffer: bytes.buffer }, [bytes.buffer])
 // A file system may take O_DIRECT at open and refuse its writes (EINVAL): then this write and all
-// after it go through the page cache.
+// after it go through the page cache. (The direct descriptor stays open until the end: another
+// write may be under way on it.)
 const writeDirect = async (slot, length, position) => {
-  try {
-    await writeAll(direct, slot.subarray(0, Math.ceil(length / align) * align), position)
-  } catch (err) {
-    if (err.code !== 'EINVAL' || direct === undefined) throw err
-    fs.closeSync(direct)
-    direct = undefined
-    buffered ??= fs.openSync(file, 'r+')
-    await writeAll(buffered, slot.subarray(0, length), position)
+  if (!refused) {
+    try {
+      return await writeAll(direct, slot.subarray(0, Math.ceil(length / align) * align), position)
+    } catch (err) {
+      if (err.code !== 'EINVAL') throw err
+      refused = true
+    }
   }
+  buffered ??= fs.openSync(file, 'r+')
+  await writeAll(buffered, slot.subarray(0, length), position)
 }
 const started = (writing, done) => {
   writes++
@@ -89,7 +92,7 @@ const started = (writing, done) => {
 const pump = () => {
   while (!failed && queue.length > 0) {
     const { bytes, position } = queue[0]
-    if (direct !== undefined) {
+    if (!refused) {
       if (free.length === 0) break
       queue.shift()
       const s = free.pop()
@@ -124,6 +127,7 @@ try {
   try {
     if (O_DIRECT === undefined) throw Object.assign(new Error('no O_DIRECT here'), { code: 'EINVAL' })
     direct = fs.openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_DIRECT, mode)
+    refused = false
   } catch (err) {
     if (err.code !== 'EINVAL') throw err
     // Some (ramfs) create the file before they refuse O_DIRECT. The name is this write's alone;
@@ -174,8 +178,9 @@ export class OffThreadWriter {
   /** Settles once the worker has closed the file: with its size and hash, or with the failure. */
   private readonly finished: Promise<{ size: number; hex: string }>
 
-  constructor(file: string, algorithm: Digest['algorithm']) {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, algorithm, mode: FILE_MODE, chunk: CHUNK, slots: SLOTS, align: ALIGN } })
+  /** `align`: the alignment direct writes are rounded to (a test gives one the disk refuses). */
+  constructor(file: string, algorithm: Digest['algorithm'], { align = ALIGN }: { align?: number } = {}) {
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, algorithm, mode: FILE_MODE, chunk: CHUNK, slots: SLOTS, align } })
     let done!: (r: { size: number; hex: string }) => void
     let fail!: (err: Error) => void
     this.finished = new Promise((resolve, reject) => {
