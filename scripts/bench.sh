@@ -125,6 +125,8 @@ le() { awk -v a="$1" -v b="$2" 'BEGIN {print (a <= b ? 1 : 0)}'; }
 o=$(median openssl); bb=$(median build-big); p=$(median pull); sk=$(median skopeo); c=$(median cp); bc=$(median build-corpus); n=$(median noop); dp=$(median deploy); sy=$(median sync)
 echo
 echo "medians of $runs runs (5 for the corpus), seconds: openssl $o, build $bb, pull $p, skopeo $sk, cp -r $c, corpus build $bc, no-op rebuild $n, deploy $dp, aws s3 sync $sy"
+runs_of() { awk '{printf "%s%s", (NR > 1 ? " " : ""), $1}' "$work/$1.runs"; }
+echo "every run, in order, seconds: openssl $(runs_of openssl); build $(runs_of build-big); pull $(runs_of pull); skopeo $(runs_of skopeo); cp -r $(runs_of cp); corpus build $(runs_of build-corpus); no-op $(runs_of noop)"
 printf '%-58s %-24s %s\n' "measure" "ratio (target)" "goal"
 line "1. build, one ${size_mib} MiB layer / openssl dgst -sha256" "$(ratio "$bb" "$o")x (<= 1.3x)" "$(le "$(ratio "$bb" "$o")" 1.3)"
 pm=$(( $(le "$(ratio "$p" "$o")" 1.5) && $(le "$(ratio "$p" "$sk")" 0.5) ))
