@@ -71,19 +71,20 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     ],
   })
   const host = options.host ?? serveDefaults.host
-  const where = `${host.includes(':') ? `[${host}]` : host}:${options.port ?? serveDefaults.port}`
+  const hostPart = host.includes(':') ? `[${host}]` : host
+  const wanted = options.port ?? serveDefaults.port
   await new Promise<void>((resolve, reject) => {
     server.server.once('error', (err: NodeJS.ErrnoException) => {
       // A port in use, one that needs privileges, or an address this machine does not have.
       const why = { EADDRINUSE: 'the address is already in use', EACCES: 'permission denied', EADDRNOTAVAIL: 'this machine has no such address' }[err.code ?? '']
-      reject(why ? new OcisiteError('LISTEN_FAILED', `cannot listen on ${where}: ${why}`, { host, port: options.port }, { cause: err }) : err)
+      reject(why ? new OcisiteError('LISTEN_FAILED', `cannot listen on ${hostPart}:${wanted}: ${why}`, { host, port: wanted }, { cause: err }) : err)
     })
-    server.listen(options.port ?? serveDefaults.port, host, () => resolve())
+    server.listen(wanted, host, () => resolve())
   })
   const address = server.server.address()
-  const port = typeof address === 'object' && address ? address.port : (options.port ?? serveDefaults.port)
+  const port = typeof address === 'object' && address ? address.port : wanted
   return {
-    url: `http://${host.includes(':') ? `[${host}]` : host}:${port}`,
+    url: `http://${hostPart}:${port}`,
     port,
     close: () =>
       new Promise<void>((resolve) => {

@@ -102,7 +102,6 @@ const pump = () => {
       started(writeDirect(slots[s], length, position), () => free.push(s))
     } else {
       queue.shift()
-      buffered ??= fs.openSync(file, 'r+')
       started(writeAll(buffered, bytes, position), () => giveBack(bytes))
     }
   }
@@ -124,16 +123,17 @@ const finish = () => {
   parentPort.postMessage(failed ? { op: 'closed' } : { op: 'done', size, hex: hash.digest('hex') })
 }
 try {
-  try {
-    if (O_DIRECT === undefined) throw Object.assign(new Error('no O_DIRECT here'), { code: 'EINVAL' })
-    direct = fs.openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_DIRECT, mode)
-    refused = false
-  } catch (err) {
-    if (err.code !== 'EINVAL') throw err
-    // Some (ramfs) create the file before they refuse O_DIRECT. The name is this write's alone;
-    // O_NOFOLLOW still refuses a link put in its place.
-    buffered = fs.openSync(file, O_WRONLY | O_CREAT | O_NOFOLLOW, mode)
+  if (O_DIRECT !== undefined) {
+    try {
+      direct = fs.openSync(file, O_WRONLY | O_CREAT | O_EXCL | O_DIRECT, mode)
+      refused = false
+    } catch (err) {
+      if (err.code !== 'EINVAL') throw err
+    }
   }
+  // Some file systems (ramfs) create the file before they refuse O_DIRECT. The name is this
+  // write's alone; O_NOFOLLOW still refuses a link put in its place.
+  if (refused) buffered = fs.openSync(file, O_WRONLY | O_CREAT | O_NOFOLLOW, mode)
 } catch (err) {
   fail(err)
 }
