@@ -8,6 +8,7 @@ import { build } from '../src/site/build.js'
 import { LayoutWriter } from '../src/oci/layout-writer.js'
 import { ocisite } from './helpers/cli.js'
 import { image, restrictBlobs, standardLayouts, tempDir, umociLayout } from './helpers/fixtures.js'
+import { MACHINE_STATE_FILES } from './helpers/tree.js'
 
 let work: string
 let layouts: string
@@ -96,7 +97,7 @@ describe('ocisite build', () => {
     const b = path.join(work, 'det-b')
     expect((await ocisite(['build', layouts, '--host', 'example.com', '--out', a])).code).toBe(0)
     expect((await ocisite(['build', layouts, '--host', 'example.com', '--out', b])).code).toBe(0)
-    expect(execFileSync('diff', ['-r', '-x', 'verified.json', '-x', 'build.json', a, b], { encoding: 'utf8' })).toBe('')
+    expect(execFileSync('diff', ['-r', ...MACHINE_STATE_FILES.flatMap((f) => ['-x', f]), a, b], { encoding: 'utf8' })).toBe('')
   })
 
   it('rewrites no blob on a second build into the same directory', async () => {
@@ -132,7 +133,7 @@ describe('ocisite build', () => {
     // The updated site equals a fresh build of the same inputs.
     const fresh = path.join(work, 'dropping-fresh')
     await build({ inputs: [src], host: 'example.com', out: fresh })
-    expect(execFileSync('diff', ['-r', '-x', 'verified.json', '-x', 'build.json', out, fresh], { encoding: 'utf8' })).toBe('')
+    expect(execFileSync('diff', ['-r', ...MACHINE_STATE_FILES.flatMap((f) => ['-x', f]), out, fresh], { encoding: 'utf8' })).toBe('')
   })
 
   it('filters tags with globs and publishes the tag part of full references', async () => {

@@ -3,10 +3,11 @@ import { promises as fs } from 'node:fs'
 import path from 'node:path'
 
 /**
- * ocisite's private caches (the verify cache and the memo of the last build): device and inode
- * numbers and times, so they differ between copies of one site.
+ * ocisite's private caches in `.ocisite/` (the verify cache and the memo of the last build):
+ * device and inode numbers and times, so they differ between copies of one site.
  */
-const MACHINE_STATE = /(^|\/)\.ocisite\/(verified|build)\.json$/
+export const MACHINE_STATE_FILES = ['verified.json', 'build.json']
+const isMachineState = (rel: string) => MACHINE_STATE_FILES.some((f) => `/${rel}`.endsWith(`/.ocisite/${f}`))
 
 /**
  * A snapshot of a directory: relative path → sha256 of contents and mode, to compare trees.
@@ -19,7 +20,7 @@ export async function snapshot(root: string): Promise<Map<string, string>> {
     for (const e of await fs.readdir(dir, { withFileTypes: true }).catch(() => [])) {
       const p = path.join(dir, e.name)
       const rel = path.relative(root, p)
-      if (MACHINE_STATE.test(rel)) continue
+      if (isMachineState(rel)) continue
       if (e.isDirectory()) {
         out.set(`${rel}/`, 'dir')
         await walk(p)
