@@ -91,6 +91,10 @@ function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
   const bytes = cas ? (blobs.get(cas[2]!) ?? served.get(cas[2]!)) : undefined
   if (cas && bytes) {
     const isLayer = cas[2] === layerHex || cas[2] === bigLayerHex
+    if (isLayer && cas[1] === 'redirect') {
+      res.writeHead(302, { location: `/cas/good/sha256/${cas[2]}` })
+      return void res.end()
+    }
     if (isLayer && cas[1] === 'long-blob') return send(res, 200, 'application/octet-stream', Buffer.concat([bytes, Buffer.from('and then some')]), true)
     if (isLayer && cas[1] === 'short-blob') return send(res, 200, 'application/octet-stream', bytes.subarray(0, bytes.length - 10))
     if (isLayer && ['reset', 'close', 'stall', 'trickle'].includes(cas[1]!)) {
@@ -244,6 +248,36 @@ describe('a large layer, hashed and written on a worker thread while it arrives'
     expect(sums).toHaveLength(3)
     for (const l of sums) expect(l.split('  ')[1]!.endsWith(l.split('  ')[0]!)).toBe(true)
     expect(out).not.toContain('.ocisite-tmp')
+  })
+
+  /** The socket reads of a pull of `c`, traced: `read(fd, "...", LENGTH) = N` lines. */
+  async function socketReads(c: string, dest: string): Promise<string[]> {
+    const trace = path.join(work, `${c}.reads.strace`)
+    await execFileAsync('strace', ['-f', '-e', 'trace=read', '-o', trace, process.execPath, ...tsxNode, '--protocol', 'http', '--port', String(port), `127.0.0.1/${c}#t`, dest])
+    expect((await fs.readFile(path.join(dest, 'blobs', 'sha256', bigLayerHex))).equals(served.get(bigLayerHex)!)).toBe(true)
+    return (await fs.readFile(trace, 'utf8')).split('\n').filter((l) => / read\(\d+, /.test(l))
+  }
+
+  it('is read from the socket straight into the hashing thread\'s 4 MiB slots, not in 64 KiB buffers', async () => {
+    const reads = await socketReads('big-good', path.join(work, 'dest-big-reads'))
+    expect(reads.filter((l) => /, 4194304\) = \d+$/.test(l)).length).toBeGreaterThan(0)
+  })
+
+  it('is read by the full HTTP client when the answer is not a plain 200 (a redirect), and arrives byte for byte', async () => {
+    // The control for the test above: node:http reads 64 KiB at a time, never into a slot.
+    const reads = await socketReads('big-redirect', path.join(work, 'dest-big-redirect'))
+    expect(reads.filter((l) => /, 4194304\) = \d+$/.test(l))).toEqual([])
+  })
+
+  it('a server trickling the large layer fails within the --speed-limit window', async () => {
+    const dest = path.join(work, 'dest-big-trickle')
+    const started = Date.now()
+    const r = await ocisite(['pull', '--protocol', 'http', '--port', String(port), '127.0.0.1/big-trickle#t', dest, '--speed-limit', '100', '--speed-time', '3'])
+    expect(r.code, r.stderr).toBe(4)
+    expect(r.stderr).toMatch(/error\[NETWORK\].*\/cas\/trickle\/sha256\/[0-9a-f]{64}: transfer slower than 100 bytes\/s for 3 s \(after \d+ bytes\)/)
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    expect(Date.now() - started).toBeLessThan(15_000)
+    await expectOnlyVerified(dest)
   })
 
   it.each([

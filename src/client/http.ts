@@ -33,7 +33,8 @@ const MAX_REDIRECTS = 10
 /** Bytes a response body buffers ahead of its reader before it stops reading the socket. */
 const BATCH_HIGH_WATER = 4 * 1024 * 1024
 
-function lookupFor(opts: HttpOptions): LookupFunction | undefined {
+/** The `lookup` that applies `resolveHosts`, if any. */
+export function lookupFor(opts: HttpOptions): LookupFunction | undefined {
   const map = opts.resolveHosts
   if (!map || Object.keys(map).length === 0) return undefined
   return ((hostname: string, options: dns.LookupOptions, callback: (...args: unknown[]) => void) => {
@@ -78,6 +79,29 @@ export async function httpGet(target: string, accept: string, opts: HttpOptions 
 }
 
 /**
+ * The slowest transfer accepted: `tooSlow` is called once fewer than `bytesPerSecond` on average
+ * arrived over a whole `seconds`-long window.
+ */
+export function watchSpeed(minSpeed: { bytesPerSecond: number; seconds: number }, tooSlow: (reason: string) => void): { add(n: number): void; stop(): void } {
+  const windowMs = minSpeed.seconds * 1000
+  let windowStart = Date.now()
+  let windowBytes = 0
+  const timer = setInterval(() => {
+    if (Date.now() - windowStart < windowMs) return
+    if (windowBytes < minSpeed.bytesPerSecond * minSpeed.seconds) tooSlow(`transfer slower than ${minSpeed.bytesPerSecond} bytes/s for ${minSpeed.seconds} s`)
+    windowStart = Date.now()
+    windowBytes = 0
+  }, Math.min(1000, windowMs))
+  timer.unref()
+  return {
+    add: (n) => {
+      windowBytes += n
+    },
+    stop: () => clearInterval(timer),
+  }
+}
+
+/**
  * A response body whose failures are network errors: a reset, an abort or a server that closes
  * mid-body ends the read with one NETWORK error naming the URL, and so does a transfer slower
  * than the minimum speed.
@@ -85,20 +109,11 @@ export async function httpGet(target: string, accept: string, opts: HttpOptions 
 function guardedBody(res: http.IncomingMessage, url: string, minSpeed: { bytesPerSecond: number; seconds: number }): HttpResponse['body'] {
   let received = 0
   let tooSlow: string | undefined
-  const windowMs = minSpeed.seconds * 1000
-  let windowStart = Date.now()
-  let windowBytes = 0
-  const timer = setInterval(() => {
-    if (Date.now() - windowStart < windowMs) return
-    if (windowBytes < minSpeed.bytesPerSecond * minSpeed.seconds) {
-      tooSlow = `transfer slower than ${minSpeed.bytesPerSecond} bytes/s for ${minSpeed.seconds} s`
-      res.destroy(new Error(tooSlow))
-    }
-    windowStart = Date.now()
-    windowBytes = 0
-  }, Math.min(1000, windowMs))
-  timer.unref()
-  const stop = () => clearInterval(timer)
+  const speed = watchSpeed(minSpeed, (reason) => {
+    tooSlow = reason
+    res.destroy(new Error(reason))
+  })
+  const stop = () => speed.stop()
   res.once('close', stop)
   return {
     async *[Symbol.asyncIterator]() {
@@ -119,7 +134,7 @@ function guardedBody(res: http.IncomingMessage, url: string, minSpeed: { bytesPe
         queue.push(chunk)
         queued += chunk.byteLength
         received += chunk.byteLength
-        windowBytes += chunk.byteLength
+        speed.add(chunk.byteLength)
         if (queued >= BATCH_HIGH_WATER) res.pause()
         notify()
       }

@@ -7,6 +7,7 @@ import { OcisiteError } from '../errors.js'
 import type { Descriptor } from '../oci/descriptor.js'
 import { createDigester, parseDigest } from '../oci/digest.js'
 import type { BlobSource, ContentStore } from './content-store.js'
+import { chunksOf } from './filler.js'
 import { checkDigest } from './verify.js'
 
 /** Where a bucket site lives: `s3://BUCKET[/PREFIX]`, and how to reach it. */
@@ -179,7 +180,7 @@ export class BucketStore implements ContentStore {
   async push(desc: Descriptor, from: BlobSource, onBytes?: (n: number) => void): Promise<void> {
     const digest = parseDigest(desc.digest, this.label)
     const bytes = await from.open()
-    const source: Readable = 'file' in bytes ? createReadStream(bytes.file, { highWaterMark: 1024 * 1024 }) : Readable.from(bytes.stream)
+    const source: Readable = 'file' in bytes ? createReadStream(bytes.file, { highWaterMark: 1024 * 1024 }) : Readable.from('filler' in bytes ? chunksOf(bytes.filler) : bytes.stream)
     const hash = createDigester(digest.algorithm)
     let size = 0
     const body = new PassThrough({ highWaterMark: 1024 * 1024 })

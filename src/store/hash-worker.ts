@@ -1,24 +1,26 @@
 import { Worker } from 'node:worker_threads'
 import type { Digest } from '../oci/digest.js'
 import { FILE_MODE } from '../oci/atomic.js'
+import type { BufferSink } from './filler.js'
 
 /**
  * A large blob arriving over the network is hashed and written on a worker thread, so the main
  * thread only receives: on two cores, hashing (about 0.7 s per GiB) then runs beside the network
- * reads instead of after them. Bytes travel in a few large buffers that are handed over, not
- * copied, and come back once the worker is done with them, so memory stays flat.
+ * reads instead of after them.
+ *
+ * Bytes travel through a few slots of one shared memory, never copied between threads: the main
+ * thread fills a slot (a socket reads straight into it, or a stream's chunks are copied in), says
+ * so, and gets the slot back once the worker has hashed and written it. Memory stays flat.
  *
  * The worker writes with O_DIRECT where the file system allows it: the bytes go from memory to
  * the disk instead of first into a gigabyte of new page cache. (On a virtual machine the kernel's
  * first touch of memory it has not used before is slow: writing a pulled GiB through the page
  * cache cost 1 to 3 s of system time, and varied the most of any part of a pull.) O_DIRECT needs
  * the memory, offsets and lengths aligned to the device's blocks. The page-aligned memory
- * JavaScript can ask for is a WebAssembly memory, so the worker copies each buffer into one of a
- * few slots there (a fifth of a second per GiB), hands the buffer back at once, and writes the
- * slot at its place in the file while the next buffers are hashed. Every buffer but the last is
- * full, so offsets stay aligned; the last is written rounded up and the file cut back to its
- * size. Where the file system refuses O_DIRECT, at open or at a write, the worker writes through
- * the page cache instead.
+ * JavaScript can ask for is a WebAssembly memory, so the slots live in a shared one. Every slot
+ * but the last is sent full, so offsets stay aligned; the last is written rounded up and the
+ * file cut back to its size. Where the file system refuses O_DIRECT, at open or at a write, the
+ * worker writes through the page cache instead.
  *
  * The worker's code is plain CommonJS given as a string: it runs the same from `src/` under
  * tsx or vitest and from `dist/`, with no second entry point to find on disk.
@@ -28,18 +30,13 @@ const { parentPort, workerData } = require('node:worker_threads')
 const { createHash } = require('node:crypto')
 const fs = require('node:fs')
 const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_DIRECT } = fs.constants
-const { file, algorithm, mode, chunk, slots: slotCount, align } = workerData
+const { file, algorithm, mode, chunk, memory, align } = workerData
 const hash = createHash(algorithm)
-// A WebAssembly memory is page-aligned, and grows in pages of 64 KiB.
-const pages = (chunk * slotCount) / 65536
-const memory = new WebAssembly.Memory({ initial: pages, maximum: pages }).buffer
-const slots = Array.from({ length: slotCount }, (_, i) => new Uint8Array(memory, i * chunk, chunk))
-const free = slots.map((_, i) => i)
+const slotView = (slot) => new Uint8Array(memory, slot * chunk, chunk)
 let direct // the O_DIRECT descriptor
 let refused = true // until the direct open succeeds, and again once the file system refuses a direct write
 let buffered // a plain one, opened when needed
 let size = 0
-const queue = [] // buffers received and hashed, not yet being written
 let writes = 0
 let ending = false
 let failed = false
@@ -57,11 +54,10 @@ const writeAll = (fd, bytes, position) => new Promise((resolve, reject) => {
   }
   step(0)
 })
-const giveBack = (bytes) => parentPort.postMessage({ op: 'buffer', buffer: bytes.buffer }, [bytes.buffer])
 // A file system may take O_DIRECT at open and refuse its writes (EINVAL): then this write and all
 // after it go through the page cache. (The direct descriptor stays open until the end: another
 // write may be under way on it.)
-const writeDirect = async (slot, length, position) => {
+const write = async (slot, length, position) => {
   if (!refused) {
     try {
       return await writeAll(direct, slot.subarray(0, Math.ceil(length / align) * align), position)
@@ -73,46 +69,12 @@ const writeDirect = async (slot, length, position) => {
   buffered ??= fs.openSync(file, 'r+')
   await writeAll(buffered, slot.subarray(0, length), position)
 }
-const started = (writing, done) => {
-  writes++
-  writing.then(
-    () => {
-      writes--
-      done()
-      pump()
-    },
-    (err) => {
-      writes--
-      fail(err)
-    },
-  )
-}
-// Start writing what is queued: direct from a free slot (the buffer goes back at once), or
-// through the page cache from the buffer itself (it goes back once written).
-const pump = () => {
-  while (!failed && queue.length > 0) {
-    const { bytes, position } = queue[0]
-    if (!refused) {
-      if (free.length === 0) break
-      queue.shift()
-      const s = free.pop()
-      const length = bytes.length
-      slots[s].set(bytes)
-      giveBack(bytes) // (which empties 'bytes')
-      started(writeDirect(slots[s], length, position), () => free.push(s))
-    } else {
-      queue.shift()
-      started(writeAll(buffered, bytes, position), () => giveBack(bytes))
-    }
-  }
-  finish()
-}
 // Once everything asked for is written, or has failed, close the file and say so, once.
 const finish = () => {
-  if (closed || !ending || writes > 0 || (!failed && queue.length > 0)) return
+  if (closed || !ending || writes > 0) return
   closed = true
   try {
-    // The last buffer, written direct, was rounded up: cut the file back to what arrived.
+    // The last slot, written direct, was rounded up: cut the file back to what arrived.
     const fd = buffered ?? direct
     if (!failed && fd !== undefined && fs.fstatSync(fd).size !== size) fs.ftruncateSync(fd, size)
   } catch (err) {
@@ -140,14 +102,26 @@ try {
 parentPort.on('message', (m) => {
   if (m.op === 'data') {
     if (failed) return
-    const bytes = new Uint8Array(m.buffer, 0, m.length)
-    hash.update(bytes)
-    queue.push({ bytes, position: size })
+    const slot = slotView(m.slot)
+    hash.update(slot.subarray(0, m.length))
+    const position = size
     size += m.length
-    pump()
+    // Written at its place while the next slots are hashed; the slot goes back once written.
+    writes++
+    write(slot, m.length, position).then(
+      () => {
+        writes--
+        parentPort.postMessage({ op: 'slot', slot: m.slot })
+        finish()
+      },
+      (err) => {
+        writes--
+        fail(err)
+      },
+    )
   } else if (m.op === 'end') {
     ending = true
-    pump()
+    finish()
   } else if (m.op === 'abort') {
     // The main thread gave up: write nothing more, and close the file once the writes under way end.
     failed = true
@@ -157,22 +131,26 @@ parentPort.on('message', (m) => {
 })
 `
 
-/** Bytes handed over at a time, how many such buffers exist per blob, and how many slots the worker writes from. */
+/** Bytes sent at a time (a slot), and how many slots one blob has: one filling, one hashing, the rest writing. */
 const CHUNK = 4 * 1024 * 1024
-const BUFFERS = 4
-const SLOTS = 2
+const SLOTS = 6
 /** O_DIRECT's alignment of offsets and lengths: a page, which covers 512-byte and 4 KiB sectors. */
 const ALIGN = 4096
+/** A WebAssembly memory grows in pages of 64 KiB, and its start is page-aligned. */
+const WASM_PAGE = 65536
+/** (TypeScript's Node types do not describe WebAssembly; this is the one constructor used.) */
+declare const WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared: true }) => { buffer: SharedArrayBuffer } }
 
-type FromWorker = { op: 'buffer'; buffer: ArrayBuffer } | { op: 'done'; size: number; hex: string } | { op: 'closed' } | { op: 'error'; message: string; code?: string }
+type FromWorker = { op: 'slot'; slot: number } | { op: 'done'; size: number; hex: string } | { op: 'closed' } | { op: 'error'; message: string; code?: string }
 
 /** Writes one new file on a worker thread while hashing it. */
-export class OffThreadWriter {
+export class OffThreadWriter implements BufferSink {
   private readonly worker: Worker
-  private readonly free: ArrayBuffer[] = []
-  private allocated = 0
-  private current: Uint8Array | undefined
-  private filled = 0
+  private readonly slots: Uint8Array[]
+  /** Slots the main thread may fill (the rest are with the worker), and the one being filled. */
+  private readonly free: number[]
+  private current: number | undefined
+  private used = 0
   private failure: Error | undefined
   private waiting: (() => void) | undefined
   /** Settles once the worker has closed the file: with its size and hash, or with the failure. */
@@ -180,7 +158,11 @@ export class OffThreadWriter {
 
   /** `align`: the alignment direct writes are rounded to (a test gives one the disk refuses). */
   constructor(file: string, algorithm: Digest['algorithm'], { align = ALIGN }: { align?: number } = {}) {
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, algorithm, mode: FILE_MODE, chunk: CHUNK, slots: SLOTS, align } })
+    const pages = (CHUNK * SLOTS) / WASM_PAGE
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer
+    this.slots = Array.from({ length: SLOTS }, (_, i) => new Uint8Array(memory, i * CHUNK, CHUNK))
+    this.free = this.slots.map((_, i) => SLOTS - 1 - i)
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, algorithm, mode: FILE_MODE, chunk: CHUNK, memory, align } })
     let done!: (r: { size: number; hex: string }) => void
     let fail!: (err: Error) => void
     this.finished = new Promise((resolve, reject) => {
@@ -193,8 +175,8 @@ export class OffThreadWriter {
       this.wake()
     }
     this.worker.on('message', (m: FromWorker) => {
-      if (m.op === 'buffer') {
-        this.free.push(m.buffer)
+      if (m.op === 'slot') {
+        this.free.push(m.slot)
         this.wake()
       } else if (m.op === 'done') done({ size: m.size, hex: m.hex })
       else if (m.op === 'closed') fail(this.failure ?? new Error(`${file}: not written`))
@@ -215,37 +197,44 @@ export class OffThreadWriter {
     w?.()
   }
 
-  /** A buffer to fill: a returned one, a new one while fewer than BUFFERS exist, or the next to come back. */
-  private async buffer(): Promise<Uint8Array> {
-    for (;;) {
-      if (this.failure) throw this.failure
-      const b = this.free.pop()
-      if (b) return new Uint8Array(b)
-      if (this.allocated < BUFFERS) {
-        this.allocated++
-        return new Uint8Array(CHUNK)
-      }
-      await new Promise<void>((r) => (this.waiting = r))
-    }
+  /** Room in the slot being filled, or in a free one; undefined while the worker has them all. */
+  room(): Uint8Array | undefined {
+    if (this.failure) return undefined
+    this.current ??= this.free.pop()
+    return this.current === undefined ? undefined : this.slots[this.current]!.subarray(this.used)
+  }
+
+  /** `n` bytes were put in the room: the slot goes to the worker once full. */
+  filled(n: number): void {
+    this.used += n
+    if (this.used === CHUNK) this.send()
+  }
+
+  /** Resolves once a slot came back; rejects once the worker failed. */
+  async whenRoom(): Promise<void> {
+    while (!this.failure && !this.room()) await new Promise<void>((r) => (this.waiting = r))
+    if (this.failure) throw this.failure
   }
 
   private send(): void {
-    const buf = this.current!
-    this.worker.postMessage({ op: 'data', buffer: buf.buffer, length: this.filled }, [buf.buffer as ArrayBuffer])
+    this.worker.postMessage({ op: 'data', slot: this.current, length: this.used })
     this.current = undefined
-    this.filled = 0
+    this.used = 0
   }
 
-  /** Queue bytes: copied into the current buffer, which goes to the worker once full. */
+  /** Queue bytes (from a stream that cannot fill slots itself): copied into the current slot. */
   async write(chunk: Uint8Array): Promise<void> {
     let off = 0
     while (off < chunk.byteLength) {
-      this.current ??= await this.buffer()
-      const n = Math.min(chunk.byteLength - off, CHUNK - this.filled)
-      this.current.set(chunk.subarray(off, off + n), this.filled)
-      this.filled += n
+      const room = this.room()
+      if (!room) {
+        await this.whenRoom()
+        continue
+      }
+      const n = Math.min(chunk.byteLength - off, room.byteLength)
+      room.set(chunk.subarray(off, off + n))
+      this.filled(n)
       off += n
-      if (this.filled === CHUNK) this.send()
     }
   }
 
@@ -253,7 +242,7 @@ export class OffThreadWriter {
   async end(): Promise<{ size: number; hex: string }> {
     try {
       if (this.failure) throw this.failure
-      if (this.filled > 0) this.send()
+      if (this.used > 0) this.send()
       this.worker.postMessage({ op: 'end' })
       return await this.finished
     } finally {

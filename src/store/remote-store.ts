@@ -3,7 +3,9 @@ import type { Descriptor } from '../oci/descriptor.js'
 import { parseDigest } from '../oci/digest.js'
 import { expandUri, type CasEngine } from '../client/engines.js'
 import { httpGet, type HttpOptions } from '../client/http.js'
+import { openDirect } from '../client/http-direct.js'
 import type { BlobSource, ContentStore } from './content-store.js'
+import { OFF_THREAD, type BlobBytes } from './verify.js'
 
 /** The URL of a blob in one CAS engine. */
 export function casUrl(engine: CasEngine, digest: string): string {
@@ -45,8 +47,20 @@ export class RemoteStore implements ContentStore {
     return this.engines.map((engine) => ({
       label: `GET ${casUrl(engine, desc.digest)}`,
       remote: true,
-      open: async () => ({ stream: (await openBlob(engine, desc, this.http)).body }),
+      open: () => this.open(engine, desc),
     }))
+  }
+
+  /**
+   * A large blob over plain HTTP is read straight into the writer's buffers when the server gives
+   * the simple answer; anything else (and every small blob) goes through the full client.
+   */
+  private async open(engine: CasEngine, desc: Descriptor): Promise<BlobBytes> {
+    if (desc.size >= OFF_THREAD) {
+      const filler = await openDirect(casUrl(engine, desc.digest), '*/*', desc.size, this.http)
+      if (filler) return { filler }
+    }
+    return { stream: (await openBlob(engine, desc, this.http)).body }
   }
 
   async push(desc: Descriptor): Promise<void> {

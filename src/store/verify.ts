@@ -5,6 +5,7 @@ import { OcisiteError } from '../errors.js'
 import { FILE_MODE, readSmall, replaceAtomically, writeFileAtomic, type FileStamp } from '../oci/atomic.js'
 import { createDigester, type Digest } from '../oci/digest.js'
 import { OffThreadWriter } from './hash-worker.js'
+import type { BufferSink, Filler } from './filler.js'
 
 /** What a verified write expects, and how to name the source in errors. */
 export interface Expected {
@@ -13,13 +14,16 @@ export interface Expected {
   label: string
 }
 
-/** Where a blob's bytes come from: a local file (which can be cloned), or a stream. */
-export type BlobBytes = { file: string; /** Its stamp, when the store took one while checking it. */ stamp?: FileStamp } | { stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array> }
+/** Where a blob's bytes come from: a local file (which can be cloned), a stream, or a filler (a socket that reads into the writer's buffers). */
+export type BlobBytes =
+  | { file: string; /** Its stamp, when the store took one while checking it. */ stamp?: FileStamp }
+  | { stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array> }
+  | { filler: Filler }
 
 /** Large reads and writes: a few syscalls per MiB instead of dozens. */
 const IO_CHUNK = 4 * 1024 * 1024
-/** From this size a streamed blob is hashed on a worker thread (starting one costs a few ms). */
-const OFF_THREAD = 16 * 1024 * 1024
+/** From this size a streamed blob is hashed on a worker thread (starting one costs a few ms), and a remote store offers a filler. */
+export const OFF_THREAD = 16 * 1024 * 1024
 /** Below this a blob is read whole: one read, one hash, one write. */
 const SMALL = 1024 * 1024
 
@@ -155,6 +159,27 @@ async function writeFromStream(stream: AsyncIterable<Uint8Array> | Iterable<Uint
   checkDigest(expected, written.size, written.hex)
 }
 
+/** A blob from a filler: read straight into the hashing thread's buffers. */
+async function writeFromFiller(filler: Filler, tmp: string, expected: Expected, onBytes?: (n: number) => void): Promise<void> {
+  const writer = new OffThreadWriter(tmp, expected.digest.algorithm)
+  const sink: BufferSink = {
+    room: () => writer.room(),
+    filled: (n) => {
+      writer.filled(n)
+      onBytes?.(n)
+    },
+    whenRoom: () => writer.whenRoom(),
+  }
+  try {
+    await filler.fill(sink)
+  } catch (err) {
+    await writer.abort()
+    throw err
+  }
+  const written = await writer.end()
+  checkDigest(expected, written.size, written.hex)
+}
+
 async function writeFromFile(file: string, tmp: string, expected: Expected, onBytes?: (n: number) => void): Promise<void> {
   // Large: clone (reflink where the file system can, else an in-kernel copy) while hashing the source.
   const [, hashed] = await Promise.all([fs.copyFile(file, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE), hashFile(file, expected.digest.algorithm, onBytes, expected.size)])
@@ -178,9 +203,15 @@ export async function writeVerified(source: BlobBytes, target: string, expected:
     await writeFileAtomic(target, bytes)
     return
   }
-  await replaceAtomically(target, async (tmp) => {
-    if ('file' in source) await writeFromFile(source.file, tmp, expected, onBytes)
-    else await writeFromStream(source.stream, tmp, expected, onBytes)
-    await fs.chmod(tmp, FILE_MODE)
-  })
+  try {
+    await replaceAtomically(target, async (tmp) => {
+      if ('file' in source) await writeFromFile(source.file, tmp, expected, onBytes)
+      else if ('filler' in source) await writeFromFiller(source.filler, tmp, expected, onBytes)
+      else await writeFromStream(source.stream, tmp, expected, onBytes)
+      await fs.chmod(tmp, FILE_MODE)
+    })
+  } finally {
+    // A filler not read (the temporary file could not be made) closes its connection.
+    if ('filler' in source) source.filler.destroy()
+  }
 }

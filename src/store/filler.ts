@@ -1,0 +1,88 @@
+/**
+ * Bytes that read themselves into buffers they are handed, like a web stream's BYOB reader: a
+ * socket that reads straight into the memory the hashing thread takes, with no copy on the way
+ * (each copy of a pulled GiB costs a tenth of a second or more, and a pull is CPU-bound).
+ */
+export interface Filler {
+  /** Read every byte into `sink`; resolves once all of them are there. */
+  fill(sink: BufferSink): Promise<void>
+  /** Stop, and close what is open (a fill under way rejects). */
+  destroy(): void
+}
+
+/** Where a filler puts bytes: free room, the bytes it was given, and a wait when it is full. */
+export interface BufferSink {
+  /** Free room for the next bytes, or undefined while none is free. */
+  room(): Uint8Array | undefined
+  /** `n` bytes were put at the start of the last room given. */
+  filled(n: number): void
+  /** Resolves once `room()` has room again; rejects if the sink failed. */
+  whenRoom(): Promise<void>
+}
+
+/** Chunks queued ahead of their reader before the filler is made to wait. */
+const QUEUED = 4 * 1024 * 1024
+const BUFFER = 1024 * 1024
+
+/**
+ * A filler's bytes as chunks, for a consumer that cannot hand it buffers (an upload). Each chunk
+ * is a view of a buffer that is never reused, yielded as soon as its bytes arrived.
+ */
+export async function* chunksOf(filler: Filler): AsyncGenerator<Uint8Array> {
+  const ready: Uint8Array[] = []
+  let queued = 0
+  let buf = new Uint8Array(BUFFER)
+  let used = 0
+  let finished = false
+  let failure: { err: unknown } | undefined
+  let wake: (() => void) | undefined
+  let resume: (() => void) | undefined
+  const notify = () => {
+    const w = wake
+    wake = undefined
+    w?.()
+  }
+  const sink: BufferSink = {
+    room: () => (queued >= QUEUED ? undefined : buf.subarray(used)),
+    filled: (n) => {
+      ready.push(buf.subarray(used, used + n))
+      queued += n
+      used += n
+      if (used === buf.length) {
+        buf = new Uint8Array(BUFFER)
+        used = 0
+      }
+      notify()
+    },
+    whenRoom: () => new Promise<void>((r) => (resume = r)),
+  }
+  filler.fill(sink).then(
+    () => {
+      finished = true
+      notify()
+    },
+    (err: unknown) => {
+      failure = { err }
+      notify()
+    },
+  )
+  try {
+    for (;;) {
+      const chunk = ready.shift()
+      if (chunk) {
+        queued -= chunk.byteLength
+        const r = resume
+        resume = undefined
+        r?.()
+        yield chunk
+        continue
+      }
+      if (failure) throw failure.err
+      if (finished) return
+      await new Promise<void>((r) => (wake = r))
+    }
+  } finally {
+    // A reader that stops early leaves nothing open.
+    if (!finished) filler.destroy()
+  }
+}
