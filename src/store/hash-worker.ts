@@ -138,6 +138,13 @@ const SLOTS = 6
 const ALIGN = 4096
 /** A WebAssembly memory grows in pages of 64 KiB, and its start is page-aligned. */
 const WASM_PAGE = 65536
+/**
+ * Slot memories of writers that have finished, for the next ones to take. A shared memory is
+ * freed only when the garbage collector comes to it, which can be many blobs later: a build of
+ * ten 64 MiB layers held ten of them (284 MB). Kept: as many as run at once, up to this many.
+ */
+const spare: SharedArrayBuffer[] = []
+const SPARE = 4
 /** (TypeScript's Node types do not describe WebAssembly; this is the one constructor used.) */
 declare const WebAssembly: { Memory: new (d: { initial: number; maximum: number; shared: true }) => { buffer: SharedArrayBuffer } }
 
@@ -146,6 +153,7 @@ type FromWorker = { op: 'slot'; slot: number } | { op: 'done'; size: number; hex
 /** Writes one new file on a worker thread while hashing it. */
 export class OffThreadWriter implements BufferSink {
   private readonly worker: Worker
+  private readonly memory: SharedArrayBuffer
   private readonly slots: Uint8Array[]
   /** Slots the main thread may fill (the rest are with the worker), and the one being filled. */
   private readonly free: number[]
@@ -159,7 +167,7 @@ export class OffThreadWriter implements BufferSink {
   /** `align`: the alignment direct writes are rounded to (a test gives one the disk refuses). */
   constructor(file: string, algorithm: Digest['algorithm'], { align = ALIGN }: { align?: number } = {}) {
     const pages = (CHUNK * SLOTS) / WASM_PAGE
-    const memory = new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer
+    const memory = (this.memory = spare.pop() ?? new WebAssembly.Memory({ initial: pages, maximum: pages, shared: true }).buffer)
     this.slots = Array.from({ length: SLOTS }, (_, i) => new Uint8Array(memory, i * CHUNK, CHUNK))
     this.free = this.slots.map((_, i) => SLOTS - 1 - i)
     this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { file, algorithm, mode: FILE_MODE, chunk: CHUNK, memory, align } })
@@ -246,7 +254,7 @@ export class OffThreadWriter implements BufferSink {
       this.worker.postMessage({ op: 'end' })
       return await this.finished
     } finally {
-      await this.worker.terminate()
+      await this.release()
     }
   }
 
@@ -255,6 +263,12 @@ export class OffThreadWriter implements BufferSink {
     this.failure ??= new Error('aborted')
     this.worker.postMessage({ op: 'abort' })
     await this.finished.catch(() => undefined)
+    await this.release()
+  }
+
+  /** Stop the worker; once it is gone, its slots are free for the next writer. */
+  private async release(): Promise<void> {
     await this.worker.terminate()
+    if (spare.length < SPARE && !spare.includes(this.memory)) spare.push(this.memory)
   }
 }
