@@ -20,3 +20,20 @@ export async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (it
   if (failed) throw failed.error
   return results
 }
+
+/** A gate that lets at most `limit` calls run at once; the rest wait their turn, in order. */
+export function limiter(limit: number): <R>(fn: () => Promise<R>) => Promise<R> {
+  let running = 0
+  const waiting: Array<() => void> = []
+  return async (fn) => {
+    if (running >= limit) await new Promise<void>((r) => waiting.push(r))
+    else running++
+    try {
+      return await fn()
+    } finally {
+      const next = waiting.shift()
+      if (next) next()
+      else running--
+    }
+  }
+}

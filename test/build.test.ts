@@ -6,6 +6,8 @@ import * as tar from 'tar'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { build } from '../src/site/build.js'
 import { LayoutWriter } from '../src/oci/layout-writer.js'
+import { parseDigest } from '../src/oci/digest.js'
+import { writeVerified } from '../src/store/verify.js'
 import { ocisite } from './helpers/cli.js'
 import { image, restrictBlobs, standardLayouts, tempDir, umociLayout } from './helpers/fixtures.js'
 import { MACHINE_STATE_FILES } from './helpers/tree.js'
@@ -253,5 +255,94 @@ describe('ocisite build', () => {
     const result = await build({ inputs: [dir], host: 'example.com', out: path.join(work, 'umoci-site') })
     expect(result.images[0]!.tags[0]!.tag).toBe('edge')
     expect(result.images[0]!.tags[0]!.mediaType).toBe('application/vnd.oci.image.manifest.v1+json')
+  })
+})
+
+/** A layout whose one layer is 20 MiB and 77 bytes (hashed on a worker thread; a short last read). */
+async function largeLayout(input: string): Promise<{ bytes: Buffer; hex: string }> {
+  const w = await LayoutWriter.create(path.join(input, 'big'))
+  const bytes = Buffer.alloc(20 * 1024 * 1024 + 77)
+  for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32BE(i, i)
+  const layer = await w.putBytes(bytes, 'application/vnd.oci.image.layer.v1.tar')
+  const config = await w.putJson({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } }, 'application/vnd.oci.image.config.v1+json')
+  await w.addToIndex(await w.putJson({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config, layers: [layer] }, 'application/vnd.oci.image.manifest.v1+json'), '1.0')
+  return { bytes, hex: layer.digest.slice(7) }
+}
+
+const repo = path.dirname(path.dirname(new URL(import.meta.url).pathname))
+
+/** The lines of an `strace -ff -o PREFIX` run: one file per thread, so a call and its result are on one line. */
+async function traceLines(prefix: string): Promise<string[]> {
+  const dir = path.dirname(prefix)
+  const files = (await fs.readdir(dir)).filter((f) => f.startsWith(`${path.basename(prefix)}.`))
+  return (await Promise.all(files.map((f) => fs.readFile(path.join(dir, f), 'utf8')))).flatMap((t) => t.split('\n'))
+}
+
+describe('a large input blob (16 MiB or more) on a file system that cannot clone', () => {
+  it('is read once into the hashing thread and written with O_DIRECT: no in-kernel copy, and the bytes hashed are the bytes written', async () => {
+    const input = path.join(work, 'large-in')
+    const { bytes, hex } = await largeLayout(input)
+    const out = path.join(work, 'large-site')
+    const trace = path.join(work, 'large.strace')
+    execFileSync('strace', ['-ff', '-e', 'trace=openat,ioctl,copy_file_range,sendfile', '-o', trace, process.execPath, '--import', 'tsx', 'src/bin.ts', 'build', input, '--host', 'example.com', '--out', out], { cwd: repo })
+    const lines = await traceLines(trace)
+    // This disk (ext4) refuses the clone; nothing is then copied in the kernel.
+    expect(lines.filter((l) => /FICLONE.* = -1 EOPNOTSUPP/.test(l))).toHaveLength(1)
+    expect(lines.filter((l) => /copy_file_range\(|sendfile\(/.test(l))).toEqual([])
+    const opens = lines.filter((l) => l.includes('openat(') && l.includes(`${hex}"`) && l.includes('.ocisite-tmp') && !l.includes('ENOENT'))
+    expect(opens.filter((l) => /O_DIRECT(?!ORY)/.test(l))).toHaveLength(1)
+    expect((await fs.readFile(path.join(out, 'oci-cas', 'sha256', hex.slice(0, 2), hex))).equals(bytes)).toBe(true)
+  })
+
+  it('that grew after it was planned: reading stops past its size, it is refused as longer, and nothing is kept', async () => {
+    // (The plan checks each input's size by its stat; this is the write's own check, for a file that changed since.)
+    const dir = path.join(work, 'grown')
+    await fs.mkdir(dir)
+    const file = path.join(dir, 'source')
+    await fs.writeFile(file, Buffer.alloc(40 * 1024 * 1024, 1))
+    const target = path.join(dir, 'target')
+    const digest = parseDigest(`sha256:${'0'.repeat(64)}`, 'test')
+    let read = 0
+    await expect(writeVerified({ file }, target, { digest, size: 17 * 1024 * 1024, label: 'grown' }, (n) => (read += n))).rejects.toMatchObject({ code: 'SIZE_MISMATCH', message: expect.stringContaining('is longer than the 17825792 bytes its descriptor says') })
+    expect(read).toBeLessThan(40 * 1024 * 1024)
+    expect(await fs.readdir(dir)).toEqual(['source'])
+  })
+})
+
+describe('a large input blob on a file system that clones (XFS with reflink, on a loop device)', () => {
+  it('is cloned, not copied, and its source hashed; a source with the wrong bytes is refused and nothing is kept', async () => {
+    const input = path.join(work, 'clone-in')
+    const { bytes, hex } = await largeLayout(input)
+    const img = path.join(work, 'xfs.img')
+    const mnt = path.join(work, 'xfs')
+    await fs.mkdir(mnt)
+    execFileSync('truncate', ['-s', '300M', img])
+    execFileSync('mkfs.xfs', ['-q', '-m', 'reflink=1', img])
+    const trace = path.join(work, 'clone.strace')
+    const blob = `big/blobs/sha256/${hex}`
+    // In a mount namespace of its own, which goes with the command: the checks are made in there.
+    const script = [
+      'set -e',
+      'mount -o loop "$0" "$1"',
+      'cp -r "$2" "$1/in"',
+      'strace -ff -e trace=ioctl,copy_file_range,sendfile,openat -o "$3" "$4" --import tsx src/bin.ts build "$1/in" --host example.com --out "$1/site" >/dev/null',
+      `cmp "$1/in/${blob}" "$1/site/oci-cas/sha256/${hex.slice(0, 2)}/${hex}" && echo same bytes`,
+      // The same size, one byte changed: the clone's source is hashed, so this is caught.
+      `printf x | dd of="$1/in/${blob}" bs=1 seek=1000 conv=notrunc 2>/dev/null`,
+      `if "$4" --import tsx src/bin.ts build "$1/in" --host example.com --out "$1/site2" 2>"$1/err"; then echo built; else echo refused; fi`,
+      'cat "$1/err"',
+      `ls -a "$1/site2/oci-cas/sha256/${hex.slice(0, 2)}" 2>/dev/null || echo no-directory`,
+    ].join('\n')
+    const out = execFileSync('unshare', ['--mount', 'sh', '-c', script, img, mnt, input, trace, process.execPath], { cwd: repo, encoding: 'utf8' })
+    const lines = await traceLines(trace)
+    expect(lines.filter((l) => /FICLONE.* = 0$/.test(l))).toHaveLength(1)
+    expect(lines.filter((l) => /copy_file_range\(|sendfile\(/.test(l))).toEqual([])
+    expect(lines.filter((l) => /O_DIRECT(?!ORY)/.test(l))).toEqual([])
+    expect(out).toContain('same bytes')
+    expect(out).toContain('refused')
+    expect(out).toMatch(new RegExp(`error\\[DIGEST_MISMATCH\\].*sha256:${hex}`))
+    expect(out).not.toContain('.ocisite-tmp')
+    expect(out).not.toContain(hex + '\n')
+    expect(bytes.length).toBe(20 * 1024 * 1024 + 77)
   })
 })

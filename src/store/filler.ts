@@ -1,3 +1,6 @@
+import { constants, promises as fs } from 'node:fs'
+import { OcisiteError } from '../errors.js'
+
 /**
  * Bytes that read themselves into buffers they are handed, like a web stream's BYOB reader: a
  * socket that reads straight into the memory the hashing thread takes, with no copy on the way
@@ -84,5 +87,40 @@ export async function* chunksOf(filler: Filler): AsyncGenerator<Uint8Array> {
   } finally {
     // A reader that stops early leaves nothing open.
     if (!finished) filler.destroy()
+  }
+}
+
+/**
+ * A local file as a filler: read once, in reads as large as the room given, straight into the
+ * sink's buffers. Reading stops past `limit` bytes (the caller only needs to know it is longer).
+ */
+export function fileFiller(file: string, limit: number): Filler {
+  let stopped = false
+  return {
+    async fill(sink) {
+      // Never follow a link, never block on a FIFO: only a regular file is read.
+      const fh = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+      try {
+        if (!(await fh.stat()).isFile()) throw new OcisiteError('BLOB_NOT_REGULAR', `${file}: not a regular file`, { file })
+        let total = 0
+        while (total <= limit) {
+          if (stopped) throw new Error(`${file}: reading stopped`)
+          const room = sink.room()
+          if (!room) {
+            await sink.whenRoom()
+            continue
+          }
+          const { bytesRead } = await fh.read(room, 0, room.byteLength, null)
+          if (bytesRead === 0) return
+          total += bytesRead
+          sink.filled(bytesRead)
+        }
+      } finally {
+        await fh.close()
+      }
+    },
+    destroy() {
+      stopped = true
+    },
   }
 }

@@ -1,11 +1,13 @@
 import { constants, promises as fs } from 'node:fs'
+import { availableParallelism } from 'node:os'
 import type { FileHandle } from 'node:fs/promises'
 import type { Hash } from 'node:crypto'
 import { OcisiteError } from '../errors.js'
 import { FILE_MODE, readSmall, replaceAtomically, writeFileAtomic, type FileStamp } from '../oci/atomic.js'
 import { createDigester, type Digest } from '../oci/digest.js'
+import { limiter } from '../concurrency.js'
 import { OffThreadWriter } from './hash-worker.js'
-import type { BufferSink, Filler } from './filler.js'
+import { fileFiller, type BufferSink, type Filler } from './filler.js'
 
 /** What a verified write expects, and how to name the source in errors. */
 export interface Expected {
@@ -177,13 +179,40 @@ async function writeFromFiller(filler: Filler, tmp: string, expected: Expected, 
     throw err
   }
   const written = await writer.end()
+  // (A file filler stops reading past the expected size: its count is not the file's size.)
+  if (written.size > expected.size) throw sizeError(expected, 'longer')
   checkDigest(expected, written.size, written.hex)
 }
 
+/**
+ * Local large blobs read into hashing threads at once: reading and hashing a file is bound by
+ * the CPU, so more threads than cores gain nothing and each holds its own buffers.
+ */
+const localHashing = limiter(availableParallelism())
+
+/** What a file system says when it cannot clone (ext4, tmpfs, two file systems). */
+const CANNOT_CLONE = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EINVAL', 'ENOSYS'])
+
 async function writeFromFile(file: string, tmp: string, expected: Expected, onBytes?: (n: number) => void): Promise<void> {
-  // Large: clone (reflink where the file system can, else an in-kernel copy) while hashing the source.
-  const [, hashed] = await Promise.all([fs.copyFile(file, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE), hashFile(file, expected.digest.algorithm, onBytes, expected.size)])
-  checkDigest(expected, hashed.size, hashed.hex)
+  if (expected.size >= OFF_THREAD) {
+    // A clone (reflink) shares the source's blocks: nothing is copied, and the source is hashed.
+    // Where the file system cannot clone, the source is read once, straight into the hashing
+    // thread's memory, which writes it past the page cache: the bytes written are the bytes hashed.
+    const cloned = await fs.copyFile(file, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE).then(
+      () => true,
+      (err: NodeJS.ErrnoException) => {
+        if (CANNOT_CLONE.has(err.code ?? '')) return false
+        throw err
+      },
+    )
+    if (!cloned) return localHashing(() => writeFromFiller(fileFiller(file, expected.size), tmp, expected, onBytes))
+    const hashed = await hashFile(file, expected.digest.algorithm, onBytes, expected.size)
+    checkDigest(expected, hashed.size, hashed.hex)
+  } else {
+    // Middling: an in-kernel copy while the source is hashed (a thread is not worth starting).
+    const [, hashed] = await Promise.all([fs.copyFile(file, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE), hashFile(file, expected.digest.algorithm, onBytes, expected.size)])
+    checkDigest(expected, hashed.size, hashed.hex)
+  }
   const copied = await fs.stat(tmp)
   if (copied.size !== expected.size) throw sizeError(expected, copied.size)
 }
