@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import { closeSync, constants, fchmodSync, lstatSync, openSync, promises as fs, readSync, renameSync, rmSync, writeSync, type BigIntStats } from 'node:fs'
+import type { FileHandle } from 'node:fs/promises'
 import path from 'node:path'
+import { OcisiteError } from '../errors.js'
 
 /** Published files are world-readable whatever the input's modes (umoci writes 0600). */
 export const FILE_MODE = 0o644
@@ -110,6 +112,23 @@ export async function linkAtomic(existing: string, link: string): Promise<void> 
 export async function hasFileOfSize(file: string, size: number): Promise<boolean> {
   const st = await fs.lstat(file).catch(() => undefined)
   return !!st && st.isFile() && st.size === size
+}
+
+/**
+ * Open a file for reading only if it is a regular file: never through a symlink, never blocking
+ * on a FIFO (BLOB_NOT_REGULAR otherwise). Returns the handle and the file's size.
+ */
+export async function openRegular(file: string): Promise<{ fh: FileHandle; size: number }> {
+  const fh = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+  const st = await fh.stat().catch(async (err: unknown) => {
+    await fh.close()
+    throw err
+  })
+  if (!st.isFile()) {
+    await fh.close()
+    throw new OcisiteError('BLOB_NOT_REGULAR', `${file}: not a regular file`, { file })
+  }
+  return { fh, size: st.size }
 }
 
 /** Read exactly `size` bytes of a small file (never through a symlink); `mismatch` makes the error for a file that is shorter (its size) or longer. */

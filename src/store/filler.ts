@@ -1,5 +1,4 @@
-import { constants, promises as fs } from 'node:fs'
-import { OcisiteError } from '../errors.js'
+import { openRegular } from '../oci/atomic.js'
 
 /**
  * Bytes that read themselves into buffers they are handed, like a web stream's BYOB reader: a
@@ -57,7 +56,7 @@ export async function* chunksOf(filler: Filler): AsyncGenerator<Uint8Array> {
       }
       notify()
     },
-    whenRoom: () => new Promise<void>((r) => (resume = r)),
+    whenRoom: () => (queued < QUEUED ? Promise.resolve() : new Promise<void>((r) => (resume = r))),
   }
   filler.fill(sink).then(
     () => {
@@ -98,10 +97,8 @@ export function fileFiller(file: string, limit: number): Filler {
   let stopped = false
   return {
     async fill(sink) {
-      // Never follow a link, never block on a FIFO: only a regular file is read.
-      const fh = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+      const { fh } = await openRegular(file)
       try {
-        if (!(await fh.stat()).isFile()) throw new OcisiteError('BLOB_NOT_REGULAR', `${file}: not a regular file`, { file })
         let total = 0
         while (total <= limit) {
           if (stopped) throw new Error(`${file}: reading stopped`)

@@ -3,7 +3,7 @@ import { availableParallelism } from 'node:os'
 import type { FileHandle } from 'node:fs/promises'
 import type { Hash } from 'node:crypto'
 import { OcisiteError } from '../errors.js'
-import { FILE_MODE, readSmall, replaceAtomically, writeFileAtomic, type FileStamp } from '../oci/atomic.js'
+import { FILE_MODE, openRegular, readSmall, replaceAtomically, writeFileAtomic, type FileStamp } from '../oci/atomic.js'
 import { createDigester, type Digest } from '../oci/digest.js'
 import { limiter } from '../concurrency.js'
 import { OffThreadWriter } from './hash-worker.js'
@@ -50,14 +50,12 @@ export function verifyBytes(bytes: Uint8Array, expected: Expected): void {
 
 /** Hash a local file with large reads; `onBytes` reports progress. Stops early past `limit` bytes. */
 export async function hashFile(file: string, algorithm: Digest['algorithm'], onBytes?: (n: number) => void, limit = Infinity): Promise<{ size: number; hex: string }> {
-  const fh = await fs.open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK)
+  const { fh, size: fileSize } = await openRegular(file)
   try {
-    const st = await fh.stat()
-    if (!st.isFile()) throw new OcisiteError('BLOB_NOT_REGULAR', `${file}: not a regular file`, { file })
     const hash = createDigester(algorithm)
     // Two buffers: the next read runs in the thread pool while this one is hashed. (Sized to the
     // file: a small blob costs no large allocation; one that grew is still read to its end.)
-    const chunk = Math.min(IO_CHUNK, st.size + 1)
+    const chunk = Math.min(IO_CHUNK, fileSize + 1)
     const bufs = [Buffer.allocUnsafe(chunk), Buffer.allocUnsafe(chunk)]
     let size = 0
     let turn = 0
