@@ -213,7 +213,7 @@ describe('a large layer, hashed and written on a worker thread while it arrives'
   })
 
   it('goes on through the page cache when the disk refuses a direct write (a short last chunk not rounded to its blocks)', async () => {
-    // Alignment 1: the full 4 MiB chunks are still whole blocks and go direct; the last 1,234
+    // Alignment 1: the full 2 MiB chunks are still whole blocks and go direct; the last 1,234
     // bytes are not, and this disk (512-byte blocks or larger) refuses them with EINVAL.
     const file = path.join(work, 'direct-refused.bin')
     const traces = path.join(work, 'direct-refused-strace')
@@ -258,15 +258,15 @@ describe('a large layer, hashed and written on a worker thread while it arrives'
     return (await fs.readFile(trace, 'utf8')).split('\n').filter((l) => / read\(\d+, /.test(l))
   }
 
-  it('is read from the socket straight into the hashing thread\'s 4 MiB slots, not in 64 KiB buffers', async () => {
+  it('is read from the socket straight into the hashing thread\'s 2 MiB slots, not in 64 KiB buffers', async () => {
     const reads = await socketReads('big-good', path.join(work, 'dest-big-reads'))
-    expect(reads.filter((l) => /, 4194304\) = \d+$/.test(l)).length).toBeGreaterThan(0)
+    expect(reads.filter((l) => /, 2097152\) = \d+$/.test(l)).length).toBeGreaterThan(0)
   })
 
   it('is read by the full HTTP client when the answer is not a plain 200 (a redirect), and arrives byte for byte', async () => {
     // The control for the test above: node:http reads 64 KiB at a time, never into a slot.
     const reads = await socketReads('big-redirect', path.join(work, 'dest-big-redirect'))
-    expect(reads.filter((l) => /, 4194304\) = \d+$/.test(l))).toEqual([])
+    expect(reads.filter((l) => /, 2097152\) = \d+$/.test(l))).toEqual([])
   })
 
   it('a server trickling the large layer fails within the --speed-limit window', async () => {

@@ -132,8 +132,8 @@ parentPort.on('message', (m) => {
 `
 
 /** Bytes sent at a time (a slot), and how many slots one blob has: one filling, one hashing, the rest writing. */
-const CHUNK = 4 * 1024 * 1024
-const SLOTS = 6
+const CHUNK = 2 * 1024 * 1024
+const SLOTS = 12
 /** O_DIRECT's alignment of offsets and lengths: a page, which covers 512-byte and 4 KiB sectors. */
 const ALIGN = 4096
 /** A WebAssembly memory grows in pages of 64 KiB, and its start is page-aligned. */
