@@ -121,3 +121,37 @@ export function fileFiller(file: string, limit: number): Filler {
     },
   }
 }
+
+/**
+ * A stream's chunks as a filler, for a source that cannot read into buffers itself (HTTPS, a
+ * redirected or chunked answer): each chunk is copied into the sink's room. Reading stops past
+ * `limit` bytes, which closes the stream.
+ */
+export function streamFiller(stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, limit: number): Filler {
+  let stopped = false
+  return {
+    async fill(sink) {
+      let total = 0
+      for await (const chunk of stream) {
+        let off = 0
+        while (off < chunk.byteLength) {
+          if (stopped) throw new Error('reading stopped')
+          const room = sink.room()
+          if (!room) {
+            await sink.whenRoom()
+            continue
+          }
+          const n = Math.min(chunk.byteLength - off, room.byteLength)
+          room.set(chunk.subarray(off, off + n))
+          sink.filled(n)
+          off += n
+        }
+        total += chunk.byteLength
+        if (total > limit) return
+      }
+    },
+    destroy() {
+      stopped = true
+    },
+  }
+}

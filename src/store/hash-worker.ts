@@ -9,7 +9,7 @@ import type { BufferSink } from './filler.js'
  * reads instead of after them.
  *
  * Bytes travel through a few slots of one shared memory, never copied between threads: the main
- * thread fills a slot (a socket reads straight into it, or a stream's chunks are copied in), says
+ * thread fills a slot (a socket or a file is read straight into it, or a stream's chunks are copied in), says
  * so, and gets the slot back once the worker has hashed and written it. Memory stays flat.
  *
  * The worker writes with O_DIRECT where the file system allows it: the bytes go from memory to
@@ -228,22 +228,6 @@ export class OffThreadWriter implements BufferSink {
     this.worker.postMessage({ op: 'data', slot: this.current, length: this.used })
     this.current = undefined
     this.used = 0
-  }
-
-  /** Queue bytes (from a stream that cannot fill slots itself): copied into the current slot. */
-  async write(chunk: Uint8Array): Promise<void> {
-    let off = 0
-    while (off < chunk.byteLength) {
-      const room = this.room()
-      if (!room) {
-        await this.whenRoom()
-        continue
-      }
-      const n = Math.min(chunk.byteLength - off, room.byteLength)
-      room.set(chunk.subarray(off, off + n))
-      this.filled(n)
-      off += n
-    }
   }
 
   /** Flush, close the file, and return how many bytes were written and their hash. */

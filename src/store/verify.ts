@@ -7,7 +7,7 @@ import { FILE_MODE, openRegular, readSmall, replaceAtomically, writeFileAtomic, 
 import { createDigester, type Digest } from '../oci/digest.js'
 import { limiter } from '../concurrency.js'
 import { OffThreadWriter } from './hash-worker.js'
-import { fileFiller, type BufferSink, type Filler } from './filler.js'
+import { fileFiller, streamFiller, type BufferSink, type Filler } from './filler.js'
 
 /** What a verified write expects, and how to name the source in errors. */
 export interface Expected {
@@ -77,16 +77,8 @@ export async function hashFile(file: string, algorithm: Digest['algorithm'], onB
   }
 }
 
-/** Where a streamed blob goes: written to a new file and hashed, then closed with its size and hash. */
-interface BlobSink {
-  write(chunk: Uint8Array): Promise<void>
-  end(): Promise<{ size: number; hex: string }>
-  /** Stop without finishing; the file is closed (the caller removes it). */
-  abort(): Promise<void>
-}
-
 /** A sink on this thread: hashed as bytes arrive, written in large chunks while the next arrive. */
-class HashingWriter implements BlobSink {
+class HashingWriter {
   private readonly hash: Hash
   private size = 0
   private pending: Uint8Array[] = []
@@ -138,11 +130,12 @@ class HashingWriter implements BlobSink {
 
 /**
  * A blob from a stream (the network), counted against its size as it arrives. A large one is
- * hashed and written on a worker thread while this thread keeps receiving, so the two overlap on
- * two cores; a small one is not worth starting a thread for.
+ * copied into a hashing thread's slots and goes the filler's way, so hashing and writing overlap
+ * with receiving on two cores; a small one is not worth starting a thread for.
  */
 async function writeFromStream(stream: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, tmp: string, expected: Expected, onBytes?: (n: number) => void): Promise<void> {
-  const sink: BlobSink = expected.size >= OFF_THREAD ? new OffThreadWriter(tmp, expected.digest.algorithm) : await HashingWriter.create(tmp, expected.digest.algorithm)
+  if (expected.size >= OFF_THREAD) return writeFromFiller(streamFiller(stream, expected.size), tmp, expected, onBytes)
+  const sink = await HashingWriter.create(tmp, expected.digest.algorithm)
   let size = 0
   try {
     for await (const chunk of stream) {
@@ -159,7 +152,10 @@ async function writeFromStream(stream: AsyncIterable<Uint8Array> | Iterable<Uint
   checkDigest(expected, written.size, written.hex)
 }
 
-/** A blob from a filler: read straight into the hashing thread's buffers. */
+/**
+ * A large blob from a filler (a socket, a file, or a stream copied in), on a hashing thread:
+ * every large blob that is not cloned is written this one way.
+ */
 async function writeFromFiller(filler: Filler, tmp: string, expected: Expected, onBytes?: (n: number) => void): Promise<void> {
   const writer = new OffThreadWriter(tmp, expected.digest.algorithm)
   const sink: BufferSink = {
@@ -177,7 +173,7 @@ async function writeFromFiller(filler: Filler, tmp: string, expected: Expected, 
     throw err
   }
   const written = await writer.end()
-  // (A file filler stops reading past the expected size: its count is not the file's size.)
+  // (A filler stops reading past the expected size: its count is then not the source's size.)
   if (written.size > expected.size) throw sizeError(expected, 'longer')
   checkDigest(expected, written.size, written.hex)
 }

@@ -4,10 +4,12 @@
 // test/hostile.test.ts.
 import { createHash, randomBytes } from 'node:crypto'
 import { OffThreadWriter } from '../../src/store/hash-worker.js'
+import { streamFiller } from '../../src/store/filler.js'
 
 const [file, size, align] = process.argv.slice(2)
 const bytes = randomBytes(Number(size))
 const writer = new OffThreadWriter(file!, 'sha256', { align: Number(align) })
-for (let off = 0; off < bytes.length; off += 65536) await writer.write(bytes.subarray(off, off + 65536))
+const chunks = Array.from({ length: Math.ceil(bytes.length / 65536) }, (_, i) => bytes.subarray(i * 65536, (i + 1) * 65536))
+await streamFiller(chunks, bytes.length).fill(writer)
 const { hex } = await writer.end()
 console.log(JSON.stringify({ hex, expected: createHash('sha256').update(bytes).digest('hex') }))
