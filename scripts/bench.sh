@@ -121,6 +121,8 @@ line() { # label value target-description met(0/1)
   printf '%-58s %-24s %s\n' "$1" "$2" "$([ "$3" = 1 ] && echo met || echo 'NOT MET')"
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", (b > 0 ? a/b : 0)}'; }
+# A goal is judged on the unrounded ratio (0.0535 is over 0.05, though it prints as 0.05).
+exact() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.6f", (b > 0 ? a/b : 0)}'; }
 le() { awk -v a="$1" -v b="$2" 'BEGIN {print (a <= b ? 1 : 0)}'; }
 o=$(median openssl); bb=$(median build-big); p=$(median pull); sk=$(median skopeo); c=$(median cp); bc=$(median build-corpus); n=$(median noop); dp=$(median deploy); sy=$(median sync)
 echo
@@ -128,11 +130,11 @@ echo "medians of $runs runs (5 for the corpus), seconds: openssl $o, build $bb, 
 runs_of() { awk '{printf "%s%s", (NR > 1 ? " " : ""), $1}' "$work/$1.runs"; }
 echo "every run, in order, seconds: openssl $(runs_of openssl); build $(runs_of build-big); pull $(runs_of pull); skopeo $(runs_of skopeo); cp -r $(runs_of cp); corpus build $(runs_of build-corpus); no-op $(runs_of noop)"
 printf '%-58s %-24s %s\n' "measure" "ratio (target)" "goal"
-line "1. build, one ${size_mib} MiB layer / openssl dgst -sha256" "$(ratio "$bb" "$o")x (<= 1.3x)" "$(le "$(ratio "$bb" "$o")" 1.3)"
-pm=$(( $(le "$(ratio "$p" "$o")" 1.5) && $(le "$(ratio "$p" "$sk")" 0.5) ))
+line "1. build, one ${size_mib} MiB layer / openssl dgst -sha256" "$(ratio "$bb" "$o")x (<= 1.3x)" "$(le "$(exact "$bb" "$o")" 1.3)"
+pm=$(( $(le "$(exact "$p" "$o")" 1.5) && $(le "$(exact "$p" "$sk")" 0.5) ))
 line "2. pull from nginx / openssl; / skopeo copy" "$(ratio "$p" "$o")x (<= 1.5x); $(ratio "$p" "$sk")x (<= 0.5x)" "$pm"
-line "3. build of the 1,000-tag corpus / cp -r" "$(ratio "$bc" "$c")x (<= 6x)" "$(le "$(ratio "$bc" "$c")" 6)"
-nm=$(( $(le "$n" 0.6) && $(le "$(ratio "$n" "$bc")" 0.05) ))
+line "3. build of the 1,000-tag corpus / cp -r" "$(ratio "$bc" "$c")x (<= 6x)" "$(le "$(exact "$bc" "$c")" 6)"
+nm=$(( $(le "$n" 0.6) && $(le "$(exact "$n" "$bc")" 0.05) ))
 line "4. no-op rebuild of the corpus: seconds; / full build" "${n}s (<= 0.6 s); $(ratio "$n" "$bc")x (<= 0.05x)" "$nm"
 line "6. deploy of the ${size_mib} MiB site into s3rver / aws s3 sync" "$(ratio "$dp" "$sy")x (a figure; no goal)" 1
 worst=0
