@@ -10,6 +10,7 @@ import { parseDigest } from '../src/oci/digest.js'
 import { writeVerified } from '../src/store/verify.js'
 import { ocisite } from './helpers/cli.js'
 import { image, restrictBlobs, standardLayouts, tempDir, umociLayout } from './helpers/fixtures.js'
+import { traceLines } from './helpers/strace.js'
 import { MACHINE_STATE_FILES } from './helpers/tree.js'
 
 let work: string
@@ -270,13 +271,6 @@ async function largeLayout(input: string): Promise<{ bytes: Buffer; hex: string 
 }
 
 const repo = path.dirname(path.dirname(new URL(import.meta.url).pathname))
-
-/** The lines of an `strace -ff -o PREFIX` run: one file per thread, so a call and its result are on one line. */
-async function traceLines(prefix: string): Promise<string[]> {
-  const dir = path.dirname(prefix)
-  const files = (await fs.readdir(dir)).filter((f) => f.startsWith(`${path.basename(prefix)}.`))
-  return (await Promise.all(files.map((f) => fs.readFile(path.join(dir, f), 'utf8')))).flatMap((t) => t.split('\n'))
-}
 
 describe('a large input blob (16 MiB or more) on a file system that cannot clone', () => {
   it('is read once into the hashing thread and written with O_DIRECT: no in-kernel copy, and the bytes hashed are the bytes written', async () => {

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LayoutWriter } from '../src/oci/layout-writer.js'
 import { ocisite } from './helpers/cli.js'
 import { image, tempDir } from './helpers/fixtures.js'
+import { traceLines } from './helpers/strace.js'
 
 const INDEX = 'application/vnd.oci.image.index.v1+json'
 const execFileAsync = promisify(execFile)
@@ -225,7 +226,7 @@ describe('a large layer, hashed and written on a worker thread while it arrives'
     expect(hex).toBe(expected)
     expect((await fs.stat(file)).size).toBe(size)
     expect(createHash('sha256').update(await fs.readFile(file)).digest('hex')).toBe(expected)
-    const lines = (await Promise.all((await fs.readdir(traces)).map((t) => fs.readFile(path.join(traces, t), 'utf8')))).flatMap((t) => t.split('\n'))
+    const lines = await traceLines(path.join(traces, 't'))
     const opens = lines.filter((l) => l.includes(`${file}"`)).sort((a, b) => (a.includes('O_DIRECT') ? -1 : b.includes('O_DIRECT') ? 1 : 0))
     expect(opens).toHaveLength(2)
     expect(opens[0]).toContain('O_DIRECT')
