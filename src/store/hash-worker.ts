@@ -141,7 +141,7 @@ const WASM_PAGE = 65536
 /**
  * Slot memories of writers that have finished, for the next ones to take. A shared memory is
  * freed only when the garbage collector comes to it, which can be many blobs later: a build of
- * ten 64 MiB layers held ten of them (284 MB). Kept: as many as run at once, up to this many.
+ * eight 64 MiB layers held all eight (284 MB). Kept: as many as run at once, up to this many.
  */
 const spare: SharedArrayBuffer[] = []
 const SPARE = 4
