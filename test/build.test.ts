@@ -259,10 +259,10 @@ describe('ocisite build', () => {
   })
 })
 
-/** A layout whose one layer is 20 MiB and 77 bytes (hashed on a worker thread; a short last read). */
-async function largeLayout(input: string): Promise<{ bytes: Buffer; hex: string }> {
+/** A layout whose one layer is `size` bytes: by default 20 MiB and 77 (hashed on a worker thread; a short last read). */
+async function largeLayout(input: string, size = 20 * 1024 * 1024 + 77): Promise<{ bytes: Buffer; hex: string }> {
   const w = await LayoutWriter.create(path.join(input, 'big'))
-  const bytes = Buffer.alloc(20 * 1024 * 1024 + 77)
+  const bytes = Buffer.alloc(size)
   for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32BE(i, i)
   const layer = await w.putBytes(bytes, 'application/vnd.oci.image.layer.v1.tar')
   const config = await w.putJson({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } }, 'application/vnd.oci.image.config.v1+json')
@@ -288,16 +288,32 @@ describe('a large input blob (16 MiB or more) on a file system that cannot clone
     expect((await fs.readFile(path.join(out, 'oci-cas', 'sha256', hex.slice(0, 2), hex))).equals(bytes)).toBe(true)
   })
 
-  it('that grew after it was planned: reading stops past its size, it is refused as longer, and nothing is kept', async () => {
+  it('of a middling size (5 MiB) is read once and written on this thread: no in-kernel copy, no O_DIRECT', async () => {
+    const input = path.join(work, 'middling-in')
+    const { bytes, hex } = await largeLayout(input, 5 * 1024 * 1024 + 77)
+    const out = path.join(work, 'middling-site')
+    const trace = path.join(work, 'middling.strace')
+    execFileSync('strace', ['-ff', '-e', 'trace=openat,ioctl,copy_file_range,sendfile', '-o', trace, process.execPath, '--import', 'tsx', 'src/bin.ts', 'build', input, '--host', 'example.com', '--out', out], { cwd: repo })
+    const lines = await traceLines(trace)
+    expect(lines.filter((l) => /FICLONE.* = -1 EOPNOTSUPP/.test(l))).toHaveLength(1)
+    expect(lines.filter((l) => /copy_file_range\(|sendfile\(/.test(l))).toEqual([])
+    expect(lines.filter((l) => /O_DIRECT(?!ORY)/.test(l))).toEqual([])
+    expect((await fs.readFile(path.join(out, 'oci-cas', 'sha256', hex.slice(0, 2), hex))).equals(bytes)).toBe(true)
+  })
+
+  it.each([
+    ['on a hashing thread', 17 * 1024 * 1024],
+    ['on this thread', 2 * 1024 * 1024],
+  ])('that grew after it was planned (%s): reading stops past its size, it is refused as longer, and nothing is kept', async (_, size) => {
     // (The plan checks each input's size by its stat; this is the write's own check, for a file that changed since.)
-    const dir = path.join(work, 'grown')
+    const dir = path.join(work, `grown-${size}`)
     await fs.mkdir(dir)
     const file = path.join(dir, 'source')
     await fs.writeFile(file, Buffer.alloc(40 * 1024 * 1024, 1))
     const target = path.join(dir, 'target')
     const digest = parseDigest(`sha256:${'0'.repeat(64)}`, 'test')
     let read = 0
-    await expect(writeVerified({ file }, target, { digest, size: 17 * 1024 * 1024, label: 'grown' }, (n) => (read += n))).rejects.toMatchObject({ code: 'SIZE_MISMATCH', message: expect.stringContaining('is longer than the 17825792 bytes its descriptor says') })
+    await expect(writeVerified({ file }, target, { digest, size, label: 'grown' }, (n) => (read += n))).rejects.toMatchObject({ code: 'SIZE_MISMATCH', message: expect.stringContaining(`is longer than the ${size} bytes its descriptor says`) })
     expect(read).toBeLessThan(40 * 1024 * 1024)
     expect(await fs.readdir(dir)).toEqual(['source'])
   })

@@ -7,7 +7,7 @@ import { FILE_MODE, openRegular, readSmall, replaceAtomically, writeFileAtomic, 
 import { createDigester, type Digest } from '../oci/digest.js'
 import { limiter } from '../concurrency.js'
 import { OffThreadWriter } from './hash-worker.js'
-import { fileFiller, streamFiller, type BufferSink, type Filler } from './filler.js'
+import { chunksOf, fileFiller, streamFiller, type BufferSink, type Filler } from './filler.js'
 
 /** What a verified write expects, and how to name the source in errors. */
 export interface Expected {
@@ -187,26 +187,27 @@ const localHashing = limiter(availableParallelism())
 /** What a file system says when it cannot clone (ext4, tmpfs, two file systems). */
 const CANNOT_CLONE = new Set(['ENOTSUP', 'EOPNOTSUPP', 'EXDEV', 'EINVAL', 'ENOSYS'])
 
+/**
+ * A local blob (over 1 MiB). A clone (reflink, on XFS or btrfs) shares the source's blocks:
+ * nothing is copied, and the source is hashed. Elsewhere (ext4) the source is read once and the
+ * bytes written are the bytes hashed: from 16 MiB straight into a hashing thread, which writes
+ * past the page cache; below, on this thread (a thread is not worth starting).
+ */
 async function writeFromFile(file: string, tmp: string, expected: Expected, onBytes?: (n: number) => void): Promise<void> {
-  if (expected.size >= OFF_THREAD) {
-    // A clone (reflink) shares the source's blocks: nothing is copied, and the source is hashed.
-    // Where the file system cannot clone, the source is read once, straight into the hashing
-    // thread's memory, which writes it past the page cache: the bytes written are the bytes hashed.
-    const cloned = await fs.copyFile(file, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE).then(
-      () => true,
-      (err: NodeJS.ErrnoException) => {
-        if (CANNOT_CLONE.has(err.code ?? '')) return false
-        throw err
-      },
-    )
-    if (!cloned) return localHashing(() => writeFromFiller(fileFiller(file, expected.size), tmp, expected, onBytes))
-    const hashed = await hashFile(file, expected.digest.algorithm, onBytes, expected.size)
-    checkDigest(expected, hashed.size, hashed.hex)
-  } else {
-    // Middling: an in-kernel copy while the source is hashed (a thread is not worth starting).
-    const [, hashed] = await Promise.all([fs.copyFile(file, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE), hashFile(file, expected.digest.algorithm, onBytes, expected.size)])
-    checkDigest(expected, hashed.size, hashed.hex)
+  const cloned = await fs.copyFile(file, tmp, constants.COPYFILE_EXCL | constants.COPYFILE_FICLONE_FORCE).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => {
+      if (CANNOT_CLONE.has(err.code ?? '')) return false
+      throw err
+    },
+  )
+  if (!cloned) {
+    const source = fileFiller(file, expected.size)
+    if (expected.size >= OFF_THREAD) return localHashing(() => writeFromFiller(source, tmp, expected, onBytes))
+    return writeFromStream(chunksOf(source), tmp, expected, onBytes)
   }
+  const hashed = await hashFile(file, expected.digest.algorithm, onBytes, expected.size)
+  checkDigest(expected, hashed.size, hashed.hex)
   const copied = await fs.stat(tmp)
   if (copied.size !== expected.size) throw sizeError(expected, copied.size)
 }
