@@ -1,6 +1,6 @@
 import net from 'node:net'
 import { OcisiteError } from '../errors.js'
-import type { BufferSink, Filler } from '../store/filler.js'
+import { putInto, type BufferSink, type Filler } from '../store/filler.js'
 import { defaultMinSpeed, lookupFor, watchSpeed, type HttpOptions } from './http.js'
 
 /**
@@ -91,11 +91,8 @@ export function openDirect(target: string, accept: string, size: number, opts: H
   /** Move carried bytes into the sink while it has room; true once none are left. */
   function deliver(): boolean {
     while (carry) {
-      const room = sink!.room()
-      if (!room) return false
-      const n = Math.min(room.byteLength, carry.byteLength)
-      room.set(carry.subarray(0, n))
-      sink!.filled(n)
+      const n = putInto(sink!, carry)
+      if (n === 0) return false
       carry = n === carry.byteLength ? undefined : carry.subarray(n)
     }
     return true

@@ -22,6 +22,16 @@ export interface BufferSink {
   whenRoom(): Promise<void>
 }
 
+/** Copy what fits of `bytes` into the sink's room; returns how many were put (0: it has none now). */
+export function putInto(sink: BufferSink, bytes: Uint8Array): number {
+  const room = sink.room()
+  if (!room) return 0
+  const n = Math.min(room.byteLength, bytes.byteLength)
+  room.set(bytes.subarray(0, n))
+  sink.filled(n)
+  return n
+}
+
 /** Chunks queued ahead of their reader before the filler is made to wait. */
 const QUEUED = 4 * 1024 * 1024
 const BUFFER = 1024 * 1024
@@ -136,14 +146,8 @@ export function streamFiller(stream: AsyncIterable<Uint8Array> | Iterable<Uint8A
         let off = 0
         while (off < chunk.byteLength) {
           if (stopped) throw new Error('reading stopped')
-          const room = sink.room()
-          if (!room) {
-            await sink.whenRoom()
-            continue
-          }
-          const n = Math.min(chunk.byteLength - off, room.byteLength)
-          room.set(chunk.subarray(off, off + n))
-          sink.filled(n)
+          const n = putInto(sink, chunk.subarray(off))
+          if (n === 0) await sink.whenRoom()
           off += n
         }
         total += chunk.byteLength
