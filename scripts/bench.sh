@@ -138,6 +138,9 @@ runs_of() { awk '{printf "%s%s", (NR > 1 ? " " : ""), $1}' "$work/$1.runs"; }
 echo "every run, in order, seconds: openssl $(runs_of openssl); build $(runs_of build-big); pull $(runs_of pull); skopeo $(runs_of skopeo); cp -r $(runs_of cp); corpus build $(runs_of build-corpus); no-op $(runs_of noop)"
 ns=$(median node-start); sa=$(median stat-all)
 echo "no-op floor: node start $ns s + native lstat of the $stat_files input and site paths $sa s = $(awk -v a="$ns" -v b="$sa" 'BEGIN {printf "%.2f", a + b}') s; 5% of this run's corpus build: $(awk -v a="$bc" 'BEGIN {printf "%.2f", a * 0.05}') s"
+# Goals 3 and 4 together: a corpus build that is exactly as fast as goal 3 asks (6x cp -r) leaves
+# the no-op 5% of that; on a fast disk this is below the floor above.
+echo "goals 3 and 4 together: a corpus build at 6x this run's cp -r ($(awk -v a="$c" 'BEGIN {printf "%.2f", a * 6}') s) leaves the no-op at most $(awk -v a="$c" 'BEGIN {printf "%.2f", a * 6 * 0.05}') s"
 echo "file system of the runs: $(findmnt -no FSTYPE,OPTIONS -T "$work" 2>/dev/null || echo unknown)"
 printf '%-58s %-24s %s\n' "measure" "ratio (target)" "goal"
 line "1. build, one ${size_mib} MiB layer / openssl dgst -sha256" "$(ratio "$bb" "$o")x (<= 1.3x)" "$(le "$(exact "$bb" "$o")" 1.3)"
