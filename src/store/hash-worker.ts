@@ -4,9 +4,9 @@ import { FILE_MODE } from '../oci/atomic.js'
 import type { BufferSink } from './filler.js'
 
 /**
- * A large blob arriving over the network is hashed and written on a worker thread, so the main
- * thread only receives: on two cores, hashing (about 0.7 s per GiB) then runs beside the network
- * reads instead of after them.
+ * A large blob that is not cloned (one arriving over the network, or a local file on ext4) is
+ * hashed and written on a worker thread, so the main thread only reads: on two cores, hashing
+ * (about 0.7 s per GiB) then runs beside the reads instead of after them.
  *
  * Bytes travel through a few slots of one shared memory, never copied between threads: the main
  * thread fills a slot (a socket or a file is read straight into it, or a stream's chunks are copied in), says
