@@ -1,7 +1,7 @@
 import { OcisiteError, type ErrorCode } from '../errors.js'
 import { parseDescriptor, plainDescriptor, platformFromConfig, REF_NAME, type Descriptor } from '../oci/descriptor.js'
 import { parseJsonObject } from '../oci/json.js'
-import { parseImageName, type ImageName } from '../oci/image-name.js'
+import { dockerStyleTag, parseImageName, type ImageName } from '../oci/image-name.js'
 import { isImageConfigType, isIndexType, MediaType } from '../oci/media-types.js'
 import { readNode, type BlobSource } from '../oci/walk.js'
 import { casFetchBytes } from './cas.js'
@@ -38,8 +38,8 @@ export function asProtocolError(err: unknown, where: string): OcisiteError {
 
 /** `localhost/app:1.2` is a docker-style reference: host-based names put the tag after `#`. */
 function dockerStyleHint(name: ImageName): string {
-  const m = /^(.*):([A-Za-z0-9_][A-Za-z0-9._-]*)$/.exec(name.path)
-  return name.fragment === '' && m ? `; tags follow "#" in host-based names: did you mean ${name.host}/${m[1]}#${m[2]}?` : ''
+  const docker = name.fragment === '' ? dockerStyleTag(name.path) : undefined
+  return docker ? `; tags follow "#" in host-based names: did you mean ${name.host}/${docker.path}#${docker.tag}?` : ''
 }
 
 /** Resolve one parsed name through discovery and its `oci-index-template-v1` ref engines. */
@@ -144,6 +144,38 @@ export async function selectPlatform(root: ResolvedRoot, want: PlatformSpec, opt
   return matchPlatform(root, await indexChildren(root, options), want)
 }
 
+/** A root and the tag its index entry carries (kept when `platform` narrows the root to a child). */
+export interface TaggedRoot {
+  tag: string | undefined
+  root: ResolvedRoot
+}
+
+/** What one name resolved to, or the user error that stopped it. */
+export type NameResolution = { name: string; roots: TaggedRoot[] } | { name: string; error: OcisiteError }
+
+async function resolveTagged(text: string, want: PlatformSpec | undefined, options: ResolveOptions): Promise<TaggedRoot[]> {
+  const { roots } = await resolveName(parseImageName(text), options)
+  return Promise.all(roots.map(async (r) => ({ tag: r.descriptor.annotations?.[REF_NAME], root: want ? await selectPlatform(r, want, options) : r })))
+}
+
+/**
+ * Resolve each name on its own: one name's failure (a user error) is reported beside the others'
+ * roots instead of stopping them. Anything else (a bug) rejects.
+ */
+export async function resolveNames(names: string[], options: ResolveOptions = {}): Promise<NameResolution[]> {
+  const want = options.platform ? parsePlatform(options.platform) : undefined
+  const out: NameResolution[] = []
+  for (const name of names) {
+    try {
+      out.push({ name, roots: await resolveTagged(name, want, options) })
+    } catch (err) {
+      if (!(err instanceof OcisiteError)) throw err
+      out.push({ name, error: err })
+    }
+  }
+  return out
+}
+
 /**
  * Resolve host-based image names (`example.com/app#1.0`) to their Merkle roots.
  * Rejects with an OcisiteError whose code says why: NAME_INVALID, NOT_FOUND, NETWORK or PROTOCOL.
@@ -151,10 +183,7 @@ export async function selectPlatform(root: ResolvedRoot, want: PlatformSpec, opt
 export async function resolve(names: string | string[], options: ResolveOptions = {}): Promise<Record<string, ResolvedRoot[]>> {
   const want = options.platform ? parsePlatform(options.platform) : undefined
   const out: Record<string, ResolvedRoot[]> = {}
-  for (const text of Array.isArray(names) ? names : [names]) {
-    const { roots } = await resolveName(parseImageName(text), options)
-    out[text] = want ? await Promise.all(roots.map((r) => selectPlatform(r, want, options))) : roots
-  }
+  for (const text of Array.isArray(names) ? names : [names]) out[text] = (await resolveTagged(text, want, options)).map((t) => t.root)
   return out
 }
 

@@ -23,6 +23,11 @@ export function parseHost(host: string, where = host, portHint = 'use --port'): 
     return 'ipv6'
   }
   if (isIPv4(host)) return 'ipv4'
+  const scheme = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//.exec(host)
+  if (scheme) {
+    const bare = host.slice(scheme[0].length).replace(/\/.*$/, '')
+    throw new OcisiteError('NAME_INVALID', `${where}: host "${host}" has a scheme; drop it: ${where.startsWith('--') ? `${where} ` : ''}${bare}`)
+  }
   if (host === '') throw new OcisiteError('NAME_INVALID', `${where}: the host is empty`)
   if (/:\d*$/.test(host)) throw new OcisiteError('NAME_INVALID', `${where}: host "${host}" has a port; host-based names have none (${portHint})`)
   const labels = host.split('.')
@@ -31,6 +36,15 @@ export function parseHost(host: string, where = host, portHint = 'use --port'): 
   // As in URLs: a name whose last label is all digits is an (invalid) IPv4 address, not a DNS name.
   if (/^\d+$/.test(labels[labels.length - 1]!)) throw new OcisiteError('NAME_INVALID', `${where}: host "${host}" is neither a DNS name nor an IP address`)
   return 'reg-name'
+}
+
+/**
+ * A docker-style `path:tag` where a host-based name wants `path#tag`: the two parts, for a
+ * "did you mean" hint; undefined when the text is not one.
+ */
+export function dockerStyleTag(path: string): { path: string; tag: string } | undefined {
+  const m = /^(.*[^/]):([A-Za-z0-9_][A-Za-z0-9._-]*)$/.exec(path)
+  return m ? { path: m[1]!, tag: m[2]! } : undefined
 }
 
 /** Parse a host-based image name such as `example.com/org/app#1.0`. */

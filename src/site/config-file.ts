@@ -1,13 +1,23 @@
 import { promises as fs, readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { ErrorObject, ValidateFunction } from 'ajv'
-import { closest, distance } from 'fastest-levenshtein'
-import { OcisiteError } from '../errors.js'
+import { findNodeAtLocation, parseTree, printParseErrorCode, type Node, type ParseError } from 'jsonc-parser'
+import { isOcisiteError, OcisiteError } from '../errors.js'
 import { parseJsonObject } from '../oci/json.js'
-import type { ImageSpec } from './options.js'
+import { didYouMean } from '../suggest.js'
 
 /** A listen address as written in ocisite.json: a port, ADDRESS:PORT, or a list of them. */
 export type ListenSetting = string | number | Array<string | number>
+
+/** One image to publish: a layout, an archive, or a directory searched for them. */
+export interface ImageSpec {
+  /** Image path (`org/app`); for a searched directory, a prefix for what it finds. */
+  path?: string
+  /** A layout directory, an OCI archive, or a directory to search. */
+  from: string
+  /** Tag globs (`v*`); empty means every tagged entry. */
+  tags?: string[]
+}
 
 /** The shape ocisite.schema.json describes. */
 export interface ConfigFile {
@@ -45,42 +55,123 @@ async function validate(doc: unknown): Promise<ErrorObject[]> {
   return validator(doc) ? [] : (validator.errors ?? [])
 }
 
-/** `/images/0/from` → `images[0].from`. */
-function keyName(instancePath: string, child?: string): string {
-  const parts = instancePath.split('/').slice(1)
-  if (child !== undefined) parts.push(child)
-  return parts.reduce((name, p) => (/^\d+$/.test(p) ? `${name}[${p}]` : name ? `${name}.${p}` : p), '')
+/** One thing wrong with the file: where (a JSON path), and what. */
+interface Problem {
+  path: Array<string | number>
+  /** An unknown key is located at the key itself, not at its value. */
+  atKey?: boolean
+  message: string
 }
 
-/** The one line that says what is wrong, for the most useful of ajv's errors. */
-function describe(errors: ErrorObject[]): string {
-  const unknown = errors.find((e) => e.keyword === 'additionalProperties')
-  if (unknown) {
-    const key = String(unknown.params.additionalProperty)
-    const valid = Object.keys((unknown.parentSchema as { properties?: object }).properties ?? {}).filter((k) => k !== '$schema')
-    const guess = valid.length > 0 ? closest(key, valid) : undefined
-    const near = guess !== undefined && (distance(key, guess) <= Math.max(2, Math.floor(key.length / 3)) || guess.startsWith(key) || key.startsWith(guess))
-    return `unknown key "${keyName(unknown.instancePath, key)}"${near ? ` (did you mean "${keyName(unknown.instancePath, guess)}"?)` : ''}`
-  }
-  // The deepest error names the key; an anyOf is described by the types its branches allow.
-  const deepest = errors.reduce((a, b) => (b.instancePath.length > a.instancePath.length ? b : a))
-  const here = errors.filter((e) => e.instancePath === deepest.instancePath)
-  const types = [...new Set(here.flatMap((e) => (e.keyword === 'type' ? [e.params.type as string | string[]].flat() : [])))]
-  const what = types.length > 0 ? `must be ${types.join(' or ').replace('integer', 'number')}` : (deepest.message ?? 'is not valid')
-  return `"${keyName(deepest.instancePath) || '(top level)'}" ${what}`
+/** `/images/0/from` → ['images', 0, 'from']. */
+function jsonPath(instancePath: string): Array<string | number> {
+  return instancePath
+    .split('/')
+    .slice(1)
+    .map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+    .map((p) => (/^\d+$/.test(p) ? Number(p) : p))
 }
+
+/** ['images', 0, 'from'] → `images[0].from`. */
+function keyName(path: Array<string | number>): string {
+  return path.reduce<string>((name, p) => (typeof p === 'number' ? `${name}[${p}]` : name ? `${name}.${p}` : p), '') || '(top level)'
+}
+
+/** `"key" must be string or number`, from the type errors (and others) found at one place. */
+function describeAt(errors: ErrorObject[], instancePath: string): Problem {
+  const here = errors.filter((e) => e.instancePath === instancePath)
+  const types = [...new Set(here.flatMap((e) => (e.keyword === 'type' ? [e.params.type as string | string[]].flat() : [])))]
+  const what = types.length > 0 ? `must be ${types.join(' or ').replace('integer', 'number')}` : (here.find((e) => e.keyword !== 'anyOf')?.message ?? 'is not valid')
+  const path = jsonPath(instancePath)
+  return { path, message: `"${keyName(path)}" ${what}` }
+}
+
+function unknownKey(e: ErrorObject): Problem {
+  const key = String(e.params.additionalProperty)
+  const parent = jsonPath(e.instancePath)
+  const valid = Object.keys((e.parentSchema as { properties?: object }).properties ?? {}).filter((k) => k !== '$schema')
+  const guess = didYouMean(key, valid)
+  return { path: [...parent, key], atKey: true, message: `unknown key "${keyName([...parent, key])}"${guess ? ` (did you mean "${keyName([...parent, guess])}"?)` : ''}` }
+}
+
+/** Every distinct problem in ajv's errors. An anyOf and its branches' errors are one problem. */
+function problems(errors: ErrorObject[]): Problem[] {
+  const used = new Set<ErrorObject>()
+  const out: Problem[] = []
+  for (const any of errors.filter((e) => e.keyword === 'anyOf')) {
+    const branch = errors.filter((e) => e !== any && e.schemaPath.startsWith(`${any.schemaPath}/`) && (e.instancePath === any.instancePath || e.instancePath.startsWith(`${any.instancePath}/`)))
+    for (const e of [any, ...branch]) used.add(e)
+    // The deepest error names the key; at the anyOf's own place, the types its branches allow.
+    const deepest = branch.reduce((a, b) => (b.instancePath.length > a.instancePath.length ? b : a), any)
+    out.push(describeAt(branch.length > 0 ? branch : [any], deepest.instancePath))
+  }
+  for (const e of errors) {
+    if (used.has(e)) continue
+    out.push(e.keyword === 'additionalProperties' ? unknownKey(e) : describeAt([e], e.instancePath))
+  }
+  return out.filter((p, i) => out.findIndex((q) => q.message === p.message) === i)
+}
+
+/** 1-based line and column of a character offset. */
+function lineColumn(text: string, offset: number): { line: number; column: number } {
+  const before = text.slice(0, offset)
+  const line = before.split('\n').length
+  return { line, column: offset - before.lastIndexOf('\n') }
+}
+
+/** Where a problem is in the text: at the key for an unknown key, else at the value. */
+function offsetOf(root: Node | undefined, p: Problem): number {
+  const node = root && findNodeAtLocation(root, p.path)
+  if (node) return p.atKey && node.parent?.type === 'property' ? node.parent.offset : node.offset
+  // A missing value (a required key): the closest enclosing node that exists.
+  for (let n = p.path.length - 1; n >= 0; n--) {
+    const parent = root && findNodeAtLocation(root, p.path.slice(0, n))
+    if (parent) return parent.offset
+  }
+  return 0
+}
+
+/** One error for everything wrong: a single problem on one line, several on a line each. */
+function reportAll(file: string, located: Array<{ offset: number; message: string }>, text: string, cause?: unknown): OcisiteError {
+  const lines = located
+    .sort((a, b) => a.offset - b.offset)
+    .map(({ offset, message }) => {
+      const { line, column } = lineColumn(text, offset)
+      return `${file}:${line}:${column}: ${message}`
+    })
+  const message = lines.length === 1 ? lines[0]! : `${file}: ${lines.length} problems:\n  ${lines.join('\n  ')}`
+  return new OcisiteError('CONFIG_INVALID', message, { file }, { cause })
+}
+
+/** `CloseBraceExpected` → `close brace expected`. */
+const syntaxWords = (e: ParseError) => printParseErrorCode(e.error).replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase()
 
 /** Read and validate a config file. A missing file is undefined unless it was named explicitly. */
 export async function readConfigFile(file: string, explicit: boolean): Promise<ConfigFile | undefined> {
   let bytes: Buffer
   try {
     bytes = await fs.readFile(file)
-  } catch {
-    if (explicit) throw new OcisiteError('CONFIG_INVALID', `${file}: config file not found`, { file })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new OcisiteError('CONFIG_INVALID', `${file}: cannot read the config file: ${(err as Error).message}`, { file }, { cause: err })
+    if (explicit) throw new OcisiteError('CONFIG_INVALID', `${file}: config file not found`, { file }, { cause: err })
     return undefined
   }
-  const doc = parseJsonObject(bytes, file)
+  const text = bytes.toString('utf8')
+  let doc: Record<string, unknown>
+  try {
+    doc = parseJsonObject(bytes, file)
+  } catch (err) {
+    if (!(isOcisiteError(err) && err.cause instanceof SyntaxError)) throw err
+    // JSON.parse names a character position; the tree parser names every place, as line and column.
+    const syntax: ParseError[] = []
+    parseTree(text, syntax, { disallowComments: true, allowTrailingComma: false })
+    if (syntax.length === 0) throw err
+    throw reportAll(file, syntax.map((e) => ({ offset: e.offset, message: `invalid JSON: ${syntaxWords(e)}` })), text, err)
+  }
   const errors = await validate(doc)
-  if (errors.length > 0) throw new OcisiteError('CONFIG_INVALID', `${file}: ${describe(errors)}`, { file })
+  if (errors.length > 0) {
+    const root = parseTree(text)
+    throw reportAll(file, problems(errors).map((p) => ({ offset: offsetOf(root, p), message: p.message })), text)
+  }
   return doc as ConfigFile
 }

@@ -4,19 +4,10 @@ import { parseHost } from '../oci/image-name.js'
 import { buildDefaults } from '../defaults.js'
 import { defaultConcurrency } from '../store/copy.js'
 import type { ProgressListener } from './progress.js'
-import { readConfigFile, type ListenSetting } from './config-file.js'
+import { readConfigFile, type ImageSpec, type ListenSetting } from './config-file.js'
 import { parseListen, type ListenAddress } from './listen.js'
 
-
-/** One image to publish: a layout, an archive, or a directory searched for them. */
-export interface ImageSpec {
-  /** Image path (`org/app`); for a searched directory, a prefix for what it finds. */
-  path?: string
-  /** A layout directory, an OCI archive, or a directory to search. */
-  from: string
-  /** Tag globs (`v*`); empty means every tagged entry. */
-  tags?: string[]
-}
+export type { ImageSpec } from './config-file.js'
 
 /** Options for `build`, as a caller gives them. Paths are relative to `cwd`. */
 export interface BuildOptions {
@@ -95,7 +86,10 @@ function checkBaseUrl(url: string): string {
   return url.replace(/\/+$/, '')
 }
 
-/** Merge defaults, the config file and caller options (which win) into one checked shape. */
+/**
+ * Merge the caller's options (flags), the config file and the defaults into one checked shape:
+ * the one place of precedence, flag > ocisite.json > default. An option left undefined falls through.
+ */
 export async function normalizeBuildOptions(opts: BuildOptions): Promise<NormalizedBuildOptions> {
   const cwd = path.resolve(opts.cwd ?? process.cwd())
   const configFile = path.resolve(cwd, opts.config ?? buildDefaults.config)
@@ -107,13 +101,12 @@ export async function normalizeBuildOptions(opts: BuildOptions): Promise<Normali
   if (!host) throw new OcisiteError('CONFIG_INVALID', 'no host: pass --host example.com or set "host" in ocisite.json')
   parseHost(host, '--host', 'the port belongs to where the site is served: --base-url http://HOST:PORT for absolute engine URLs, --listen PORT for the nginx config')
 
-  const cliTags = opts.tags ?? []
+  // --tags (flag) wins over an image's own tags and the file's, which win over every tag.
+  const tagsFor = (img?: ImageSpec) => opts.tags ?? img?.tags ?? config.tags ?? []
   const images: NormalizedBuildOptions['images'] = []
-  for (const img of config.images ?? []) {
-    images.push({ from: fromConfig(img.from)!, path: img.path ?? '', tags: img.tags ?? config.tags ?? cliTags, explicitPath: img.path !== undefined })
-  }
-  for (const input of config.inputs ?? []) images.push({ from: fromConfig(input)!, path: '', tags: config.tags ?? cliTags, explicitPath: false })
-  for (const input of opts.inputs ?? []) images.push({ from: path.resolve(cwd, input), path: '', tags: cliTags, explicitPath: false })
+  for (const img of config.images ?? []) images.push({ from: fromConfig(img.from)!, path: img.path ?? '', tags: tagsFor(img), explicitPath: img.path !== undefined })
+  for (const input of config.inputs ?? []) images.push({ from: fromConfig(input)!, path: '', tags: tagsFor(), explicitPath: false })
+  for (const input of opts.inputs ?? []) images.push({ from: path.resolve(cwd, input), path: '', tags: tagsFor(), explicitPath: false })
   if (images.length === 0) throw new OcisiteError('NOTHING_TO_PUBLISH', 'no inputs: name layout directories or archives, or list "images" in ocisite.json')
 
   const out = opts.out !== undefined ? path.resolve(cwd, opts.out) : (fromConfig(config.out) ?? path.resolve(cwd, buildDefaults.out))

@@ -1,6 +1,7 @@
 import path from 'node:path'
 import { OcisiteError } from '../errors.js'
 import { buildDefaults } from '../defaults.js'
+import { dockerStyleTag } from '../oci/image-name.js'
 import { defaultConcurrency } from '../store/copy.js'
 import { writeSite, type BuildResult, type SiteWriteOptions } from './build.js'
 import { openInputs, Scratch } from './inputs.js'
@@ -97,6 +98,8 @@ function parseRemoval(text: string, host: string): Removal {
   const tag = hash < 0 ? undefined : text.slice(hash + 1)
   if (name.toLowerCase().startsWith(`${host}/`)) name = name.slice(host.length + 1)
   const where = `rm ${text}`
+  const docker = tag === undefined ? dockerStyleTag(name) : undefined
+  if (docker) throw new OcisiteError('PATH_INVALID', `${where}: tags follow "#" in host-based names: did you mean ${text.slice(0, text.length - name.length)}${docker.path}#${docker.tag}?`, { path: name })
   return { text, path: checkImagePath(name, where), ...(tag !== undefined ? { tag: checkTag(tag, where) } : {}) }
 }
 

@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http'
+import type { IncomingMessage, Server, ServerResponse } from 'node:http'
 import { promises as fs } from 'node:fs'
 import httpServer from 'http-server'
 import { serveDefaults } from '../defaults.js'
@@ -8,10 +8,22 @@ import { siteRoutes } from './routes.js'
 import { SiteLayout, SitePaths } from './site-paths.js'
 
 
+/** One request answered by the preview server. */
+export interface ServedRequest {
+  method: string
+  /** The path and query as the client sent them. */
+  path: string
+  status: number
+  /** Body bytes sent (0 for HEAD and for an aborted response's unsent rest). */
+  bytes: number
+}
+
 export interface ServeOptions {
   dir?: string
   port?: number
   host?: string
+  /** Called once per request, when its response is finished or the connection closed. */
+  onRequest?: (request: ServedRequest) => void
 }
 
 /** A running preview server. */
@@ -33,6 +45,23 @@ function forceHeaders(res: ServerResponse, headers: Record<string, string>): voi
     for (const [k, v] of Object.entries(h ?? {})) merged[k] = forced.get(k.toLowerCase()) ?? v
     return writeHead(status, merged)
   }) as ServerResponse['writeHead']
+}
+
+/** Count each response's body bytes and report it when done; runs before http-server rewrites the URL. */
+function reportRequests(server: Server, onRequest: (request: ServedRequest) => void): void {
+  server.prependListener('request', (req: IncomingMessage, res: ServerResponse) => {
+    const path = req.url ?? '/'
+    let bytes = 0
+    const count = (chunk: unknown, encoding?: unknown) => {
+      if (typeof chunk === 'string') bytes += Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8')
+      else if (chunk instanceof Uint8Array) bytes += chunk.byteLength
+    }
+    const write = res.write.bind(res) as (...args: unknown[]) => boolean
+    const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse
+    res.write = ((chunk: unknown, ...rest: unknown[]) => (count(chunk, rest[0]), write(chunk, ...rest))) as ServerResponse['write']
+    res.end = ((chunk?: unknown, ...rest: unknown[]) => (typeof chunk !== 'function' && count(chunk, rest[0]), end(chunk, ...rest))) as ServerResponse['end']
+    res.once('close', () => onRequest({ method: req.method ?? 'GET', path, status: res.statusCode, bytes: req.method === 'HEAD' ? 0 : bytes }))
+  })
 }
 
 /** Preview a built site with http-server, answering with the same routes and headers as the nginx config. */
@@ -70,6 +99,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
       },
     ],
   })
+  if (options.onRequest) reportRequests(server.server, options.onRequest)
   const host = options.host ?? serveDefaults.host
   const hostPart = host.includes(':') ? `[${host}]` : host
   const wanted = options.port ?? serveDefaults.port
