@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { runCli } from './cli.js'
+import { runCli } from './cli/run.js'
 import { removeLiveTempFilesSync } from './oci/atomic.js'
 
 // http-server's request wrapper (union) reads a deprecated Node field on every request; that

@@ -14,3 +14,4 @@ export const buildDefaults = {
 export const serveDefaults = { dir: 'public', port: 8080, host: '127.0.0.1' } as const
 
 export const pullDefaults = { concurrency: 4 } as const
+export const lockDefaults = { out: 'ocisite.lock' } as const

@@ -1,4 +1,5 @@
 import type { ClientEvent } from '../client/events.js'
+import type { BuildResult } from '../site/build.js'
 import type { BuildEvent } from '../site/progress.js'
 
 /** Where the CLI writes: injectable so tests can run it in-process. */
@@ -133,4 +134,29 @@ export function clientReporter(io: CliIo, verbose: boolean): { listener: (e: Cli
     },
     finish: line.clear,
   }
+}
+
+/** Thrown by a command that already reported its errors, to set the exit code. */
+export class ReportedError extends Error {
+  constructor(readonly exitCode: number) {
+    super('reported')
+  }
+}
+
+/** Each image a write publishes, with its tags (build, add). */
+export function imageLines(result: BuildResult): string {
+  return result.images.map((image) => `${result.host}/${image.path}: ${image.tags.map((t) => t.tag).join(', ')}\n`).join('')
+}
+
+/** The one summary line of a write (build, add, rm). */
+export function writeSummary(result: BuildResult): string {
+  return (
+    `${plural(result.blobs.total, 'blob')} (${formatBytes(result.blobs.bytesTotal)}): ${result.blobs.written} written, ${result.blobs.skipped} already present; ` +
+    `${plural(result.documents.written, 'document')} written, ${result.documents.unchanged} unchanged${result.pruned ? `, ${plural(result.pruned, 'stale file')} removed` : ''}\n`
+  )
+}
+
+/** JSON on stdout, as every `--json` prints it. */
+export function printJson(io: CliIo, value: unknown): void {
+  io.stdout.write(`${JSON.stringify(value, null, 2)}\n`)
 }

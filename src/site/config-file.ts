@@ -94,21 +94,25 @@ function unknownKey(e: ErrorObject): Problem {
   return { path: [...parent, key], atKey: true, message: `unknown key "${keyName([...parent, key])}"${guess ? ` (did you mean "${keyName([...parent, guess])}"?)` : ''}` }
 }
 
-/** Every distinct problem in ajv's errors. An anyOf and its branches' errors are one problem. */
+/**
+ * Every distinct problem in ajv's errors. An anyOf and its branches' errors are one problem: ajv
+ * lists a failed anyOf right after its branches' errors (at its place or below it).
+ */
 function problems(errors: ErrorObject[]): Problem[] {
-  const used = new Set<ErrorObject>()
   const out: Problem[] = []
-  for (const any of errors.filter((e) => e.keyword === 'anyOf')) {
-    const branch = errors.filter((e) => e !== any && e.schemaPath.startsWith(`${any.schemaPath}/`) && (e.instancePath === any.instancePath || e.instancePath.startsWith(`${any.instancePath}/`)))
-    for (const e of [any, ...branch]) used.add(e)
+  const grouped = new Set<ErrorObject>()
+  errors.forEach((any, i) => {
+    if (any.keyword !== 'anyOf') return
+    const under = (e: ErrorObject) => e.instancePath === any.instancePath || e.instancePath.startsWith(`${any.instancePath}/`)
+    let first = i
+    while (first > 0 && !grouped.has(errors[first - 1]!) && under(errors[first - 1]!)) first--
+    const branch = errors.slice(first, i)
+    for (const e of [...branch, any]) grouped.add(e)
     // The deepest error names the key; at the anyOf's own place, the types its branches allow.
     const deepest = branch.reduce((a, b) => (b.instancePath.length > a.instancePath.length ? b : a), any)
     out.push(describeAt(branch.length > 0 ? branch : [any], deepest.instancePath))
-  }
-  for (const e of errors) {
-    if (used.has(e)) continue
-    out.push(e.keyword === 'additionalProperties' ? unknownKey(e) : describeAt([e], e.instancePath))
-  }
+  })
+  for (const e of errors) if (!grouped.has(e)) out.push(e.keyword === 'additionalProperties' ? unknownKey(e) : describeAt([e], e.instancePath))
   return out.filter((p, i) => out.findIndex((q) => q.message === p.message) === i)
 }
 
@@ -132,19 +136,33 @@ function offsetOf(root: Node | undefined, p: Problem): number {
 }
 
 /** One error for everything wrong: a single problem on one line, several on a line each. */
-function reportAll(file: string, located: Array<{ offset: number; message: string }>, text: string, cause?: unknown): OcisiteError {
+function reportAll(code: 'CONFIG_INVALID' | 'JSON_INVALID', file: string, located: Array<{ offset: number; message: string }>, text: string, cause?: unknown): OcisiteError {
   const lines = located
     .sort((a, b) => a.offset - b.offset)
+    // One problem per place: a parser recovering from one mistake may report it twice.
+    .filter((p, i, all) => i === 0 || all[i - 1]!.offset !== p.offset)
     .map(({ offset, message }) => {
       const { line, column } = lineColumn(text, offset)
       return `${file}:${line}:${column}: ${message}`
     })
   const message = lines.length === 1 ? lines[0]! : `${file}: ${lines.length} problems:\n  ${lines.join('\n  ')}`
-  return new OcisiteError('CONFIG_INVALID', message, { file }, { cause })
+  return new OcisiteError(code, message, { file }, { cause })
+}
+
+/** Words for the parser's codes that do not read well as they are. */
+const syntaxPhrases: Record<string, string> = {
+  InvalidCommentToken: 'a comment (JSON has none)',
+  InvalidSymbol: 'unexpected character',
+  EndOfFileExpected: 'text after the end of the document',
+  UnexpectedEndOfString: 'unterminated string',
+  UnexpectedEndOfComment: 'a comment (JSON has none)',
 }
 
 /** `CloseBraceExpected` → `close brace expected`. */
-const syntaxWords = (e: ParseError) => printParseErrorCode(e.error).replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase()
+function syntaxWords(e: ParseError): string {
+  const code = printParseErrorCode(e.error)
+  return syntaxPhrases[code] ?? code.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase()
+}
 
 /** Read and validate a config file. A missing file is undefined unless it was named explicitly. */
 export async function readConfigFile(file: string, explicit: boolean): Promise<ConfigFile | undefined> {
@@ -166,12 +184,12 @@ export async function readConfigFile(file: string, explicit: boolean): Promise<C
     const syntax: ParseError[] = []
     parseTree(text, syntax, { disallowComments: true, allowTrailingComma: false })
     if (syntax.length === 0) throw err
-    throw reportAll(file, syntax.map((e) => ({ offset: e.offset, message: `invalid JSON: ${syntaxWords(e)}` })), text, err)
+    throw reportAll('JSON_INVALID', file, syntax.map((e) => ({ offset: e.offset, message: `invalid JSON: ${syntaxWords(e)}` })), text, err)
   }
   const errors = await validate(doc)
   if (errors.length > 0) {
     const root = parseTree(text)
-    throw reportAll(file, problems(errors).map((p) => ({ offset: offsetOf(root, p), message: p.message })), text)
+    throw reportAll('CONFIG_INVALID', file, problems(errors).map((p) => ({ offset: offsetOf(root, p), message: p.message })), text)
   }
   return doc as ConfigFile
 }

@@ -92,20 +92,25 @@ interface Removal {
   tag?: string
 }
 
+/** `rm webapp:2.0`: a docker-style tag, refused with the `#` form it means, before the site is read. */
+function refuseDockerStyle(text: string): void {
+  const docker = text.includes('#') ? undefined : dockerStyleTag(text)
+  if (docker) throw new OcisiteError('PATH_INVALID', `rm ${text}: tags follow "#" in host-based names: did you mean ${docker.path}#${docker.tag}?`, { path: text })
+}
+
 function parseRemoval(text: string, host: string): Removal {
   const hash = text.indexOf('#')
   let name = hash < 0 ? text : text.slice(0, hash)
   const tag = hash < 0 ? undefined : text.slice(hash + 1)
   if (name.toLowerCase().startsWith(`${host}/`)) name = name.slice(host.length + 1)
   const where = `rm ${text}`
-  const docker = tag === undefined ? dockerStyleTag(name) : undefined
-  if (docker) throw new OcisiteError('PATH_INVALID', `${where}: tags follow "#" in host-based names: did you mean ${text.slice(0, text.length - name.length)}${docker.path}#${docker.tag}?`, { path: name })
   return { text, path: checkImagePath(name, where), ...(tag !== undefined ? { tag: checkTag(tag, where) } : {}) }
 }
 
 /** Remove tags, or whole images, from what a site publishes. Their blobs stay until `prune`. */
 export async function rm(options: RmOptions): Promise<BuildResult> {
   if (options.names.length === 0) throw new OcisiteError('CONFIG_INVALID', 'rm: name what to remove: PATH#TAG, or PATH for a whole image')
+  options.names.forEach(refuseDockerStyle)
   const opts = await writeOptions(options, [])
   const removals = options.names.map((n) => parseRemoval(n, opts.host))
   return writeSite(opts, {

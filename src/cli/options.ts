@@ -1,0 +1,159 @@
+// What the command files share: typed reading of the parsed flags, and the option groups that
+// several commands declare alike (copying into a site, discovery for client commands).
+import type { CAC, Command } from 'cac'
+import { OcisiteError } from '../errors.js'
+import { defaultMinSpeed } from '../client/http.js'
+import { defaultConcurrency } from '../store/copy.js'
+import type { CliIo } from './output.js'
+
+/** A command file: registers its command (help, examples, options) and its action. */
+export type RegisterCommand = (cli: CAC, io: CliIo) => void
+
+/** `maxArchiveSize` → `--max-archive-size`, for messages. */
+export const flagName = (name: string) => `--${name.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`
+
+function invalid(message: string): OcisiteError {
+  return new OcisiteError('CONFIG_INVALID', message)
+}
+
+/** `8G`, `512M`, `1024`: a size in bytes. */
+export function parseSize(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)i?b?$/i.exec(text.trim())
+  if (!m) throw invalid(`${flag} ${text}: use a size such as 8G, 512M or 1048576`)
+  return Math.floor(Number(m[1]) * 1024 ** ' kmgt'.indexOf((m[2] || ' ').toLowerCase()))
+}
+
+/** `24h`, `30m`, `7d`, `90s`, `0`: a duration in milliseconds. */
+export function parseDuration(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?$/i.exec(text.trim())
+  if (!m) throw invalid(`${flag} ${text}: use a duration such as 24h, 30m, 7d or 0`)
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[(m[2] ?? 's').toLowerCase() as 'ms']
+  return Number(m[1]) * unit
+}
+
+/**
+ * The flags of one command line, as the argv reader left them (every value the exact text
+ * typed, an array when repeated; booleans true, or false for `--no-…`), read through typed
+ * converters that name the flag at fault. An absent flag is undefined: defaults are the core's.
+ */
+export class Flags {
+  constructor(readonly raw: Record<string, unknown>) {}
+
+  /** A boolean flag given (`--json`). */
+  on(name: string): boolean {
+    return this.raw[name] === true
+  }
+
+  /** A `--no-…` flag given: false; otherwise undefined, so the core's default (or a config file) decides. */
+  negated(name: string): false | undefined {
+    return this.raw[name] === false ? false : undefined
+  }
+
+  /** Every value of a repeatable text flag, as typed. */
+  list(name: string): string[] | undefined {
+    const v = this.raw[name]
+    return v === undefined ? undefined : [v].flat().map(String)
+  }
+
+  /** A text flag given at most once, as typed (`--tag 1.10` stays "1.10"). */
+  text(name: string): string | undefined {
+    const all = this.list(name)
+    if (all && all.length > 1) throw invalid(`${flagName(name)} is given ${all.length} times; give it once`)
+    return all?.[0]
+  }
+
+  /** A text flag that must be there. */
+  required(name: string, why: string): string {
+    const v = this.text(name)
+    if (v === undefined) throw invalid(`${flagName(name)} is required: ${why}`)
+    return v
+  }
+
+  /** A whole number above 0 (`--concurrency 8`). */
+  positiveInt(name: string): number | undefined {
+    const text = this.text(name)
+    if (text === undefined) return undefined
+    const n = Number(text)
+    if (!(/^\d+$/.test(text.trim()) && Number.isInteger(n) && n > 0)) throw invalid(`${flagName(name)} ${text} must be a positive whole number`)
+    return n
+  }
+
+  /** A number above 0, fractions allowed (`--speed-time 0.5`). */
+  positive(name: string): number | undefined {
+    const text = this.text(name)
+    if (text === undefined) return undefined
+    const n = Number(text)
+    if (!(text.trim() !== '' && Number.isFinite(n) && n > 0)) throw invalid(`${flagName(name)} ${text} must be a positive number`)
+    return n
+  }
+
+  /** A TCP port, 1-65535 (0 too, for a server told to pick a free one). */
+  port(name: string, lowest = 1): number | undefined {
+    const text = this.text(name)
+    if (text === undefined) return undefined
+    const n = Number(text)
+    if (!(/^\d+$/.test(text.trim()) && n >= lowest && n < 65536)) throw invalid(`${flagName(name)} ${text} is not a port number`)
+    return n
+  }
+
+  size(name: string): number | undefined {
+    const text = this.text(name)
+    return text === undefined ? undefined : parseSize(text, flagName(name))
+  }
+
+  duration(name: string): number | undefined {
+    const text = this.text(name)
+    return text === undefined ? undefined : parseDuration(text, flagName(name))
+  }
+
+  /** Repeated `KEY=VALUE` pairs (`--annotation k=v`); the value may hold "=". */
+  keyValues(name: string, words = 'KEY=VALUE'): Record<string, string> {
+    const out: Record<string, string> = {}
+    for (const pair of this.list(name) ?? []) {
+      const at = pair.indexOf('=')
+      if (at <= 0) throw invalid(`${flagName(name)} ${pair}: use ${words}`)
+      out[pair.slice(0, at)] = pair.slice(at + 1)
+    }
+    return out
+  }
+}
+
+/** The site directory every site-editing command needs. */
+export const siteDir = (f: Flags) => f.required('site', 'the site directory (made by ocisite build)')
+
+/** What build and add share: how blobs are copied in, and waiting for the site's lock. */
+export function withCopyOptions(command: Command): Command {
+  return command
+    .option('--max-archive-size <size>', 'Largest uncompressed input archive, in bytes or with K, M, G (default 8G)')
+    .option('--concurrency <n>', `Blobs copied at once (default ${defaultConcurrency}, from the CPU count)`)
+    .option('--verify', 'Re-hash every blob, trusting no cached verification (.ocisite/verified.json)')
+    .option('--no-wait', 'Fail at once if another ocisite is writing the site, instead of waiting')
+}
+
+export function copyValues(f: Flags): { verify: boolean; concurrency?: number; maxArchiveSize?: number; wait?: boolean } {
+  return { verify: f.on('verify'), concurrency: f.positiveInt('concurrency'), maxArchiveSize: f.size('maxArchiveSize'), wait: f.negated('wait') }
+}
+
+/** The discovery options every client command shares (resolve, pull, pack --subject, get, lock). */
+export function withDiscoveryOptions(command: Command): Command {
+  return command
+    .option('--protocol <scheme>', 'https (default) or http; repeat to try several, in order')
+    .option('--port <port>', 'Port for the well-known URI')
+    .option('--resolve <host=address>', 'Connect to ADDRESS for HOST (like curl --resolve); repeatable')
+    .option('--verbose', 'Report every discovery attempt on stderr')
+    .option('--speed-limit <bytes>', `Abandon a transfer slower than this many bytes/s over --speed-time (default ${defaultMinSpeed.bytesPerSecond})`)
+    .option('--speed-time <seconds>', `The window for --speed-limit (default ${defaultMinSpeed.seconds})`)
+}
+
+/** The discovery flags as the client core takes them. */
+export function clientOptions(f: Flags) {
+  const protocols = f.list('protocol') ?? ['https']
+  for (const p of protocols) if (p !== 'https' && p !== 'http') throw invalid(`--protocol ${p}: use https or http`)
+  const resolveHosts: Record<string, string> = {}
+  for (const [host, address] of Object.entries(f.keyValues('resolve', 'HOST=ADDRESS'))) {
+    if (!address) throw invalid(`--resolve ${host}=: use HOST=ADDRESS`)
+    resolveHosts[host.toLowerCase()] = address
+  }
+  const minSpeed = { bytesPerSecond: f.positive('speedLimit') ?? defaultMinSpeed.bytesPerSecond, seconds: f.positive('speedTime') ?? defaultMinSpeed.seconds }
+  return { protocols: protocols as Array<'https' | 'http'>, port: f.port('port'), resolveHosts, platform: f.text('platform'), minSpeed }
+}
