@@ -1,14 +1,11 @@
 import http from 'node:http'
 import https from 'node:https'
-import type { LookupFunction } from 'node:net'
-import dns from 'node:dns'
 import { OcisiteError } from '../errors.js'
 import { MAX_JSON_BYTES, parseJsonObject } from '../oci/json.js'
+import { describeConnectError, lookupFor, tlsOptionsFor, type ConnectOptions } from './connect.js'
 
-/** How the client reaches servers. */
-export interface HttpOptions {
-  /** Host → address overrides (like curl --resolve), for testing names that DNS does not know. */
-  resolveHosts?: Record<string, string>
+/** How the client reaches servers: `resolveHosts`, `ca` and `insecure` as in ConnectOptions, and these. */
+export interface HttpOptions extends ConnectOptions {
   /** Per-request idle timeout in milliseconds (default 30 s). */
   timeoutMs?: number
   /**
@@ -33,27 +30,18 @@ const MAX_REDIRECTS = 10
 /** Bytes a response body buffers ahead of its reader before it stops reading the socket. */
 const BATCH_HIGH_WATER = 4 * 1024 * 1024
 
-/** The `lookup` that applies `resolveHosts`, if any. */
-export function lookupFor(opts: HttpOptions): LookupFunction | undefined {
-  const map = opts.resolveHosts
-  if (!map || Object.keys(map).length === 0) return undefined
-  return ((hostname: string, options: dns.LookupOptions, callback: (...args: unknown[]) => void) => {
-    const address = map[hostname.toLowerCase()]
-    if (!address) return dns.lookup(hostname, options, callback as never)
-    const family = address.includes(':') ? 6 : 4
-    if (options.all) callback(null, [{ address, family }])
-    else callback(null, address, family)
-  }) as LookupFunction
-}
-
 function requestOnce(url: URL, accept: string, opts: HttpOptions, method: 'GET' | 'HEAD'): Promise<http.IncomingMessage> {
   const client = url.protocol === 'https:' ? https : url.protocol === 'http:' ? http : undefined
   if (!client) throw new OcisiteError('PROTOCOL', `${url}: unsupported URL scheme ${url.protocol}`, { url: url.toString() })
   return new Promise((resolve, reject) => {
-    const lookup = lookupFor(opts)
-    const req = client.request(url, { method, headers: { accept, 'user-agent': 'ocisite' }, ...(lookup ? { lookup } : {}), timeout: opts.timeoutMs ?? 30_000 }, resolve)
+    const lookup = lookupFor(opts, url)
+    const tls = url.protocol === 'https:' ? tlsOptionsFor(opts) : {}
+    const req = client.request(url, { method, headers: { accept, 'user-agent': 'ocisite' }, ...(lookup ? { lookup } : {}), ...tls, timeout: opts.timeoutMs ?? 30_000 }, resolve)
     req.on('timeout', () => req.destroy(new Error('timed out')))
-    req.on('error', (err) => reject(new OcisiteError('NETWORK', `${method} ${url}: ${err.message}`, { url: url.toString() }, { cause: err })))
+    req.on('error', (err) => {
+      const { message, plainHttp } = describeConnectError(err, url)
+      reject(new OcisiteError('NETWORK', `${method} ${url}: ${message}`, { url: url.toString(), ...(plainHttp ? { plainHttp } : {}) }, { cause: err }))
+    })
     req.end()
   })
 }
