@@ -152,6 +152,7 @@ describe('lock keeps the pins it is not asked about', () => {
     await fs.writeFile(path.join(dir, 'ocisite.lock'), content)
     const r = await installed(['lock', 'localhost/db#5.7', ...plain()], { cwd: dir })
     expect(r.code).toBe(2)
+    oneLine(r.stderr)
     expect(r.stderr).toContain(path.join(await fs.realpath(dir), 'ocisite.lock'))
     expect(r.stderr).toContain(words)
     expect(await fs.readFile(path.join(dir, 'ocisite.lock'), 'utf8')).toBe(content)
@@ -256,6 +257,13 @@ describe('TLS with a CA of its own, and plain HTTP', () => {
     oneLine(r.stderr)
     expect(r.stderr).toContain(words.replace('PLAIN', String(port.plain)))
     expect(r.stderr).not.toMatch(/EPROTO|wrong version number|ssl3_get_record/)
+  })
+
+  it('plain HTTP to the TLS port: says the server speaks HTTPS there, exit 4', async () => {
+    const r = await installed(['resolve', 'localhost/app#1.0', '--protocol', 'http', '--port', String(port.tls)])
+    expect(r.code).toBe(4)
+    oneLine(r.stderr)
+    expect(r.stderr).toContain('HTTP 400: the server speaks HTTPS on this port, not plain HTTP (use --protocol https)')
   })
 
   it.each([

@@ -194,6 +194,21 @@ export async function readCapped(res: HttpResponse, limit: number, tooLong: () =
   return Buffer.concat(chunks)
 }
 
+/** Is this 400 nginx's answer to plain HTTP on a TLS port? (Its first few KiB are read to tell.) */
+async function sentToHttpsPort(res: HttpResponse): Promise<boolean> {
+  let text = ''
+  try {
+    for await (const chunk of res.body) {
+      text += Buffer.from(chunk).toString('latin1')
+      if (text.length >= 4096) break
+    }
+  } catch (err) {
+    // A body cut short: the status alone is reported.
+    if (!(err instanceof OcisiteError)) throw err
+  }
+  return /The plain HTTP request was sent to HTTPS port/i.test(text)
+}
+
 /** A JSON document fetched and checked: status 200, expected media type, utf-8, size cap, valid JSON object. */
 export interface JsonDocument {
   url: string
@@ -208,8 +223,9 @@ export async function fetchJson(target: string, mediaTypes: string[], opts: Http
     throw new OcisiteError('NOT_FOUND', `GET ${res.url}: 404 Not Found`, { url: res.url })
   }
   if (res.status !== 200) {
+    const hint = res.status === 400 && res.url.startsWith('http:') && (await sentToHttpsPort(res)) ? ': the server speaks HTTPS on this port, not plain HTTP (use --protocol https)' : ''
     res.body.destroy()
-    throw new OcisiteError('PROTOCOL', `GET ${res.url}: HTTP ${res.status}`, { url: res.url })
+    throw new OcisiteError('PROTOCOL', `GET ${res.url}: HTTP ${res.status}${hint}`, { url: res.url })
   }
   const { mediaType, charset } = parseContentType(res.headers['content-type'])
   if (!mediaTypes.includes(mediaType)) {

@@ -81,8 +81,15 @@ export async function readLockFile(file: string): Promise<{ lock: LockFile; byte
     if ((err as NodeJS.ErrnoException).code === 'EISDIR') throw new OcisiteError('CONFIG_INVALID', `${file} is a directory, not a lock file`, { file }, { cause: err })
     throw err
   }
-  const doc = parseJsonObject(bytes, file)
-  const foreign = (why: string) => new OcisiteError('CONFIG_INVALID', `${file}: not an ocisite lock file (${why}); move it away or name another file`, { file })
+  const foreign = (why: string, cause?: unknown) => new OcisiteError('CONFIG_INVALID', `${file}: not an ocisite lock file (${why}); move it away or name another file`, { file }, { cause })
+  let doc: Record<string, unknown>
+  try {
+    doc = parseJsonObject(bytes, file)
+  } catch (err) {
+    if (!(err instanceof OcisiteError)) throw err
+    // One line: V8's JSON messages quote the text, newlines and all.
+    throw foreign(err.message.replace(`${file}: `, '').replace(/\s+/g, ' ').trim(), err)
+  }
   if (doc.lockVersion !== 1) throw foreign(`"lockVersion" is ${JSON.stringify(doc.lockVersion) ?? 'missing'}, not 1`)
   if (!Array.isArray(doc.pins)) throw foreign('no "pins" list')
   const extra = Object.keys(doc).find((k) => k !== 'lockVersion' && k !== 'pins')
