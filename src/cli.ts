@@ -273,9 +273,7 @@ function define(cli: CAC, io: CliIo): void {
 
   /** The discovery options resolve and pull share. */
   const withDiscoveryOptions = (command: Command) =>
-    withConnectOptions(command)
-      .option('--protocol <scheme>', 'https (default) or http; repeat to try several, in order')
-      .option('--port <port>', 'Port for the well-known URI')
+    withConnectOptions(command.option('--protocol <scheme>', 'https (default) or http; repeat to try several, in order').option('--port <port>', 'Port for the well-known URI'))
       .option('--verbose', 'Report every discovery attempt on stderr')
       .option('--speed-limit <bytes>', `Abandon a transfer slower than this many bytes/s over --speed-time (default ${defaultMinSpeed.bytesPerSecond})`)
       .option('--speed-time <seconds>', `The window for --speed-limit (default ${defaultMinSpeed.seconds})`)
