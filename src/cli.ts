@@ -59,6 +59,24 @@ function copyValues(flags: Record<string, unknown>): { verify: boolean; concurre
   }
 }
 
+/** How connections are made (--resolve, --cacert, --insecure): every command that reaches a server. */
+async function connectOptions(flags: Record<string, unknown>, io: CliIo) {
+  const { parseResolveRule, readCaFile } = await import('./client/connect.js')
+  const resolveHosts = Object.fromEntries((toArray(flags.resolve) ?? []).map(parseResolveRule))
+  const cacert = toArray(flags.cacert) ?? []
+  const ca = (await Promise.all(cacert.map(readCaFile))).flat()
+  if (flags.insecure) io.stderr.write('ocisite: warning: --insecure: TLS certificates are not checked, so anyone on the network path can answer for the server\n')
+  return { resolveHosts, ...(ca.length ? { ca } : {}), ...(flags.insecure ? { insecure: true } : {}) }
+}
+
+/** What every command that reaches a server takes. */
+function withConnectOptions(command: Command): Command {
+  return command
+    .option('--resolve <host:port:address>', 'Connect to ADDRESS when a URL names HOST:PORT (as curl --resolve; HOST=ADDRESS for every port); repeatable')
+    .option('--cacert <file>', 'Also trust the CA certificates in this PEM file (as curl --cacert, but added to the default CAs)')
+    .option('--insecure', 'Do not check TLS certificates (a warning is printed)')
+}
+
 function define(cli: CAC, io: CliIo): void {
   withCopyOptions(cli.command('build [...inputs]', 'Build a static site from OCI layouts, archives, or directories holding them'))
     .option('--host <host>', 'Host the site is published for (example.com)')
@@ -178,8 +196,7 @@ function define(cli: CAC, io: CliIo): void {
       )
     })
 
-  cli
-    .command('verify <target>', 'Check a live site (URL) or a site directory as a consumer walks it: types, caching, sizes, digests, /v2/')
+  withConnectOptions(cli.command('verify <target>', 'Check a live site (URL) or a site directory as a consumer walks it: types, caching, sizes, digests, /v2/'))
     .option('--deep', 'Download and hash every blob (default: HEAD and compare sizes)')
     .option('--name <path>', 'Check this image path (default: every image in /v2/_catalog); repeatable')
     .option('--concurrency <n>', 'Requests at once (default 16)')
@@ -187,9 +204,10 @@ function define(cli: CAC, io: CliIo): void {
     .example('ocisite verify https://example.com')
     .example('ocisite verify public --deep')
     .example('ocisite verify http://127.0.0.1:8080 --name org/app --json')
+    .example('ocisite verify https://example.com --resolve example.com:443:192.0.2.10    # a staging server, under the real name')
     .action(async (target: string, flags: Record<string, unknown>) => {
       const { verifySite } = await import('./client/verify-site.js')
-      const result = await verifySite(String(target), { deep: !!flags.deep, names: toArray(flags.name), concurrency: flags.concurrency === undefined ? undefined : positiveInt(flags.concurrency, '--concurrency') })
+      const result = await verifySite(String(target), { ...(await connectOptions(flags, io)), deep: !!flags.deep, names: toArray(flags.name), concurrency: flags.concurrency === undefined ? undefined : positiveInt(flags.concurrency, '--concurrency') })
       if (flags.json) io.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
       else {
         const c = result.checked
@@ -238,15 +256,9 @@ function define(cli: CAC, io: CliIo): void {
       io.stdout.write(`${result.dryRun ? 'would upload' : 'uploaded'} ${plural(o.uploaded, 'object')} (${formatBytes(result.bytesUploaded)}), ${o.unchanged} unchanged${o.deleted ? `, ${result.dryRun ? 'would delete' : 'deleted'} ${o.deleted}` : ''}: ${result.target}\n`)
     })
 
-  const clientOptions = (flags: Record<string, unknown>) => {
+  const clientOptions = async (flags: Record<string, unknown>) => {
     const protocols = toArray(flags.protocol) ?? ['https']
     for (const p of protocols) if (p !== 'https' && p !== 'http') throw new OcisiteError('CONFIG_INVALID', `--protocol ${p}: use https or http`)
-    const resolveHosts: Record<string, string> = {}
-    for (const pair of toArray(flags.resolve) ?? []) {
-      const [host, address] = pair.split('=')
-      if (!host || !address) throw new OcisiteError('CONFIG_INVALID', `--resolve ${pair}: use HOST=ADDRESS`)
-      resolveHosts[host.toLowerCase()] = address
-    }
     const port = flags.port === undefined ? undefined : Number(flags.port)
     if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536)) throw new OcisiteError('CONFIG_INVALID', `--port ${String(flags.port)} is not a port number`)
     const positive = (flag: string, v: unknown, fallback: number) => {
@@ -256,15 +268,12 @@ function define(cli: CAC, io: CliIo): void {
       return n
     }
     const minSpeed = { bytesPerSecond: positive('speed-limit', flags.speedLimit, defaultMinSpeed.bytesPerSecond), seconds: positive('speed-time', flags.speedTime, defaultMinSpeed.seconds) }
-    return { protocols: protocols as Array<'https' | 'http'>, port, resolveHosts, platform: str(flags.platform), minSpeed }
+    return { protocols: protocols as Array<'https' | 'http'>, port, ...(await connectOptions(flags, io)), platform: str(flags.platform), minSpeed }
   }
 
   /** The discovery options resolve and pull share. */
   const withDiscoveryOptions = (command: Command) =>
-    command
-      .option('--protocol <scheme>', 'https (default) or http; repeat to try several, in order')
-      .option('--port <port>', 'Port for the well-known URI')
-      .option('--resolve <host=address>', 'Connect to ADDRESS for HOST (like curl --resolve); repeatable')
+    withConnectOptions(command.option('--protocol <scheme>', 'https (default) or http; repeat to try several, in order').option('--port <port>', 'Port for the well-known URI'))
       .option('--verbose', 'Report every discovery attempt on stderr')
       .option('--speed-limit <bytes>', `Abandon a transfer slower than this many bytes/s over --speed-time (default ${defaultMinSpeed.bytesPerSecond})`)
       .option('--speed-time <seconds>', `The window for --speed-limit (default ${defaultMinSpeed.seconds})`)
@@ -279,9 +288,10 @@ function define(cli: CAC, io: CliIo): void {
       const reporter = clientReporter(io, !!flags.verbose)
       const out: Record<string, unknown> = {}
       let firstError: OcisiteError | undefined
+      const options = { ...(await clientOptions(flags)), onEvent: reporter.listener }
       for (const name of names) {
         try {
-          Object.assign(out, await resolve(name, { ...clientOptions(flags), onEvent: reporter.listener }))
+          Object.assign(out, await resolve(name, options))
         } catch (err) {
           if (!isOcisiteError(err)) throw err
           io.stderr.write(`ocisite: error[${err.code}]: ${err.message}\n`)
@@ -306,6 +316,7 @@ function define(cli: CAC, io: CliIo): void {
     .option('--all-platforms', 'Pull every platform of a multi-platform index')
     .option('--concurrency <n>', 'Blobs fetched at once', { default: pullDefaults.concurrency })
     .option('--lock <file>', 'Fetch by the digest this lock file pins, never by tag')
+    .option('--force', 'Write the layout into a non-empty directory that is not an OCI layout (its other files are left alone)')
     .option('--json', 'Print a machine-readable summary')
     .example('ocisite pull example.com/app#1.0 ./app-layout')
     .example('ocisite pull --protocol http --port 8080 --platform linux/arm64/v8 localhost/tools/multi#2.0 ./multi')
@@ -315,7 +326,7 @@ function define(cli: CAC, io: CliIo): void {
       const reporter = clientReporter(io, !!flags.verbose)
       const lockFile = str(flags.lock)
       const pinned = lockFile ? await (await import('./client/get.js')).pinFor(lockFile, name) : undefined
-      const result = await pull(name, String(dest), { ...clientOptions(flags), allPlatforms: !!flags.allPlatforms, concurrency, ...(pinned ? { pinned } : {}), onEvent: reporter.listener }).finally(() => reporter.finish())
+      const result = await pull(name, String(dest), { ...(await clientOptions(flags)), allPlatforms: !!flags.allPlatforms, concurrency, force: !!flags.force, ...(pinned ? { pinned } : {}), onEvent: reporter.listener }).finally(() => reporter.finish())
       if (flags.json) {
         io.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
         return
@@ -361,7 +372,7 @@ function define(cli: CAC, io: CliIo): void {
         artifactType: str(flags.artifactType),
         tar: !!flags.tar,
         annotations,
-        ...(subjectRef ? { subject: /^[^#]+\/[^#]+#./.test(subjectRef) ? await resolveSubject(subjectRef, clientOptions(flags)) : await subjectInLayout(out, subjectRef) } : {}),
+        ...(subjectRef ? { subject: /^[^#]+\/[^#]+#./.test(subjectRef) ? await resolveSubject(subjectRef, await clientOptions(flags)) : await subjectInLayout(out, subjectRef) } : {}),
         ...(preset ? { preset: preset as never } : {}),
         ...(epochText !== undefined ? { sourceDateEpoch: Number(epochText) } : {}),
       })
@@ -379,20 +390,29 @@ function define(cli: CAC, io: CliIo): void {
     .action(async (name: string, dir: string, flags: Record<string, unknown>) => {
       const { get } = await import('./client/get.js')
       const reporter = clientReporter(io, !!flags.verbose)
-      const result = await get(name, String(dir), { ...clientOptions(flags), lock: str(flags.lock), onEvent: reporter.listener }).finally(() => reporter.finish())
+      const result = await get(name, String(dir), { ...(await clientOptions(flags)), lock: str(flags.lock), onEvent: reporter.listener }).finally(() => reporter.finish())
       if (flags.json) return void io.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
       io.stdout.write(`${name} → ${result.digest}: ${result.files.length} ${result.files.length === 1 ? 'entry' : 'entries'} in ${result.dir} (${result.blobs.fetched} fetched, ${result.blobs.cached} from the cache)\n`)
     })
 
-  withDiscoveryOptions(cli.command('lock <...names>', 'Pin names (NAME#TAG, or NAME#GLOB for every matching tag) to digests in a lock file'))
-    .option('--out <file>', 'The lock file to write', { default: 'ocisite.lock' })
+  withDiscoveryOptions(cli.command('lock <...names>', 'Pin names (NAME#TAG, or NAME#GLOB for every matching tag) to digests in a lock file, keeping its other pins'))
+    .option('--out <file>', 'The lock file to create or update', { default: 'ocisite.lock' })
+    .option('--prune', 'Drop the pins of names not given in this run')
+    .option('--json', 'Print a machine-readable summary')
     .example('ocisite lock example.com/stacks/web#1.0 example.com/deploy#v* --out ocisite.lock')
+    .example('ocisite lock example.com/db#5.7                 # updates that pin; the others stay')
     .action(async (names: string[], flags: Record<string, unknown>) => {
-      const { lock } = await import('./client/get.js')
+      const { lock } = await import('./client/lock.js')
       const reporter = clientReporter(io, !!flags.verbose)
-      const file = await lock(names, { ...clientOptions(flags), out: String(flags.out), onEvent: reporter.listener }).finally(() => reporter.finish())
-      for (const p of file.pins) io.stdout.write(`${p.name} → ${p.digest}\n`)
-      io.stdout.write(`${plural(file.pins.length, 'pin')} written to ${String(flags.out)}\n`)
+      const result = await lock(names, { ...(await clientOptions(flags)), out: String(flags.out), prune: !!flags.prune, onEvent: reporter.listener }).finally(() => reporter.finish())
+      if (flags.json) return void io.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
+      const c = result.changes
+      const what = new Map<string, string>([...c.added.map((n) => [n, 'added'] as const), ...c.unchanged.map((n) => [n, 'unchanged'] as const), ...c.kept.map((n) => [n, 'kept'] as const)])
+      for (const u of c.updated) what.set(u.name, `updated (was ${u.from})`)
+      for (const p of result.pins) io.stdout.write(`${p.name} → ${p.digest}  ${what.get(p.name) ?? ''}\n`)
+      for (const n of c.dropped) io.stdout.write(`${n}  dropped\n`)
+      const counts = [`${c.added.length} added`, `${c.updated.length} updated`, `${c.unchanged.length} unchanged`, `${c.kept.length} kept`, ...(flags.prune ? [`${c.dropped.length} dropped`] : [])]
+      io.stdout.write(`${plural(result.pins.length, 'pin')} in ${String(flags.out)}${result.written ? '' : ' (file unchanged)'}: ${counts.join(', ')}\n`)
     })
 
   cli
@@ -415,7 +435,7 @@ function define(cli: CAC, io: CliIo): void {
 const hyphenatedBooleans = new Set(['--all-platforms', '--headers-file', '--dry-run', '--path-style'])
 
 /** Options whose values are text even when they look like numbers (`--tag 1.0`). */
-const textFlags = new Set(['--tag', '--tags', '--path', '--name', '--annotation', '--out', '--host'])
+const textFlags = new Set(['--tag', '--tags', '--path', '--name', '--annotation', '--out', '--host', '--cacert', '--resolve'])
 
 /** The values of the text flags exactly as given, by camel-cased option name. */
 function textValues(args: string[]): Map<string, string[]> {

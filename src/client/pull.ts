@@ -7,7 +7,7 @@ import { parseDescriptor, plainDescriptor, REF_NAME, type Descriptor } from '../
 import { parseDigest } from '../oci/digest.js'
 import { MAX_JSON_BYTES } from '../oci/json.js'
 import { parseImageName } from '../oci/image-name.js'
-import { LayoutWriter } from '../oci/layout-writer.js'
+import { checkLayoutDir, LayoutWriter } from '../oci/layout-writer.js'
 import { isIndexType, MediaType } from '../oci/media-types.js'
 import { walkDag, type BlobSource, type DagNode } from '../oci/walk.js'
 import { copyBlob } from '../store/copy.js'
@@ -34,6 +34,8 @@ export interface PullOptions extends DiscoveryOptions {
   pinned?: Descriptor
   /** A file in which to remember DEST's verified blobs by stat (for a DEST only ocisite writes). */
   verifyCache?: string
+  /** Write the layout into a non-empty directory that is not one yet (default: refused). */
+  force?: boolean
 }
 
 export interface PullResult {
@@ -128,6 +130,8 @@ async function siteReferrers(source: RefEnginesSource, imagePath: string, digest
  */
 export async function pull(nameText: string, dest: string, options: PullOptions = {}): Promise<PullResult> {
   const name = parseImageName(nameText)
+  // DEST is checked before anything is fetched: a refusal writes nothing and reaches no server.
+  await checkLayoutDir(dest, 'DEST', options.force)
   const { roots, source } = options.pinned ? await resolvePinned(name, options.pinned, options) : await resolveName(name, options)
   // Every target is chosen (and a missing platform refused) before DEST is touched.
   const targets = await Promise.all(roots.map((root) => chooseTarget(root, options)))
