@@ -4,13 +4,13 @@
 // (the recipe reads PORT), so that a busy 4568 cannot fail it.
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { promises as fs } from 'node:fs'
+import { promises as fs, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { installedBin, outsideDir } from './helpers/installed.js'
 import { freePort } from './helpers/nginx.js'
-import { readmeTokens, recipeBlocks } from './helpers/readme.js'
+import { readmePath, readmeTokens, recipeBlocks } from './helpers/readme.js'
 
 const repo = fileURLToPath(new URL('..', import.meta.url))
 const WEBSITE = 'example-oci.s3-website-us-east-1.amazonaws.com'
@@ -56,7 +56,11 @@ describe('README recipe: trying deploy on this machine, with s3rver', () => {
     const blocks = recipeBlocks(readmeTokens(), 'try-deploy')
     expect(blocks.length).toBeGreaterThan(0)
     const script = blocks.join('\n')
-    for (const part of ['npx --yes s3rver', 'aws s3api create-bucket', 'aws s3api put-bucket-website', 'ocisite deploy', 'ocisite verify', 'skopeo inspect']) expect(script).toContain(part)
+    // The start command README gives on its own is the one the recipe runs.
+    const start = /^ *(npx --yes s3rver .*--port 4568.*)$/m.exec(readFileSync(readmePath, 'utf8'))?.[1]
+    expect(start).toBeDefined()
+    expect(script).toContain(start!.replace('--port 4568', '--port "$PORT"'))
+    for (const part of ['aws s3api create-bucket', 'aws s3api put-bucket-website', 'ocisite deploy', 'ocisite verify', 'skopeo inspect']) expect(script).toContain(part)
 
     const home = await outsideDir()
     const dir = path.join(home, 'try')
