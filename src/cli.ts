@@ -4,6 +4,7 @@ import { buildProgress, clientReporter, formatBytes, plural, type CliIo } from '
 import { buildDefaults, pullDefaults, serveDefaults } from './defaults.js'
 import { defaultMinSpeed } from './client/http.js'
 import { defaultConcurrency } from './store/copy.js'
+import { SiteLayout } from './site/site-paths.js'
 
 const toArray = (v: unknown): string[] | undefined => (v === undefined ? undefined : (Array.isArray(v) ? v : [v]).map(String))
 const str = (v: unknown): string | undefined => (v === undefined ? undefined : String(v))
@@ -228,7 +229,7 @@ function define(cli: CAC, io: CliIo): void {
     .option('--path-style', 'Path-style bucket URLs (most S3-compatible stores need this)')
     .option('--region <region>', 'Region (default: from AWS_REGION or the profile; us-east-1 with --endpoint)')
     .option('--concurrency <n>', 'Objects uploaded at once (default 8)')
-    .option('--delete', 'Remove objects the site no longer has (only under oci-cas/, oci-index/, v2/), after the documents are switched')
+    .option('--delete', `Remove objects the site no longer has, after the documents are switched; only ocisite's own keys (${SiteLayout.bucketOwned.join(', ')}) below the target's PREFIX`)
     .option('--index-document <name>', "The bucket website's index document suffix, which answers /v2/ (default index.html)")
     .option('--dry-run', 'Show what would be uploaded and deleted; change nothing')
     .option('--json', 'Print a machine-readable summary (the keys uploaded and deleted)')
