@@ -335,6 +335,8 @@ describe('a server that breaks the connection: exit 4 with one line, or the next
   it('a FIFO in DEST where a blob goes is replaced, not opened', async () => {
     const dest = path.join(work, 'dest-fifo')
     await fs.mkdir(path.join(dest, 'blobs', 'sha256'), { recursive: true })
+    // An existing layout (pull refuses a non-empty directory that is not one).
+    await fs.writeFile(path.join(dest, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}')
     execFileSync('mkfifo', [path.join(dest, 'blobs', 'sha256', layerHex)])
     const started = Date.now()
     const r = await pull('good', dest)

@@ -11,8 +11,9 @@ export const getCommand: RegisterCommand = (cli, io) => {
     .action(async (name: string, dir: string, raw: Record<string, unknown>) => {
       const f = new Flags(raw)
       const { get } = await import('../client/get.js')
+      const options = { ...(await clientOptions(f, io)), lock: f.text('lock') }
       const reporter = clientReporter(io, f.on('verbose'))
-      const result = await get(name, dir, { ...clientOptions(f), lock: f.text('lock'), onEvent: reporter.listener }).finally(() => reporter.finish())
+      const result = await get(name, dir, { ...options, onEvent: reporter.listener }).finally(() => reporter.finish())
       if (f.on('json')) return printJson(io, result)
       const entries = `${result.files.length} ${result.files.length === 1 ? 'entry' : 'entries'}`
       io.stdout.write(`${name} → ${result.digest}: ${entries} in ${result.dir} (${result.blobs.fetched} fetched, ${result.blobs.cached} from the cache)\n`)

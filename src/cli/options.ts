@@ -107,11 +107,11 @@ export class Flags {
   }
 
   /** Repeated `KEY=VALUE` pairs (`--annotation k=v`); the value may hold "=". */
-  keyValues(name: string, words = 'KEY=VALUE'): Record<string, string> {
+  keyValues(name: string): Record<string, string> {
     const out: Record<string, string> = {}
     for (const pair of this.list(name) ?? []) {
       const at = pair.indexOf('=')
-      if (at <= 0) throw invalid(`${flagName(name)} ${pair}: use ${words}`)
+      if (at <= 0) throw invalid(`${flagName(name)} ${pair}: use KEY=VALUE`)
       out[pair.slice(0, at)] = pair.slice(at + 1)
     }
     return out
@@ -134,26 +134,36 @@ export function copyValues(f: Flags): { verify: boolean; concurrency?: number; m
   return { verify: f.on('verify'), concurrency: f.positiveInt('concurrency'), maxArchiveSize: f.size('maxArchiveSize'), wait: f.negated('wait') }
 }
 
+/** What every command that reaches a server takes: where a host connects, which TLS certificates are trusted. */
+export function withConnectOptions(command: Command): Command {
+  return command
+    .option('--resolve <host:port:address>', 'Connect to ADDRESS when a URL names HOST:PORT (as curl --resolve; HOST=ADDRESS for every port); repeatable')
+    .option('--cacert <file>', 'Also trust the CA certificates in this PEM file (as curl --cacert, but added to the default CAs)')
+    .option('--insecure', 'Do not check TLS certificates (a warning is printed)')
+}
+
+/** The connection flags as the client core takes them: --resolve rules, the --cacert files read, --insecure. */
+export async function connectOptions(f: Flags, io: CliIo) {
+  const { parseResolveRule, readCaFile } = await import('../client/connect.js')
+  const resolveHosts = Object.fromEntries((f.list('resolve') ?? []).map(parseResolveRule))
+  const ca = (await Promise.all((f.list('cacert') ?? []).map(readCaFile))).flat()
+  if (f.on('insecure')) io.stderr.write('ocisite: warning: --insecure: TLS certificates are not checked, so anyone on the network path can answer for the server\n')
+  return { resolveHosts, ...(ca.length ? { ca } : {}), ...(f.on('insecure') ? { insecure: true } : {}) }
+}
+
 /** The discovery options every client command shares (resolve, pull, pack --subject, get, lock). */
 export function withDiscoveryOptions(command: Command): Command {
-  return command
-    .option('--protocol <scheme>', 'https (default) or http; repeat to try several, in order')
-    .option('--port <port>', 'Port for the well-known URI')
-    .option('--resolve <host=address>', 'Connect to ADDRESS for HOST (like curl --resolve); repeatable')
+  return withConnectOptions(command.option('--protocol <scheme>', 'https (default) or http; repeat to try several, in order').option('--port <port>', 'Port for the well-known URI'))
     .option('--verbose', 'Report every discovery attempt on stderr')
     .option('--speed-limit <bytes>', `Abandon a transfer slower than this many bytes/s over --speed-time (default ${defaultMinSpeed.bytesPerSecond})`)
     .option('--speed-time <seconds>', `The window for --speed-limit (default ${defaultMinSpeed.seconds})`)
 }
 
-/** The discovery flags as the client core takes them. */
-export function clientOptions(f: Flags) {
+/** The discovery and connection flags as the client core takes them. */
+export async function clientOptions(f: Flags, io: CliIo) {
   const protocols = f.list('protocol') ?? ['https']
   for (const p of protocols) if (p !== 'https' && p !== 'http') throw invalid(`--protocol ${p}: use https or http`)
-  const resolveHosts: Record<string, string> = {}
-  for (const [host, address] of Object.entries(f.keyValues('resolve', 'HOST=ADDRESS'))) {
-    if (!address) throw invalid(`--resolve ${host}=: use HOST=ADDRESS`)
-    resolveHosts[host.toLowerCase()] = address
-  }
   const minSpeed = { bytesPerSecond: f.positive('speedLimit') ?? defaultMinSpeed.bytesPerSecond, seconds: f.positive('speedTime') ?? defaultMinSpeed.seconds }
-  return { protocols: protocols as Array<'https' | 'http'>, port: f.port('port'), resolveHosts, platform: f.text('platform'), minSpeed }
+  const port = f.port('port')
+  return { protocols: protocols as Array<'https' | 'http'>, port, platform: f.text('platform'), minSpeed, ...(await connectOptions(f, io)) }
 }

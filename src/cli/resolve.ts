@@ -23,8 +23,9 @@ export const resolveCommand: RegisterCommand = (cli, io) => {
     .action(async (names: string[], raw: Record<string, unknown>) => {
       const f = new Flags(raw)
       const { resolveNames } = await import('../client/resolve.js')
+      const options = await clientOptions(f, io)
       const reporter = clientReporter(io, f.on('verbose'))
-      const results = await resolveNames(names, { ...clientOptions(f), onEvent: reporter.listener }).finally(() => reporter.finish())
+      const results = await resolveNames(names, { ...options, onEvent: reporter.listener }).finally(() => reporter.finish())
       const failed = results.flatMap((r) => ('error' in r ? [r.error] : []))
       for (const err of failed) io.stderr.write(`ocisite: error[${err.code}]: ${err.message}\n`)
       const resolved = results.flatMap((r) => ('roots' in r ? [r] : []))

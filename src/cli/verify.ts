@@ -1,10 +1,9 @@
 import { ExitCode } from '../errors.js'
-import { Flags, type RegisterCommand } from './options.js'
+import { connectOptions, Flags, withConnectOptions, type RegisterCommand } from './options.js'
 import { plural, printJson, ReportedError } from './output.js'
 
 export const verifyCommand: RegisterCommand = (cli, io) => {
-  cli
-    .command('verify <target>', 'Check a live site (URL) or a site directory as a consumer walks it: types, caching, sizes, digests, /v2/')
+  withConnectOptions(cli.command('verify <target>', 'Check a live site (URL) or a site directory as a consumer walks it: types, caching, sizes, digests, /v2/'))
     .option('--deep', 'Download and hash every blob (default: HEAD and compare sizes)')
     .option('--name <path>', 'Check this image path (default: every image in /v2/_catalog); repeatable')
     .option('--concurrency <n>', 'Requests at once (default 16)')
@@ -12,10 +11,12 @@ export const verifyCommand: RegisterCommand = (cli, io) => {
     .example('ocisite verify https://example.com')
     .example('ocisite verify public --deep')
     .example('ocisite verify http://127.0.0.1:8080 --name org/app --json')
+    .example('ocisite verify https://example.com --resolve example.com:443:192.0.2.10    # a staging server, under the real name')
     .action(async (target: string, raw: Record<string, unknown>) => {
       const f = new Flags(raw)
       const { verifySite } = await import('../client/verify-site.js')
-      const result = await verifySite(target, { deep: f.on('deep'), names: f.list('name'), concurrency: f.positiveInt('concurrency') })
+      const options = { deep: f.on('deep'), names: f.list('name'), concurrency: f.positiveInt('concurrency'), ...(await connectOptions(f, io)) }
+      const result = await verifySite(target, options)
       if (f.on('json')) printJson(io, result)
       else {
         const c = result.checked

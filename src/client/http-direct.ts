@@ -1,7 +1,8 @@
 import net from 'node:net'
 import { OcisiteError } from '../errors.js'
 import { putInto, type BufferSink, type Filler } from '../store/filler.js'
-import { defaultMinSpeed, lookupFor, watchSpeed, type HttpOptions } from './http.js'
+import { lookupFor } from './connect.js'
+import { defaultMinSpeed, watchSpeed, type HttpOptions } from './http.js'
 
 /**
  * A large blob's GET over plain HTTP whose body the socket reads straight into the sink's
@@ -67,7 +68,7 @@ export function openDirect(target: string, accept: string, size: number, opts: H
   /** The minimum speed, watched over the body (as `httpGet` watches it). */
   let speed: { add(n: number): void; stop(): void } | undefined
 
-  const lookup = lookupFor(opts)
+  const lookup = lookupFor(opts, url)
   const socket = net.connect({
     host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
     port: Number(url.port || 80),

@@ -1,14 +1,11 @@
 import http from 'node:http'
 import https from 'node:https'
-import type { LookupFunction } from 'node:net'
-import dns from 'node:dns'
 import { OcisiteError } from '../errors.js'
 import { MAX_JSON_BYTES, parseJsonObject } from '../oci/json.js'
+import { describeConnectError, lookupFor, tlsOptionsFor, type ConnectOptions } from './connect.js'
 
-/** How the client reaches servers. */
-export interface HttpOptions {
-  /** Host → address overrides (like curl --resolve), for testing names that DNS does not know. */
-  resolveHosts?: Record<string, string>
+/** How the client reaches servers: `resolveHosts`, `ca` and `insecure` as in ConnectOptions, and these. */
+export interface HttpOptions extends ConnectOptions {
   /** Per-request idle timeout in milliseconds (default 30 s). */
   timeoutMs?: number
   /**
@@ -33,27 +30,18 @@ const MAX_REDIRECTS = 10
 /** Bytes a response body buffers ahead of its reader before it stops reading the socket. */
 const BATCH_HIGH_WATER = 4 * 1024 * 1024
 
-/** The `lookup` that applies `resolveHosts`, if any. */
-export function lookupFor(opts: HttpOptions): LookupFunction | undefined {
-  const map = opts.resolveHosts
-  if (!map || Object.keys(map).length === 0) return undefined
-  return ((hostname: string, options: dns.LookupOptions, callback: (...args: unknown[]) => void) => {
-    const address = map[hostname.toLowerCase()]
-    if (!address) return dns.lookup(hostname, options, callback as never)
-    const family = address.includes(':') ? 6 : 4
-    if (options.all) callback(null, [{ address, family }])
-    else callback(null, address, family)
-  }) as LookupFunction
-}
-
 function requestOnce(url: URL, accept: string, opts: HttpOptions, method: 'GET' | 'HEAD'): Promise<http.IncomingMessage> {
   const client = url.protocol === 'https:' ? https : url.protocol === 'http:' ? http : undefined
   if (!client) throw new OcisiteError('PROTOCOL', `${url}: unsupported URL scheme ${url.protocol}`, { url: url.toString() })
   return new Promise((resolve, reject) => {
-    const lookup = lookupFor(opts)
-    const req = client.request(url, { method, headers: { accept, 'user-agent': 'ocisite' }, ...(lookup ? { lookup } : {}), timeout: opts.timeoutMs ?? 30_000 }, resolve)
+    const lookup = lookupFor(opts, url)
+    const tls = url.protocol === 'https:' ? tlsOptionsFor(opts) : {}
+    const req = client.request(url, { method, headers: { accept, 'user-agent': 'ocisite' }, ...(lookup ? { lookup } : {}), ...tls, timeout: opts.timeoutMs ?? 30_000 }, resolve)
     req.on('timeout', () => req.destroy(new Error('timed out')))
-    req.on('error', (err) => reject(new OcisiteError('NETWORK', `${method} ${url}: ${err.message}`, { url: url.toString() }, { cause: err })))
+    req.on('error', (err) => {
+      const { message, plainHttp } = describeConnectError(err, url)
+      reject(new OcisiteError('NETWORK', `${method} ${url}: ${message}`, { url: url.toString(), ...(plainHttp ? { plainHttp } : {}) }, { cause: err }))
+    })
     req.end()
   })
 }
@@ -206,6 +194,21 @@ export async function readCapped(res: HttpResponse, limit: number, tooLong: () =
   return Buffer.concat(chunks)
 }
 
+/** Is this 400 nginx's answer to plain HTTP on a TLS port? (Its first few KiB are read to tell.) */
+async function sentToHttpsPort(res: HttpResponse): Promise<boolean> {
+  let text = ''
+  try {
+    for await (const chunk of res.body) {
+      text += Buffer.from(chunk).toString('latin1')
+      if (text.length >= 4096) break
+    }
+  } catch (err) {
+    // A body cut short: the status alone is reported.
+    if (!(err instanceof OcisiteError)) throw err
+  }
+  return /The plain HTTP request was sent to HTTPS port/i.test(text)
+}
+
 /** A JSON document fetched and checked: status 200, expected media type, utf-8, size cap, valid JSON object. */
 export interface JsonDocument {
   url: string
@@ -220,8 +223,9 @@ export async function fetchJson(target: string, mediaTypes: string[], opts: Http
     throw new OcisiteError('NOT_FOUND', `GET ${res.url}: 404 Not Found`, { url: res.url })
   }
   if (res.status !== 200) {
+    const hint = res.status === 400 && res.url.startsWith('http:') && (await sentToHttpsPort(res)) ? ': the server speaks HTTPS on this port, not plain HTTP (use --protocol https)' : ''
     res.body.destroy()
-    throw new OcisiteError('PROTOCOL', `GET ${res.url}: HTTP ${res.status}`, { url: res.url })
+    throw new OcisiteError('PROTOCOL', `GET ${res.url}: HTTP ${res.status}${hint}`, { url: res.url })
   }
   const { mediaType, charset } = parseContentType(res.headers['content-type'])
   if (!mediaTypes.includes(mediaType)) {

@@ -7,7 +7,7 @@ import { parseDescriptor, plainDescriptor, REF_NAME, type Descriptor } from '../
 import { parseDigest } from '../oci/digest.js'
 import { MAX_JSON_BYTES } from '../oci/json.js'
 import { parseImageName } from '../oci/image-name.js'
-import { LayoutWriter } from '../oci/layout-writer.js'
+import { checkLayoutDir, LayoutWriter } from '../oci/layout-writer.js'
 import { isIndexType, MediaType } from '../oci/media-types.js'
 import { walkDag, type BlobSource, type DagNode } from '../oci/walk.js'
 import { copyBlob } from '../store/copy.js'
@@ -17,6 +17,7 @@ import { VerifyCache } from '../store/verify-cache.js'
 import type { DiscoveryOptions, RefEnginesSource } from './discovery.js'
 import type { CasEngine } from './engines.js'
 import { fetchJson } from './http.js'
+import { pinFor } from './lock.js'
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from './platform.js'
 import { asProtocolError, indexChildren, manifestPlatform, matchPlatform, resolveName, resolvePinned, type ResolvedRoot } from './resolve.js'
 
@@ -32,8 +33,12 @@ export interface PullOptions extends DiscoveryOptions {
   referrers?: boolean
   /** Fetch this descriptor (from a lock file) by digest instead of resolving the tag. */
   pinned?: Descriptor
+  /** A lock file: fetch the digest it pins for the name, never by tag (unless `pinned` is given). */
+  lock?: string
   /** A file in which to remember DEST's verified blobs by stat (for a DEST only ocisite writes). */
   verifyCache?: string
+  /** Write the layout into a non-empty directory that is not one yet (default: refused). */
+  force?: boolean
 }
 
 export interface PullResult {
@@ -128,7 +133,10 @@ async function siteReferrers(source: RefEnginesSource, imagePath: string, digest
  */
 export async function pull(nameText: string, dest: string, options: PullOptions = {}): Promise<PullResult> {
   const name = parseImageName(nameText)
-  const { roots, source } = options.pinned ? await resolvePinned(name, options.pinned, options) : await resolveName(name, options)
+  const pinned = options.pinned ?? (options.lock === undefined ? undefined : await pinFor(options.lock, nameText))
+  // DEST is checked before anything is fetched: a refusal writes nothing and reaches no server.
+  await checkLayoutDir(dest, 'DEST', options.force)
+  const { roots, source } = pinned ? await resolvePinned(name, pinned, options) : await resolveName(name, options)
   // Every target is chosen (and a missing platform refused) before DEST is touched.
   const targets = await Promise.all(roots.map((root) => chooseTarget(root, options)))
   const writer = await LayoutWriter.create(dest)

@@ -85,7 +85,15 @@ function httpTransport(target: string, opts: HttpOptions): Transport {
     wellKnown,
     display: (url) => url,
     async request(url, method, accept = '*/*') {
-      const res = await httpGet(url, accept, opts, method)
+      const res = await httpGet(url, accept, opts, method).catch((err: unknown) => {
+        // verify has no --protocol: the scheme to change is the URL's.
+        if (!(err instanceof OcisiteError && err.context.plainHttp)) throw err
+        const plain = new URL(url)
+        const port = plain.port || '443'
+        plain.protocol = 'http:'
+        plain.port = port
+        throw new OcisiteError('NETWORK', `${method} ${url}: the server speaks plain HTTP, not HTTPS (verify ${plain.origin} instead)`, err.context, { cause: err })
+      })
       const headers: Record<string, string> = {}
       for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v
       return {

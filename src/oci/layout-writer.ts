@@ -1,10 +1,33 @@
 import { promises as fs } from 'node:fs'
+import { OcisiteError } from '../errors.js'
 import { hasFileOfSize, writeFileAtomic } from './atomic.js'
 import { REF_NAME, type Descriptor } from './descriptor.js'
 import { digestOf, parseDigest } from './digest.js'
 import { parseJsonObject } from './json.js'
 import { LayoutPaths } from './layout-paths.js'
 import { MediaType } from './media-types.js'
+
+/**
+ * Refuse a directory a layout may not be written into: anything that is not a directory (a
+ * file, a dangling symlink, a path through a file), and, unless `force`, a non-empty directory
+ * that is not already an OCI layout (no `oci-layout` file), whose files would be mixed into one.
+ * Missing and empty directories are fine. `label` names it in the error (`DEST`, `--out`).
+ */
+export async function checkLayoutDir(dir: string, label: string, force = false): Promise<void> {
+  const refuse = (why: string, cause?: unknown) => new OcisiteError('OUT_UNSAFE', `${label} ${dir}: ${why}`, { file: dir }, { cause })
+  const st = await fs.stat(dir).catch(async (err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOTDIR') throw refuse('a part of the path is a file, not a directory', err)
+    if (err.code !== 'ENOENT') throw err
+    if (await fs.lstat(dir).catch(() => undefined)) throw refuse('is a symlink to nothing', err)
+    return undefined
+  })
+  if (!st) return
+  if (!st.isDirectory()) throw refuse('exists and is not a directory; name a directory for the OCI layout (created if missing)')
+  if (force) return
+  const entries = await fs.readdir(dir)
+  if (entries.length === 0 || entries.includes('oci-layout')) return
+  throw refuse('is not empty and is not an OCI layout (no oci-layout file); pass --force to write the layout into it (its other files are left alone)')
+}
 
 /** Creates or extends an OCI image layout: blobs by content, and tagged entries in index.json. */
 export class LayoutWriter {

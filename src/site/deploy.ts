@@ -64,8 +64,8 @@ interface PlannedObject {
  */
 const Phase = { blob: 0, redirect: 1, manifest: 2, tag: 3, tagList: 4, siteWide: 5, index: 6, wellKnown: 7 } as const
 
-/** The keys ocisite owns in a bucket; `--delete` never touches anything else. */
-const ownPrefixes = [`${SiteLayout.casDir}/`, `${SiteLayout.indexDir}/`, `${SiteLayout.v2Dir}/`, SiteLayout.wellKnown]
+/** A key ocisite owns in a bucket; `--delete` never touches anything else. */
+const ownedKey = (key: string) => SiteLayout.bucketOwned.some((k) => (k.endsWith('/') ? key.startsWith(k) : key === k))
 
 /**
  * Map a site directory onto bucket keys. Each key is the URL path a consumer requests, and its
@@ -159,7 +159,7 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
     return !have || have.size !== bytes.byteLength || have.etag !== md5(bytes)
   })
   const planned = new Set(objects.map((o) => o.key))
-  const stale = [...listing.keys()].filter((k) => !planned.has(k) && ownPrefixes.some((p) => k === p || k.startsWith(p)))
+  const stale = [...listing.keys()].filter((k) => !planned.has(k) && ownedKey(k))
   const toUpload = objects.filter((_, i) => needed[i])
   result.objects.unchanged = objects.length - toUpload.length
   const bytesTotal = toUpload.reduce((n, o) => n + o.size, 0)

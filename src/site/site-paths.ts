@@ -15,6 +15,11 @@ export const SiteLayout = {
   indexDir: 'oci-index',
   casDir: 'oci-cas',
   v2Dir: 'v2',
+  /**
+   * The keys `deploy --delete` may remove from a bucket (under its prefix): an exact key, or
+   * every key below a folder ending in `/`. Anything else in the bucket is never touched.
+   */
+  bucketOwned: ['.well-known/oci-host-ref-engines', 'oci-index/', 'oci-cas/', 'v2/'],
   /** ocisite's own state: the record of owned files and the lock. Never served. */
   stateDir: '.ocisite',
   ownedRecord: '.ocisite/owned.json',

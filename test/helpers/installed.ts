@@ -23,7 +23,7 @@ function packageKey(): string {
     if (statSync(abs).isDirectory()) for (const e of readdirSync(abs).sort()) walk(path.join(rel, e))
     else hash.update(`${rel}\0`).update(readFileSync(abs)).update('\0')
   }
-  for (const rel of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'ocisite.schema.json', 'src', 'templates']) if (existsSync(path.join(repo, rel))) walk(rel)
+  for (const rel of ['package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json', 'ocisite.schema.json', 'LICENSE', 'src', 'templates']) if (existsSync(path.join(repo, rel))) walk(rel)
   return hash.digest('hex').slice(0, 16)
 }
 
