@@ -1,3 +1,4 @@
+import { mapLimit } from '../concurrency.js'
 import { OcisiteError } from '../errors.js'
 import type { Descriptor } from '../oci/descriptor.js'
 import { parseDigest } from '../oci/digest.js'
@@ -59,6 +60,9 @@ export interface CopyBatch {
   options?: CopyOptions
 }
 
+/** A store a copy into it can be undone in: it removes a blob it holds. */
+export type UndoableStore = ContentStore & { remove(desc: Descriptor): Promise<void> }
+
 /**
  * Copy batches of blobs into the site's store, one after another, as one transaction: if any
  * fails, every blob any of them added is removed again, then the shard directories made for
@@ -67,11 +71,11 @@ export interface CopyBatch {
  * The batches' lists are kept as they are and walked in place (never spread into a call): a
  * site can have hundreds of thousands of blobs.
  */
-export async function copyIntoSite(site: SitePaths, store: FileStore, batches: CopyBatch[]): Promise<void> {
+export async function copyIntoSite(site: SitePaths, store: UndoableStore, batches: CopyBatch[]): Promise<void> {
   const done: Array<{ copied: Descriptor[]; attempted: Descriptor[] }> = []
   const undo = async (copied: Descriptor[], attempted: Descriptor[]) => {
     const all = [...done, { copied, attempted }]
-    for (const tx of all) for (const d of tx.copied) await store.remove(d)
+    for (const tx of all) await mapLimit(tx.copied, UNDO_CONCURRENCY, (d) => store.remove(d))
     // Each shard directory once: thousands of blobs share one.
     const dirs = new Map<string, string>()
     for (const tx of all) {
@@ -87,3 +91,6 @@ export async function copyIntoSite(site: SitePaths, store: FileStore, batches: C
     done.push({ copied: tx.copied, attempted: items.map((i) => i.desc) })
   }
 }
+
+/** Blobs removed at once when a copy is undone. */
+const UNDO_CONCURRENCY = 32
