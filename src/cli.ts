@@ -5,6 +5,8 @@ import { buildDefaults, pullDefaults, serveDefaults } from './defaults.js'
 import { defaultMinSpeed } from './client/http.js'
 import { defaultConcurrency } from './store/copy.js'
 import { SiteLayout } from './site/site-paths.js'
+import { maxOf } from './arrays.js'
+import { writeReport } from './cli/write-report.js'
 
 const toArray = (v: unknown): string[] | undefined => (v === undefined ? undefined : (Array.isArray(v) ? v : [v]).map(String))
 const str = (v: unknown): string | undefined => (v === undefined ? undefined : String(v))
@@ -95,6 +97,7 @@ function define(cli: CAC, io: CliIo): void {
     .option('--no-v2', 'Leave out the static /v2/ distribution tree')
     .option('--headers-file', 'Also write _headers (Netlify, Cloudflare Pages) for the discovery paths')
     .option('--force', 'Publish into a non-empty directory that is not an ocisite site (its other files are left alone)')
+    .option('--dry-run', 'Show what would be published, unpublished and deleted; change nothing')
     .option('--json', 'Print a machine-readable summary')
     .example('ocisite build layouts/ --host example.com --out public --nginx site.conf')
     .example('ocisite build --config ocisite.json')
@@ -120,6 +123,7 @@ function define(cli: CAC, io: CliIo): void {
         v2: flags.v2 !== false,
         headersFile: flags.headersFile ? true : undefined,
         force: !!flags.force,
+        dryRun: !!flags.dryRun,
         ...copyValues(flags),
         onProgress: progress.listener,
       }).finally(() => progress.finish())
@@ -127,22 +131,17 @@ function define(cli: CAC, io: CliIo): void {
         io.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
         return
       }
-      for (const image of result.images) io.stdout.write(`${result.host}/${image.path}: ${image.tags.map((t) => t.tag).join(', ')}\n`)
-      io.stdout.write(writeSummary(result))
+      io.stdout.write(writeReport(result, true))
       io.stdout.write(`site: ${result.out}\n`)
       if (result.nginx) io.stdout.write(`nginx config: ${result.nginx}\n`)
     })
-
-  /** The one summary line of a write (build, add, rm). */
-  const writeSummary = (result: Awaited<ReturnType<typeof import('./site/build.js').build>>) =>
-    `${plural(result.blobs.total, 'blob')} (${formatBytes(result.blobs.bytesTotal)}): ${result.blobs.written} written, ${result.blobs.skipped} already present; ` +
-    `${plural(result.documents.written, 'document')} written, ${result.documents.unchanged} unchanged${result.pruned ? `, ${plural(result.pruned, 'stale file')} removed` : ''}\n`
 
   withCopyOptions(cli.command('add [...inputs]', 'Publish layouts or archives into an existing site, leaving its other images alone'))
     .option('--site <dir>', 'The site to publish into (made by ocisite build)')
     .option('--path <path>', 'Image path for a single layout or archive (a prefix for a searched directory)')
     .option('--tags <glob>', 'Publish only tags matching this glob; repeatable')
     .option('--force', 'Move tags the site already publishes with another digest')
+    .option('--dry-run', 'Show what would be published, moved and deleted; change nothing')
     .option('--json', 'Print a machine-readable summary (as build --json)')
     .example('ocisite add app-layout --path org/app --site public')
     .example('ocisite add app.tar --site public --tags "v*" --force')
@@ -156,27 +155,28 @@ function define(cli: CAC, io: CliIo): void {
         path: single(flags.path, '--path'),
         tags: toArray(flags.tags),
         force: !!flags.force,
+        dryRun: !!flags.dryRun,
         ...copyValues(flags),
         onProgress: progress.listener,
       }).finally(() => progress.finish())
       if (flags.json) return void io.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
-      for (const image of result.images) io.stdout.write(`${result.host}/${image.path}: ${image.tags.map((t) => t.tag).join(', ')}\n`)
-      io.stdout.write(writeSummary(result))
+      io.stdout.write(writeReport(result, true))
     })
 
   cli
     .command('rm [...names]', 'Remove tags (PATH#TAG), or whole images (PATH), from a site; blobs stay until prune')
     .option('--site <dir>', 'The site to remove from')
     .option('--no-wait', 'Fail at once if another ocisite is writing the site, instead of waiting')
+    .option('--dry-run', 'Show what would be unpublished and deleted; change nothing')
     .option('--json', 'Print a machine-readable summary (as build --json)')
     .example('ocisite rm org/app#1.0 --site public')
     .example('ocisite rm example.com/old-app --site public')
     .action(async (names: string[], flags: Record<string, unknown>) => {
       const { rm } = await import('./site/publish.js')
       const progress = buildProgress(io)
-      const result = await rm({ site: requireSite(flags), names, wait: flags.wait !== false, onProgress: progress.listener }).finally(() => progress.finish())
+      const result = await rm({ site: requireSite(flags), names, wait: flags.wait !== false, dryRun: !!flags.dryRun, onProgress: progress.listener }).finally(() => progress.finish())
       if (flags.json) return void io.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
-      io.stdout.write(`removed ${names.join(', ')}; ${writeSummary(result)}`)
+      io.stdout.write(writeReport(result, false))
     })
 
   cli
@@ -215,7 +215,7 @@ function define(cli: CAC, io: CliIo): void {
         const summary = `${plural(c.images, 'image')}, ${plural(c.tags, 'tag')}, ${plural(c.manifests, 'manifest')}, ${plural(c.blobs, 'blob')}${result.deep ? ' (hashed)' : ''}; ${plural(c.requests, 'request')}; /v2/ ${result.v2 ? 'served' : 'not served'}`
         if (result.ok) io.stdout.write(`ok: ${result.target}: ${summary}\n`)
         else {
-          const width = Math.max(...result.problems.map((p) => p.kind.length))
+          const width = maxOf(result.problems.map((p) => p.kind.length), 0)
           for (const p of result.problems) io.stdout.write(`${p.kind.padEnd(width)}  ${p.url}\n${' '.repeat(width)}  ${p.message}\n`)
           io.stdout.write(`${plural(result.problems.length, 'problem')}: ${result.target}: ${summary}\n`)
         }
