@@ -1,16 +1,17 @@
 // The legacy docker-archive format (`docker save` before Docker 25, `podman save --format
 // docker-archive`, `skopeo copy … docker-archive:`): a manifest.json listing each image's config
 // file, RepoTags and layer tars, with no OCI layout. It is converted into an OCI layout as
-// `skopeo copy docker-archive:X oci:DIR:TAG` converts it (containers/image's docker-archive
-// source, skopeo 1.9.3):
-// - the config is copied byte for byte, as `application/vnd.oci.image.config.v1+json`;
+// `skopeo copy docker-archive:X oci:DIR:TAG` converts it (skopeo 1.9.3, containers/image 5.23):
+// - the config is the docker config re-encoded as an OCI one, as skopeo does it (docker-config.ts),
+//   `application/vnd.oci.image.config.v1+json`;
 // - each layer is the uncompressed tar whose digest is its config diff_id (a gzip layer file is
-//   decompressed, as skopeo's source does; an uncompressed one is linked, never copied);
-// - the manifest is `JSON.stringify` of {schemaVersion, mediaType, config, layers}, each
-//   descriptor {mediaType, digest, size}: the bytes skopeo (Go's encoding/json) writes.
-// One deliberate difference: skopeo labels these uncompressed layers `…tar+gzip` (it keeps the
-// docker source's media type), which strict readers such as umoci cannot unpack; they are
-// labelled `application/vnd.oci.image.layer.v1.tar` here.
+//   inflated, as skopeo's source does; an uncompressed one is linked, never copied);
+// - the manifest is {schemaVersion, mediaType, config, layers}, each descriptor {mediaType,
+//   digest, size}, with no spaces: the bytes Go's encoding/json writes for skopeo.
+// One deliberate difference: skopeo labels these uncompressed layers `…tar+gzip` (the docker
+// source's media type, kept), which readers that trust the label (umoci, `ocisite get`) cannot
+// unpack; here they are `application/vnd.oci.image.layer.v1.tar`. Skopeo's own default, gzip
+// layers, is a re-compression no other program reproduces.
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs'
 import path from 'node:path'
 import { Readable, Transform, Writable } from 'node:stream'
@@ -21,7 +22,8 @@ import { byteLimit } from './archive.js'
 import { ensureDir, FILE_MODE, linkAtomic, lstatOrUndefined, readSmall, replaceAtomically } from './atomic.js'
 import { REF_NAME, tagFromRefName, type Descriptor } from './descriptor.js'
 import { createDigester, parseDigest, type Digest } from './digest.js'
-import { jsonDepth, MAX_CONFIG_BYTES, MAX_JSON_BYTES, MAX_JSON_DEPTH, parseJsonObject } from './json.js'
+import { ociConfigOf } from './docker-config.js'
+import { jsonDepth, MAX_CONFIG_BYTES, MAX_JSON_BYTES, MAX_JSON_DEPTH } from './json.js'
 import { LayoutWriter } from './layout-writer.js'
 import { MediaType } from './media-types.js'
 
@@ -65,8 +67,8 @@ export async function convertDockerArchive(root: string, links: ReadonlyMap<stri
   const index: Descriptor[] = []
   for (const [i, image] of images.entries()) {
     const where = `${label} (manifest.json [${i}])`
-    const configBytes = readMember(archive, image.config, where, MAX_CONFIG_BYTES)
-    const diffIds = diffIdsOf(configBytes, `${label} (${image.config})`)
+    const oci = ociConfigOf(readMember(archive, image.config, where, MAX_CONFIG_BYTES), `${label} (${image.config})`)
+    const diffIds = oci.diffIds.map((d) => parseDigest(d, `${label} (${image.config}) rootfs.diff_ids`))
     if (diffIds.length !== image.layers.length) {
       throw new OcisiteError('LAYOUT_INVALID', `${where}: lists ${image.layers.length} layers, but config ${image.config} has ${diffIds.length} diff_ids`)
     }
@@ -76,7 +78,7 @@ export async function convertDockerArchive(root: string, links: ReadonlyMap<stri
       if (size === undefined) layers.set(diffId.value, (size = await ingestLayer(archive, image.layers[j]!, diffId, w, where)))
       descriptors.push({ mediaType: LAYER_TAR, digest: diffId.value, size })
     }
-    const config = await w.putBytes(configBytes, MediaType.ociConfig)
+    const config = await w.putBytes(oci.bytes, MediaType.ociConfig)
     const manifest = { schemaVersion: 2, mediaType: MediaType.ociManifest, config, layers: descriptors }
     const desc = await w.putBytes(Buffer.from(JSON.stringify(manifest)), MediaType.ociManifest)
     const tags = new Set(image.repoTags.map((t) => tagFromRefName(t, `${where} RepoTags`)))
@@ -105,13 +107,6 @@ function readManifestJson(archive: Archive): ArchiveImage[] {
     if (!ok) throw new OcisiteError('LAYOUT_INVALID', `${where}: image [${i}] needs "Config" (a file name), "Layers" (file names) and "RepoTags" (names, or none)`)
     return { config: item.Config as string, repoTags: (item.RepoTags as string[] | null) ?? [], layers: item.Layers as string[] }
   })
-}
-
-/** The config's rootfs.diff_ids, each a valid digest. */
-function diffIdsOf(configBytes: Buffer, where: string): Digest[] {
-  const rootfs = parseJsonObject(configBytes, where, MAX_CONFIG_BYTES).rootfs as { diff_ids?: unknown } | undefined
-  if (!Array.isArray(rootfs?.diff_ids)) throw new OcisiteError('LAYOUT_INVALID', `${where}: the image config has no rootfs.diff_ids`)
-  return rootfs.diff_ids.map((d) => parseDigest(d, `${where} rootfs.diff_ids`))
 }
 
 /**
