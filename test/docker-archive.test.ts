@@ -9,14 +9,15 @@ import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
-import { gunzipSync } from 'node:zlib'
+import { gunzipSync, gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LayoutWriter } from '../src/oci/layout-writer.js'
 import { skopeo, startPodman } from './helpers/clients.js'
 import { dockerSave24, dockerSave25, type SavedImage } from './helpers/docker-save.js'
 import { tarLayer, tempDir } from './helpers/fixtures.js'
-import { installed, outsideDir } from './helpers/installed.js'
+import { installed, installedBin, outsideDir } from './helpers/installed.js'
 import { freePort, startNginx, type RunningNginx } from './helpers/nginx.js'
+import { snapshot } from './helpers/tree.js'
 
 const run = promisify(execFile)
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex')
@@ -163,7 +164,9 @@ describe('building from docker save archives', () => {
     const dir = await tempDir()
     await run('tar', ['-xf', path.join(archives, `${name}.tar${name.endsWith('-gz') ? '.gz' : ''}`), '-C', dir])
     const index = JSON.parse(await fs.readFile(path.join(dir, 'index.json'), 'utf8'))
-    const entry = index.manifests.find((m: { annotations?: Record<string, string> }) => m.annotations?.['org.opencontainers.image.ref.name'] === tag)
+    // Docker writes the bare tag as ref.name; podman the full name (example.com/app:1.0).
+    const refName = (m: { annotations?: Record<string, string> }) => m.annotations?.['org.opencontainers.image.ref.name'] ?? ''
+    const entry = index.manifests.find((m: { annotations?: Record<string, string> }) => refName(m) === tag || refName(m).endsWith(`:${tag}`))
     const served = await rawManifest(`${name}:${tag}`)
     expect(`sha256:${sha(served)}`).toBe(entry.digest)
     expect(served.equals(await blobOf(dir, entry.digest))).toBe(true)
@@ -186,18 +189,32 @@ describe('building from docker save archives', () => {
 })
 
 describe('what docker archives cannot publish', () => {
-  it('two images of one archive giving the same tag: exit 2 naming the tag, nothing written', async () => {
-    const out = path.join(work, 'clash-site')
-    const r = await installed(['build', path.join(work, 'podman-clash.tar'), '--host', 'localhost', '--out', out])
-    expect(r.code).toBe(2)
-    expect(r.stderr).toMatch(/TAG_CONFLICT.*podman-clash:1\.0 comes from .*podman-clash\.tar as sha256:\w+ and from .*podman-clash\.tar as sha256:\w+/)
-    await expect(fs.stat(out)).rejects.toThrow()
+  let site: string
+  let previous: Awaited<ReturnType<typeof snapshot>>
+  beforeAll(async () => {
+    site = path.join(work, 'kept-site')
+    const r = await installed(['build', path.join(archives, 'skopeo-docker.tar'), '--host', 'localhost', '--out', site])
+    expect(r.code, r.stderr).toBe(0)
+    previous = await snapshot(site)
+  })
+
+  /** Build `args` into the kept site: exit 2, one line naming code and fragments, the site untouched. */
+  async function rejected(args: string[], code: string, fragments: Array<string | RegExp>): Promise<void> {
+    const r = await installed(['build', ...args, '--host', 'localhost', '--out', site])
+    expect(r.code, r.stderr).toBe(2)
+    const lines = r.stderr.trim().split('\n')
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toContain(`error[${code}]`)
+    for (const f of fragments) expect(lines[0]).toMatch(f)
+    expect(await snapshot(site)).toEqual(previous)
+  }
+
+  it('two images of one archive giving the same tag: exit 2 naming the tag', async () => {
+    await rejected([path.join(work, 'podman-clash.tar')], 'TAG_CONFLICT', [/podman-clash:1\.0 comes from .*podman-clash\.tar as sha256:\w+ and from .*podman-clash\.tar as sha256:\w+/])
   })
 
   it('an image saved by ID (no RepoTags) is untagged: alone it is nothing to publish, beside others a warning', async () => {
-    const alone = await installed(['build', path.join(work, 'podman-untagged.tar'), '--host', 'localhost', '--out', path.join(work, 'untagged-site')])
-    expect(alone.code).toBe(2)
-    expect(alone.stderr).toMatch(/NOTHING_TO_PUBLISH.*podman-untagged\.tar: no tags \(tags: none\)/)
+    await rejected([path.join(work, 'podman-untagged.tar')], 'NOTHING_TO_PUBLISH', [/podman-untagged\.tar: no tags \(tags: none\)/])
     const cwd = await outsideDir()
     await fs.copyFile(path.join(work, 'podman-untagged.tar'), path.join(cwd, 'podman-untagged.tar'))
     const beside = await installed(['build', 'podman-untagged.tar', path.join(archives, 'skopeo-docker.tar'), '--host', 'localhost', '--out', 'site'], { cwd })
@@ -205,4 +222,118 @@ describe('what docker archives cannot publish', () => {
     expect(beside.stderr).toContain('podman-untagged.tar: no tags to publish (tags: none)')
     expect(beside.stdout).toContain('localhost/skopeo-docker: 1.0')
   })
+
+  /** The Docker 24 archive of [app, db] (db's third layer a symlink to its first), extracted for `edit`, then tarred again by GNU tar (names as ./…). */
+  async function edited24(name: string, edit: (dir: string, manifest: any[]) => Promise<void>): Promise<string> {
+    const dir = await tempDir()
+    await run('tar', ['-xf', path.join(archives, 'docker24.tar'), '-C', dir])
+    const manifest = JSON.parse(await fs.readFile(path.join(dir, 'manifest.json'), 'utf8'))
+    await edit(dir, manifest)
+    await fs.writeFile(path.join(dir, 'manifest.json'), JSON.stringify(manifest))
+    const file = path.join(work, `${name}.tar`)
+    await run('tar', ['-cf', file, '-C', dir, '.'])
+    return file
+  }
+  /** db's repeated layer: a symlink in the archive. */
+  const dbLink = (dir: string, m: any[]) => path.join(dir, m[1].Layers[2])
+  const gz = (b: Buffer) => gzipSync(b)
+
+  it.each<[string, string, Array<string | RegExp>, (dir: string, m: any[]) => Promise<void>, string[]?]>([
+    ['a layer.tar symlink that climbs out of the archive', 'ARCHIVE_UNSAFE', ['layer.tar', 'is a symlink out of the archive', '../../../etc/passwd'], async (d, m) => {
+      await fs.rm(dbLink(d, m))
+      await fs.symlink('../../../etc/passwd', dbLink(d, m))
+    }],
+    ['an absolute layer.tar symlink', 'ARCHIVE_UNSAFE', ['is a symlink out of the archive', '/etc/passwd'], async (d, m) => {
+      await fs.rm(dbLink(d, m))
+      await fs.symlink('/etc/passwd', dbLink(d, m))
+    }],
+    ['manifest.json naming a layer outside the archive', 'ARCHIVE_UNSAFE', ['manifest.json [1]', '"../x.tar" escapes the archive'], async (_, m) => {
+      m[1].Layers[1] = '../x.tar'
+    }],
+    ['manifest.json naming a file that is not there', 'LAYOUT_INVALID', ['manifest.json [0]', 'is not a file in the archive'], async (_, m) => {
+      m[0].Layers[0] = 'nothing/layer.tar'
+    }],
+    ['two symlinks pointing at each other', 'LAYOUT_INVALID', ['more than 40 symlinks'], async (d, m) => {
+      await fs.mkdir(path.join(d, 'a'))
+      await fs.symlink('../b/layer.tar', path.join(d, 'a', 'layer.tar'))
+      await fs.mkdir(path.join(d, 'b'))
+      await fs.symlink('../a/layer.tar', path.join(d, 'b', 'layer.tar'))
+      m[0].Layers[0] = 'a/layer.tar'
+    }],
+    ['a layer that is not its diff_id', 'DIGEST_MISMATCH', ['manifest.json [0]', "but the image config's diff_id is sha256:"], async (d, m) => {
+      await fs.appendFile(path.join(d, m[0].Layers[1]), Buffer.alloc(512))
+    }],
+    ['fewer layers than diff_ids', 'LAYOUT_INVALID', ['lists 2 layers', 'has 3 diff_ids'], async (_, m) => {
+      m[1].Layers.pop()
+    }],
+    ['a zstd layer', 'LAYOUT_INVALID', ['zstd-compressed', 'uncompressed or gzip'], async (d, m) => {
+      await fs.writeFile(path.join(d, m[0].Layers[1]), Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0, 0, 0, 0]))
+    }],
+    ['a gzip layer that is cut short', 'LAYOUT_INVALID', ['is not valid gzip'], async (d, m) => {
+      const file = path.join(d, m[0].Layers[1])
+      const z = gz(await fs.readFile(file))
+      await fs.writeFile(file, z.subarray(0, z.length - 12))
+    }],
+    ['a gzip layer that inflates past --max-archive-size', 'TOO_LARGE', ['inflates past', '--max-archive-size'], async (d, m) => {
+      const zeros = Buffer.alloc(3 * 1024 * 1024)
+      await fs.writeFile(path.join(d, m[0].Layers[1]), gz(zeros))
+      const config = m[0].Config
+      const doc = JSON.parse(await fs.readFile(path.join(d, config), 'utf8'))
+      doc.rootfs.diff_ids[1] = `sha256:${sha(zeros)}`
+      await fs.writeFile(path.join(d, config), JSON.stringify(doc))
+    }, ['--max-archive-size', '1M']],
+    ['a RepoTag that is no name', 'TAG_INVALID', ['RepoTags', 'app:bad tag'], async (_, m) => {
+      m[0].RepoTags = ['app:bad tag']
+    }],
+    ['manifest.json that is not a list of images', 'LAYOUT_INVALID', ['manifest.json', 'needs "Config"'], async (_, m) => {
+      delete m[0].Config
+    }],
+  ])('%s: exit 2, one line, the site untouched', async (name, code, fragments, edit, extra = []) => {
+    const file = await edited24(name.replace(/\W+/g, '-'), edit)
+    await rejected([file, ...extra], code, fragments)
+  })
+
+  it.each<[string, string, string, (dir: string) => Promise<void>]>([
+    ['a legacy layer directory linking out of the archive', 'ARCHIVE_UNSAFE', 'is a symlink out of the archive', async (d) => {
+      const legacy = (await fs.readdir(d)).find((e) => /^[0-9a-f]{64}$/.test(e))!
+      await fs.rm(path.join(d, legacy, 'layer.tar'))
+      await fs.symlink('../../outside.tar', path.join(d, legacy, 'layer.tar'))
+    }],
+    ['a symlink among blobs/, even one pointing inside', 'ARCHIVE_UNSAFE', 'a layout holds only regular files', async (d) => {
+      const blobs = path.join(d, 'blobs', 'sha256')
+      const first = (await fs.readdir(blobs))[0]!
+      await fs.rename(path.join(blobs, first), path.join(d, 'moved'))
+      await fs.symlink('../../moved', path.join(blobs, first))
+    }],
+  ])('Docker 25: %s', async (name, code, fragment, edit) => {
+    const dir = await tempDir()
+    await run('tar', ['-xf', path.join(archives, 'docker25-legacy-dirs.tar'), '-C', dir])
+    await edit(dir)
+    const file = path.join(work, `${name.replace(/\W+/g, '-')}.tar`)
+    await run('tar', ['-cf', file, '-C', dir, '.'])
+    await rejected([file], code, [fragment])
+  })
+})
+
+describe('in flat memory', () => {
+  it('a docker-archive of two 256 MiB layers (one raw, one gzip) converts and publishes in less memory than one layer', async () => {
+    const MiB = 1024 * 1024
+    const dir = await tempDir()
+    const stage = path.join(dir, 'stage')
+    await fs.mkdir(stage)
+    // Written and hashed by shell tools, so the test never holds a layer in memory either.
+    const sh = (script: string) => run('sh', ['-c', script], { cwd: stage, maxBuffer: MiB })
+    await sh(`head -c ${256 * MiB} /dev/urandom > raw.tar && head -c ${256 * MiB} /dev/zero | gzip -1 > zeros.tar`)
+    const raw = (await sh('sha256sum raw.tar')).stdout.slice(0, 64)
+    const zeros = (await sh(`head -c ${256 * MiB} /dev/zero | sha256sum`)).stdout.slice(0, 64)
+    await fs.writeFile(path.join(stage, 'config.json'), JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [`sha256:${raw}`, `sha256:${zeros}`] } }))
+    await fs.writeFile(path.join(stage, 'manifest.json'), JSON.stringify([{ Config: 'config.json', RepoTags: ['big:1.0'], Layers: ['raw.tar', 'zeros.tar'] }]))
+    await sh(`tar -cf ../big.tar config.json manifest.json raw.tar zeros.tar && rm raw.tar zeros.tar`)
+    const bin = await installedBin()
+    const { stderr } = await run('/usr/bin/time', ['-f', 'maxrss=%M', bin, 'build', path.join(dir, 'big.tar'), '--host', 'localhost', '--out', path.join(dir, 'site')], { cwd: dir })
+    const maxRss = Number(/maxrss=(\d+)/.exec(stderr)![1]) * 1024
+    expect(maxRss).toBeLessThan(256 * MiB)
+    for (const hex of [raw, zeros]) expect((await fs.stat(path.join(dir, 'site', 'oci-cas', 'sha256', hex.slice(0, 2), hex))).size).toBe(256 * MiB)
+    await fs.rm(dir, { recursive: true, force: true })
+  }, 300_000)
 })
