@@ -27,6 +27,9 @@ import { jsonDepth, MAX_CONFIG_BYTES, MAX_JSON_BYTES, MAX_JSON_DEPTH } from './j
 import { LayoutWriter } from './layout-writer.js'
 import { MediaType } from './media-types.js'
 
+/** Layers are read and inflated a MiB at a time: few calls per GiB, and flat memory. */
+const CHUNK = 1024 * 1024
+
 /** An uncompressed layer, labelled as what it is. */
 export const LAYER_TAR = 'application/vnd.oci.image.layer.v1.tar'
 
@@ -165,7 +168,7 @@ async function ingestLayer(archive: Archive, name: string, diffId: Digest, w: La
     new OcisiteError('DIGEST_MISMATCH', `${where}: layer "${name}" has digest ${actual}, but the image config's diff_id is ${diffId.value}`, { digest: diffId.value, file: name })
   const blob = w.paths.blob(diffId)
   if (compression === undefined) {
-    const { size, digest } = await hashed(diffId, [createReadStream(file)])
+    const { size, digest } = await hashed(diffId, [createReadStream(file, { highWaterMark: CHUNK })])
     if (digest !== diffId.value) throw mismatch(digest)
     await linkAtomic(file, blob).catch(async (err: NodeJS.ErrnoException) => {
       if (err.code !== 'EXDEV') throw err
@@ -180,7 +183,7 @@ async function ingestLayer(archive: Archive, name: string, diffId: Digest, w: La
   await ensureDir(path.dirname(blob))
   await replaceAtomically(blob, async (tmp) => {
     let tooLarge = false
-    const result = await hashed(diffId, [createReadStream(file), createGunzip(), byteLimit(archive.maxSize, () => (tooLarge = true))], tmp).catch((err: unknown) => {
+    const result = await hashed(diffId, [createReadStream(file, { highWaterMark: CHUNK }), createGunzip({ chunkSize: CHUNK }), byteLimit(archive.maxSize, () => (tooLarge = true))], tmp).catch((err: unknown) => {
       if (tooLarge) throw new OcisiteError('TOO_LARGE', `${where}: layer "${name}" inflates past ${archive.maxSize} bytes (the --max-archive-size limit)`)
       throw new OcisiteError('LAYOUT_INVALID', `${where}: layer "${name}" is not valid gzip (${(err as Error).message})`, { file: name }, { cause: err })
     })
