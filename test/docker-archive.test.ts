@@ -130,8 +130,9 @@ describe('building from docker save archives', () => {
     ['Docker 24 docker save, a layer twice (a symlink)', 'docker24:2.0', 'docker24.tar', ':@1'],
   ])('%s: the config, layers and manifest skopeo writes for it', async (_, name, archive, which) => {
     const src = `docker-archive:${path.join(archives, archive)}${which}`
-    const plain = path.join(await tempDir(), 'plain')
-    const kept = path.join(await tempDir(), 'kept')
+    const scratch = await fs.mkdtemp(path.join(work, 'skopeo-'))
+    const plain = path.join(scratch, 'plain')
+    const kept = path.join(scratch, 'kept')
     await skopeo('copy', src, `oci:${plain}:x`)
     await skopeo('copy', '--dest-oci-accept-uncompressed-layers', src, `oci:${kept}:x`)
     const served = await rawManifest(name)
@@ -161,7 +162,7 @@ describe('building from docker save archives', () => {
     ['podman save --format oci-archive', 'podman-oci', '1.0'],
     ['the same, gzip-compressed', 'podman-oci-gz', '1.0'],
   ])('%s: the layout inside is published as it is', async (_, name, tag) => {
-    const dir = await tempDir()
+    const dir = await fs.mkdtemp(path.join(work, 'layout-'))
     await run('tar', ['-xf', path.join(archives, `${name}.tar${name.endsWith('-gz') ? '.gz' : ''}`), '-C', dir])
     const index = JSON.parse(await fs.readFile(path.join(dir, 'index.json'), 'utf8'))
     // Docker writes the bare tag as ref.name; podman the full name (example.com/app:1.0).
@@ -179,7 +180,7 @@ describe('building from docker save archives', () => {
     ['docker25', '1.0', { 'etc/app': 'app one\n', 'etc/app2': 'app two\n' }],
     ['podman-multi', '2.0', { 'etc/app': 'app one\n', 'etc/db': 'db\n' }],
   ])('%s:%s pulls through nginx with skopeo, and umoci unpacks it', async (name, tag, files) => {
-    const dir = await tempDir()
+    const dir = await fs.mkdtemp(path.join(work, 'pull-'))
     await skopeo('copy', '--src-tls-verify=false', '--dest-oci-accept-uncompressed-layers', ref(`${name}:${tag}`), `oci:${path.join(dir, 'pulled')}:${tag}`)
     expect((await manifestOf(path.join(dir, 'pulled'))).digest).toBe(`sha256:${sha(await rawManifest(`${name}:${tag}`))}`)
     await run('umoci', ['unpack', '--rootless', '--image', `${path.join(dir, 'pulled')}:${tag}`, path.join(dir, 'bundle')])
@@ -221,11 +222,12 @@ describe('what docker archives cannot publish', () => {
     expect(beside.code, beside.stderr).toBe(0)
     expect(beside.stderr).toContain('podman-untagged.tar: no tags to publish (tags: none)')
     expect(beside.stdout).toContain('localhost/skopeo-docker: 1.0')
+    await fs.rm(cwd, { recursive: true, force: true })
   })
 
   /** The Docker 24 archive of [app, db] (db's third layer a symlink to its first), extracted for `edit`, then tarred again by GNU tar (names as ./…). */
   async function edited24(name: string, edit: (dir: string, manifest: any[]) => Promise<void>): Promise<string> {
-    const dir = await tempDir()
+    const dir = await fs.mkdtemp(path.join(work, 'edit-'))
     await run('tar', ['-xf', path.join(archives, 'docker24.tar'), '-C', dir])
     const manifest = JSON.parse(await fs.readFile(path.join(dir, 'manifest.json'), 'utf8'))
     await edit(dir, manifest)
@@ -306,7 +308,7 @@ describe('what docker archives cannot publish', () => {
       await fs.symlink('../../moved', path.join(blobs, first))
     }],
   ])('Docker 25: %s', async (name, code, fragment, edit) => {
-    const dir = await tempDir()
+    const dir = await fs.mkdtemp(path.join(work, 'edit-'))
     await run('tar', ['-xf', path.join(archives, 'docker25-legacy-dirs.tar'), '-C', dir])
     await edit(dir)
     const file = path.join(work, `${name.replace(/\W+/g, '-')}.tar`)
@@ -318,7 +320,7 @@ describe('what docker archives cannot publish', () => {
 describe('in flat memory', () => {
   it('a docker-archive of two 256 MiB layers (one raw, one gzip) converts and publishes in less memory than one layer', async () => {
     const MiB = 1024 * 1024
-    const dir = await tempDir()
+    const dir = await fs.mkdtemp(path.join(work, 'big-'))
     const stage = path.join(dir, 'stage')
     await fs.mkdir(stage)
     // Written and hashed by shell tools, so the test never holds a layer in memory either.

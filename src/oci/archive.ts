@@ -10,15 +10,15 @@ import { OcisiteError } from '../errors.js'
 const LAYOUT_NAMES = /^(?:oci-layout|index\.json|blobs)(?:\/|$)/
 
 /** Most symlinks one archive may hold (docker and podman write one per layer). */
-export const MAX_LINKS = 100_000
+const MAX_LINKS = 100_000
 
 /** An entry's name as a plain relative path: `./a/b/` is `a/b`. */
-export function memberName(entryPath: string): string {
+function memberName(entryPath: string): string {
   return path.posix.normalize(entryPath.replace(/\\/g, '/')).replace(/\/+$/, '')
 }
 
 /** Where a symlink entry leads, as a member name inside the archive, or undefined when it leads out. */
-export function linkTarget(entryPath: string, linkpath: string): string | undefined {
+function linkTarget(entryPath: string, linkpath: string): string | undefined {
   const link = linkpath.replace(/\\/g, '/')
   if (link === '' || path.posix.isAbsolute(link)) return undefined
   const target = path.posix.normalize(path.posix.join(path.posix.dirname(memberName(entryPath)), link)).replace(/\/+$/, '')

@@ -31,7 +31,7 @@ import { MediaType } from './media-types.js'
 const CHUNK = 1024 * 1024
 
 /** An uncompressed layer, labelled as what it is. */
-export const LAYER_TAR = 'application/vnd.oci.image.layer.v1.tar'
+const LAYER_TAR = 'application/vnd.oci.image.layer.v1.tar'
 
 /** One image of manifest.json. */
 interface ArchiveImage {
