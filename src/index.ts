@@ -1,5 +1,6 @@
 /** ocisite's public library API: the same operations the CLI runs. */
 export { build, type BuildResult } from './site/build.js'
+export type { ImageTags, MovedTag, SiteChanges } from './site/site-changes.js'
 export { add, rm, type AddOptions, type RmOptions, type UpdateOptions } from './site/publish.js'
 export { prune, type PruneOptions, type PruneResult } from './site/prune.js'
 export { deploy, type DeployOptions, type DeployResult } from './site/deploy.js'

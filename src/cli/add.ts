@@ -1,5 +1,6 @@
 import { copyValues, Flags, siteDir, withCopyOptions, type RegisterCommand } from './options.js'
-import { buildProgress, imageLines, printJson, writeSummary } from './output.js'
+import { buildProgress, printJson } from './output.js'
+import { writeReport } from './write-report.js'
 
 export const addCommand: RegisterCommand = (cli, io) => {
   withCopyOptions(cli.command('add [...inputs]', 'Publish layouts or archives into an existing site, leaving its other images alone'))
@@ -7,6 +8,7 @@ export const addCommand: RegisterCommand = (cli, io) => {
     .option('--path <path>', 'Image path for a single layout or archive (a prefix for a searched directory)')
     .option('--tags <glob>', 'Publish only tags matching this glob; repeatable')
     .option('--force', 'Move tags the site already publishes with another digest')
+    .option('--dry-run', 'Show what would be published, moved and deleted; change nothing')
     .option('--json', 'Print a machine-readable summary (as build --json)')
     .example('ocisite add app-layout --path org/app --site public')
     .example('ocisite add app.tar --site public --tags "v*" --force')
@@ -14,8 +16,9 @@ export const addCommand: RegisterCommand = (cli, io) => {
       const f = new Flags(raw)
       const { add } = await import('../site/publish.js')
       const progress = buildProgress(io)
-      const result = await add({ site: siteDir(f), inputs, path: f.text('path'), tags: f.list('tags'), force: f.on('force'), ...copyValues(f), onProgress: progress.listener }).finally(() => progress.finish())
+      const options = { site: siteDir(f), inputs, path: f.text('path'), tags: f.list('tags'), force: f.on('force'), dryRun: f.on('dryRun'), ...copyValues(f) }
+      const result = await add({ ...options, onProgress: progress.listener }).finally(() => progress.finish())
       if (f.on('json')) return printJson(io, result)
-      io.stdout.write(`${imageLines(result)}${writeSummary(result)}`)
+      io.stdout.write(writeReport(result, true))
     })
 }

@@ -1,7 +1,8 @@
 import { buildDefaults } from '../defaults.js'
 import type { BuildOptions } from '../site/options.js'
 import { copyValues, Flags, withCopyOptions, type RegisterCommand } from './options.js'
-import { buildProgress, imageLines, printJson, writeSummary } from './output.js'
+import { buildProgress, printJson } from './output.js'
+import { writeReport } from './write-report.js'
 
 /**
  * The build flags as the core takes them. A flag not given is undefined, never a default: the
@@ -25,6 +26,7 @@ export function buildOptions(inputs: string[], f: Flags): BuildOptions {
     v2: f.negated('v2'),
     headersFile: f.on('headersFile') || undefined,
     force: f.on('force'),
+    dryRun: f.on('dryRun'),
     ...copyValues(f),
   }
 }
@@ -46,6 +48,7 @@ export const buildCommand: RegisterCommand = (cli, io) => {
     .option('--no-v2', 'Leave out the static /v2/ distribution tree')
     .option('--headers-file', 'Also write _headers (Netlify, Cloudflare Pages) for the discovery paths')
     .option('--force', 'Publish into a non-empty directory that is not an ocisite site (its other files are left alone)')
+    .option('--dry-run', 'Show what would be published, unpublished and deleted; change nothing')
     .option('--json', 'Print a machine-readable summary')
     .example('ocisite build layouts/ --host example.com --out public --nginx site.conf')
     .example('ocisite build --config ocisite.json')
@@ -56,7 +59,7 @@ export const buildCommand: RegisterCommand = (cli, io) => {
       const progress = buildProgress(io)
       const result = await build({ ...buildOptions(inputs, f), onProgress: progress.listener }).finally(() => progress.finish())
       if (f.on('json')) return printJson(io, result)
-      io.stdout.write(`${imageLines(result)}${writeSummary(result)}site: ${result.out}\n`)
+      io.stdout.write(`${writeReport(result, true)}site: ${result.out}\n`)
       if (result.nginx) io.stdout.write(`nginx config: ${result.nginx}\n`)
     })
 }

@@ -1,5 +1,4 @@
 import type { ClientEvent } from '../client/events.js'
-import type { BuildResult } from '../site/build.js'
 import type { BuildEvent } from '../site/progress.js'
 
 /** Where the CLI writes: injectable so tests can run it in-process. */
@@ -141,19 +140,6 @@ export class ReportedError extends Error {
   constructor(readonly exitCode: number) {
     super('reported')
   }
-}
-
-/** Each image a write publishes, with its tags (build, add). */
-export function imageLines(result: BuildResult): string {
-  return result.images.map((image) => `${result.host}/${image.path}: ${image.tags.map((t) => t.tag).join(', ')}\n`).join('')
-}
-
-/** The one summary line of a write (build, add, rm). */
-export function writeSummary(result: BuildResult): string {
-  return (
-    `${plural(result.blobs.total, 'blob')} (${formatBytes(result.blobs.bytesTotal)}): ${result.blobs.written} written, ${result.blobs.skipped} already present; ` +
-    `${plural(result.documents.written, 'document')} written, ${result.documents.unchanged} unchanged${result.pruned ? `, ${plural(result.pruned, 'stale file')} removed` : ''}\n`
-  )
 }
 
 /** JSON on stdout, as every `--json` prints it. */

@@ -1,11 +1,13 @@
 import { Flags, siteDir, type RegisterCommand } from './options.js'
-import { buildProgress, printJson, writeSummary } from './output.js'
+import { buildProgress, printJson } from './output.js'
+import { writeReport } from './write-report.js'
 
 export const rmCommand: RegisterCommand = (cli, io) => {
   cli
     .command('rm [...names]', 'Remove tags (PATH#TAG), or whole images (PATH), from a site; blobs stay until prune')
     .option('--site <dir>', 'The site to remove from')
     .option('--no-wait', 'Fail at once if another ocisite is writing the site, instead of waiting')
+    .option('--dry-run', 'Show what would be unpublished and deleted; change nothing')
     .option('--json', 'Print a machine-readable summary (as build --json)')
     .example('ocisite rm org/app#1.0 --site public')
     .example('ocisite rm example.com/old-app --site public')
@@ -13,8 +15,8 @@ export const rmCommand: RegisterCommand = (cli, io) => {
       const f = new Flags(raw)
       const { rm } = await import('../site/publish.js')
       const progress = buildProgress(io)
-      const result = await rm({ site: siteDir(f), names, wait: f.negated('wait'), onProgress: progress.listener }).finally(() => progress.finish())
+      const result = await rm({ site: siteDir(f), names, wait: f.negated('wait'), dryRun: f.on('dryRun'), onProgress: progress.listener }).finally(() => progress.finish())
       if (f.on('json')) return printJson(io, result)
-      io.stdout.write(`removed ${names.join(', ')}; ${writeSummary(result)}`)
+      io.stdout.write(writeReport(result, false))
     })
 }

@@ -1,3 +1,4 @@
+import { maxOf } from '../arrays.js'
 import { ExitCode } from '../errors.js'
 import { connectOptions, Flags, withConnectOptions, type RegisterCommand } from './options.js'
 import { plural, printJson, ReportedError } from './output.js'
@@ -23,7 +24,7 @@ export const verifyCommand: RegisterCommand = (cli, io) => {
         const summary = `${plural(c.images, 'image')}, ${plural(c.tags, 'tag')}, ${plural(c.manifests, 'manifest')}, ${plural(c.blobs, 'blob')}${result.deep ? ' (hashed)' : ''}; ${plural(c.requests, 'request')}; /v2/ ${result.v2 ? 'served' : 'not served'}`
         if (result.ok) io.stdout.write(`ok: ${result.target}: ${summary}\n`)
         else {
-          const width = Math.max(...result.problems.map((p) => p.kind.length))
+          const width = maxOf(result.problems.map((p) => p.kind.length), 0)
           for (const p of result.problems) io.stdout.write(`${p.kind.padEnd(width)}  ${p.url}\n${' '.repeat(width)}  ${p.message}\n`)
           io.stdout.write(`${plural(result.problems.length, 'problem')}: ${result.target}: ${summary}\n`)
         }

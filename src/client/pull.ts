@@ -20,6 +20,7 @@ import { fetchJson } from './http.js'
 import { pinFor } from './lock.js'
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from './platform.js'
 import { asProtocolError, indexChildren, manifestPlatform, matchPlatform, resolveName, resolvePinned, type ResolvedRoot } from './resolve.js'
+import { pushAll } from '../arrays.js'
 
 
 export interface PullOptions extends DiscoveryOptions {
@@ -184,7 +185,7 @@ export async function pull(nameText: string, dest: string, options: PullOptions 
     delete annotations[REF_NAME]
     entries.push({ desc: Object.keys(annotations).length ? { ...desc, annotations } : desc, tag })
     for (const r of referrers) entries.push({ desc: r, tag: undefined })
-    result.referrers.push(...referrers.map((r) => r.digest))
+    pushAll(result.referrers, referrers.map((r) => r.digest))
     result.roots.push({ tag, digest: target.descriptor.digest, size: target.descriptor.size, mediaType: target.descriptor.mediaType, ...(target.descriptor.platform ? { platform: formatPlatform(target.descriptor.platform) } : {}) })
     result.blobs.total += nodes.size
     result.blobs.fetched += fetcher.stats.fetched

@@ -6,11 +6,34 @@ import { createGunzip } from 'node:zlib'
 import * as tar from 'tar'
 import { OcisiteError } from '../errors.js'
 
+/** The names an OCI layout owns: a symlink there is refused even when it points inside the archive. */
+const LAYOUT_NAMES = /^(?:oci-layout|index\.json|blobs)(?:\/|$)/
+
+/** Most symlinks one archive may hold (docker and podman write one per layer). */
+const MAX_LINKS = 100_000
+
+/** An entry's name as a plain relative path: `./a/b/` is `a/b`. */
+function memberName(entryPath: string): string {
+  return path.posix.normalize(entryPath.replace(/\\/g, '/')).replace(/\/+$/, '')
+}
+
+/** Where a symlink entry leads, as a member name inside the archive, or undefined when it leads out. */
+function linkTarget(entryPath: string, linkpath: string): string | undefined {
+  const link = linkpath.replace(/\\/g, '/')
+  if (link === '' || path.posix.isAbsolute(link)) return undefined
+  const target = path.posix.normalize(path.posix.join(path.posix.dirname(memberName(entryPath)), link)).replace(/\/+$/, '')
+  return target === '..' || target.startsWith('../') ? undefined : target
+}
+
 /** Why a tar entry is unsafe to extract, or undefined when it is fine. */
 export function unsafeEntryReason(entryPath: string, type: string, linkpath: string | undefined): string | undefined {
   const climbs = (p: string) => path.posix.isAbsolute(p) || p.split(/[\\/]+/).includes('..')
   if (climbs(entryPath)) return `entry "${entryPath}" escapes the archive (absolute path or "..")`
-  if (type === 'SymbolicLink') return `entry "${entryPath}" is a symlink (to "${linkpath ?? ''}"); a layout holds only regular files`
+  if (type === 'SymbolicLink') {
+    if (linkpath === undefined || linkTarget(entryPath, linkpath) === undefined) return `entry "${entryPath}" is a symlink out of the archive (to "${linkpath ?? ''}")`
+    if (LAYOUT_NAMES.test(memberName(entryPath))) return `entry "${entryPath}" is a symlink (to "${linkpath}"); a layout holds only regular files`
+    return undefined
+  }
   if (type === 'Link') {
     if (!linkpath || climbs(linkpath)) return `entry "${entryPath}" is a hard link out of the archive (to "${linkpath ?? ''}")`
     return undefined
@@ -35,7 +58,7 @@ async function isGzip(file: string): Promise<boolean> {
 }
 
 /** Counts bytes flowing through, and stops the stream past `limit`. */
-function byteLimit(limit: number, onExceeded: () => void): Transform {
+export function byteLimit(limit: number, onExceeded: () => void): Transform {
   let seen = 0
   return new Transform({
     transform(chunk: Buffer, _enc, done) {
@@ -48,14 +71,37 @@ function byteLimit(limit: number, onExceeded: () => void): Transform {
   })
 }
 
+/** What extraction leaves besides the files: the symlinks it recorded instead of creating. */
+export interface ExtractedArchive {
+  /**
+   * Each symlink that stays inside the archive, by member name, with the member name it leads to.
+   * None is created on disk: a docker archive's reader follows them (`<id>/layer.tar` →
+   * `../<digest>.tar`); anything else ignores them.
+   */
+  links: ReadonlyMap<string, string>
+}
+
 /**
- * Extract an OCI archive (tar, optionally gzip-compressed) into `dest` in flat memory, refusing
- * entries that climb out with `..`, absolute names, symlinks, links out of the archive, device
- * files, and more than `maxSize` bytes of uncompressed tar stream.
+ * Extract an archive (tar, optionally gzip-compressed) into `dest` in flat memory, refusing
+ * entries that climb out with `..`, absolute names, symlinks that lead out of the archive or sit
+ * among a layout's own files, links out of the archive, device files, and more than `maxSize`
+ * bytes of uncompressed tar stream. Symlinks that stay inside are recorded, not created.
  */
-export async function extractArchive(file: string, dest: string, maxSize: number): Promise<void> {
+export async function extractArchive(file: string, dest: string, maxSize: number): Promise<ExtractedArchive> {
   let unsafe: string | undefined
   let tooLarge = false
+  const links = new Map<string, string>()
+  // Whether to write an entry: a symlink that stays inside is only recorded; a later entry of the same name replaces it.
+  const accept = (entryPath: string, type: string, linkpath: string | undefined): boolean => {
+    const reason = unsafeEntryReason(entryPath, type, linkpath) ?? (type === 'SymbolicLink' && links.size >= MAX_LINKS ? `holds more than ${MAX_LINKS} symlinks` : undefined)
+    if (reason && !unsafe) unsafe = reason
+    if (unsafe) return false
+    const name = memberName(entryPath)
+    links.delete(name)
+    if (type !== 'SymbolicLink') return true
+    links.set(name, linkTarget(entryPath, linkpath!)!)
+    return false
+  }
   try {
     const gzip = await isGzip(file)
     await pipeline([
@@ -68,9 +114,7 @@ export async function extractArchive(file: string, dest: string, maxSize: number
         preserveOwner: false,
         filter: (entryPath, entry) => {
           const e = entry as { type?: string; linkpath?: string }
-          const reason = unsafeEntryReason(entryPath, e.type ?? 'File', e.linkpath)
-          if (reason && !unsafe) unsafe = reason
-          return !reason && !unsafe
+          return accept(entryPath, e.type ?? 'File', e.linkpath)
         },
       }),
     ])
@@ -80,4 +124,5 @@ export async function extractArchive(file: string, dest: string, maxSize: number
     throw new OcisiteError('LAYOUT_INVALID', `${file}: cannot read archive (${(err as Error).message})`, { file }, { cause: err })
   }
   if (unsafe) throw new OcisiteError('ARCHIVE_UNSAFE', `${file}: ${unsafe}`, { file })
+  return { links }
 }

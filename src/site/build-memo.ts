@@ -5,6 +5,7 @@ import { isRacy, stampAt, writeFileAtomic, type FileStamp } from '../oci/atomic.
 import type { VerifyCache } from '../store/verify-cache.js'
 import type { LayoutInput } from './inputs.js'
 import { SiteLayout, type SitePaths } from './site-paths.js'
+import { pushAll } from '../arrays.js'
 
 /** The format written into the memo file; any other is ignored (it only costs a full build). */
 const FORMAT = 'ocisite-build-memo-2'
@@ -53,9 +54,10 @@ export function buildRequest(settings: { host: string; baseUrl: string | undefin
     } catch {
       // no blobs directory: its missing stamp is what is recorded
     }
-    files.push(layout.paths.ociLayout, layout.paths.indexJson, blobs, ...algorithms.map((a) => path.join(blobs, a)))
+    files.push(layout.paths.ociLayout, layout.paths.indexJson, blobs)
+    pushAll(files, algorithms.map((a) => path.join(blobs, a)))
   }
-  files.push(...codeFiles())
+  pushAll(files, codeFiles())
   return { key, stamps: files.map((f) => [f, stampAt(f)]) }
 }
 

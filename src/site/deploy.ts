@@ -14,6 +14,7 @@ import { resolveRequest } from './route-resolver.js'
 import { siteRoutes } from './routes.js'
 import { SiteLayout, SitePaths } from './site-paths.js'
 import { OwnedRecord } from './site-state.js'
+import { maxOf, pushAll } from '../arrays.js'
 
 export interface DeployOptions extends BucketOptions {
   /** The built site directory. */
@@ -121,7 +122,7 @@ async function planObjects(site: SitePaths, files: Set<string>, indexDocument: s
     const children = indexChildren.get(key)
     if (!children || seen.has(key)) return 0
     seen.add(key)
-    return 1 + Math.max(0, ...children.map((c) => depth(c, seen)))
+    return 1 + maxOf(children.map((c) => depth(c, seen)), 0)
   }
   for (const o of out) if (o.phase === Phase.manifest) o.phase += Math.min(depth(o.key), 99) / 100
   return out.sort((a, b) => a.phase - b.phase || (a.key < b.key ? -1 : 1))
@@ -214,7 +215,7 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
       const batch = ordered.filter((k) => deleteRank(k) === rank)
       if (batch.length === 0) continue
       await bucket.remove(batch)
-      result.deleted.push(...batch)
+      pushAll(result.deleted, batch)
     }
     result.objects.deleted = result.deleted.length
   }

@@ -36,11 +36,23 @@ function displayName(file: string): string {
   return rel && !rel.startsWith('..') ? rel : file
 }
 
+/**
+ * Extract an archive and open the layout in it: an OCI archive (Docker 25 and later write one
+ * inside `docker save`, beside legacy files that are ignored), or a docker-archive (manifest.json
+ * and layer tars), converted into a layout of its own first.
+ */
 async function openArchive(file: string, scratch: Scratch, maxSize: number): Promise<OciLayout> {
   const dir = await scratch.dir()
   const { extractArchive } = await import('../oci/archive.js') // tar is loaded only for archives
-  await extractArchive(file, dir, maxSize)
-  return OciLayout.open(dir, displayName(file), true)
+  const { links } = await extractArchive(file, dir, maxSize)
+  const label = displayName(file)
+  const docker = await import('../oci/docker-archive.js')
+  const kind = docker.archiveKind(dir, links)
+  if (kind === 'oci') return OciLayout.open(dir, label, true)
+  if (!kind) throw new OcisiteError('LAYOUT_INVALID', `${label}: neither an OCI archive (oci-layout is missing) nor a docker archive (manifest.json is missing)`, { file })
+  const layout = await scratch.dir()
+  await docker.convertDockerArchive(dir, links, layout, label, maxSize)
+  return OciLayout.open(layout, label, true)
 }
 
 function joinPath(prefix: string, rest: string): string {

@@ -44,6 +44,8 @@ export interface BuildOptions {
   verify?: boolean
   /** Wait for another writer's lock (default true); false fails at once. */
   wait?: boolean
+  /** Plan and compare only: report what would be published, unpublished and deleted, and write nothing. */
+  dryRun?: boolean
   cwd?: string
   onProgress?: ProgressListener
 }
@@ -72,6 +74,7 @@ export interface NormalizedBuildOptions {
   maxArchiveSize: number
   concurrency: number
   verify: boolean
+  dryRun: boolean
   onProgress: ProgressListener | undefined
 }
 
@@ -143,6 +146,7 @@ export async function normalizeBuildOptions(opts: BuildOptions): Promise<Normali
     concurrency: opts.concurrency ?? defaultConcurrency,
     verify: opts.verify ?? false,
     wait: opts.wait ?? true,
+    dryRun: opts.dryRun ?? false,
     onProgress: opts.onProgress,
   }
 }

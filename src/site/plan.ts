@@ -11,6 +11,7 @@ import type { LayoutInput } from './inputs.js'
 import { checkTag } from './names.js'
 import type { ProgressListener } from './progress.js'
 import type { PublishedImage } from './published.js'
+import { pushAll } from '../arrays.js'
 
 /** A blob to store: copied (and verified as it is copied) from an input layout, or already in the site. */
 export interface PlannedBlob {
@@ -252,7 +253,7 @@ export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListe
       if (!prior || prior.fromSite) state.tags.set(tag, { tag, entry, label: layout.label, fromSite: false })
     }
     addNodesAndReferrers(state, plan)
-    seen.push(...plan.seen)
+    pushAll(seen, plan.seen)
     for (const [digest, file] of plan.files) {
       if (!files.has(digest)) files.set(digest, { ...file, layout })
       else seen.push([file.file, file.stamp])

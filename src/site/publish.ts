@@ -17,6 +17,8 @@ export interface UpdateOptions {
   site: string
   /** Wait for another writer's lock (default true); false fails at once. */
   wait?: boolean
+  /** Plan and compare only: report what would be published, unpublished and deleted, and write nothing (no lock is taken). */
+  dryRun?: boolean
   cwd?: string
   onProgress?: ProgressListener
 }
@@ -53,6 +55,7 @@ async function writeOptions(opts: UpdateOptions & { concurrency?: number; verify
     wait: opts.wait ?? true,
     concurrency: opts.concurrency ?? defaultConcurrency,
     verify: opts.verify ?? false,
+    dryRun: opts.dryRun ?? false,
     onProgress: opts.onProgress,
     inputs,
   }

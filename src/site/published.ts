@@ -1,5 +1,5 @@
 import { promises as fs } from 'node:fs'
-import { OcisiteError } from '../errors.js'
+import { isOcisiteError, OcisiteError } from '../errors.js'
 import { writeFileAtomic } from '../oci/atomic.js'
 import { parseDescriptor, type Descriptor } from '../oci/descriptor.js'
 import { parseDigest } from '../oci/digest.js'
@@ -8,6 +8,7 @@ import type { BlobSource } from '../oci/walk.js'
 import { verifyBytes } from '../store/verify.js'
 import { canonicalBytes } from './documents.js'
 import type { SitePlan } from './plan.js'
+import type { ProgressListener } from './progress.js'
 import { SiteLayout, type SitePaths } from './site-paths.js'
 
 /** How a site was built: what `add` and `rm` keep when they rewrite its documents. */
@@ -96,6 +97,21 @@ export async function loadPublished(site: SitePaths): Promise<Published> {
   const settings: SiteSettings = { host: s.host, v2: s.v2, headersFile: s.headersFile }
   if (typeof s.baseUrl === 'string') settings.baseUrl = s.baseUrl
   return { settings, images }
+}
+
+/**
+ * What a site published before a build, to name what the build unpublishes: undefined for a
+ * new directory. A damaged record does not stop a build (which replaces it): a warning says
+ * that what it unpublishes cannot be named.
+ */
+export async function publishedBefore(site: SitePaths, onProgress: ProgressListener | undefined): Promise<Published | undefined> {
+  try {
+    return await loadPublished(site)
+  } catch (err) {
+    if (!isOcisiteError(err) || (err.code !== 'NOT_A_SITE' && err.code !== 'STATE_INVALID')) throw err
+    if (err.code === 'STATE_INVALID') onProgress?.({ type: 'warning', message: `${err.message.replace(/; rebuild the site with ocisite build$/, '')}: this build replaces it, and cannot name what it unpublishes` })
+    return undefined
+  }
 }
 
 /** Read the site's own documents back from its CAS, verified (to re-plan what it publishes). */

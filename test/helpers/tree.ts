@@ -35,3 +35,30 @@ export async function snapshot(root: string): Promise<Map<string, string>> {
   await walk(root)
   return out
 }
+
+/**
+ * Everything in a directory exactly as it stands, to show that nothing touched it: the bytes of
+ * every file (ocisite's private caches included) and every entry's inode, mode, modification
+ * and change times. A file rewritten with the same bytes differs, and so does a directory
+ * something was made in and removed from again (a lock, a temporary file).
+ */
+export async function exactSnapshot(root: string): Promise<Map<string, string>> {
+  const out = new Map<string, string>()
+  const identity = async (p: string) => {
+    const st = await fs.lstat(p, { bigint: true })
+    return `ino ${st.ino} mode ${st.mode.toString(8)} mtime ${st.mtimeNs} ctime ${st.ctimeNs}`
+  }
+  const walk = async (dir: string): Promise<void> => {
+    out.set(`${path.relative(root, dir)}/`, await identity(dir))
+    for (const e of await fs.readdir(dir, { withFileTypes: true })) {
+      const p = path.join(dir, e.name)
+      const rel = path.relative(root, p)
+      if (e.isDirectory()) await walk(p)
+      else if (e.isSymbolicLink()) out.set(rel, `link -> ${await fs.readlink(p)} ${await identity(p)}`)
+      else if (!e.isFile()) out.set(rel, `special ${await identity(p)}`)
+      else out.set(rel, `${createHash('sha256').update(await fs.readFile(p)).digest('hex')} ${await identity(p)}`)
+    }
+  }
+  await walk(root)
+  return out
+}
