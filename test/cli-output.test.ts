@@ -69,8 +69,13 @@ describe('resolve on a terminal: NAME#TAG → digest (platform), one line per ro
 })
 
 describe('serve logs one line per request on stdout; --quiet silences it', () => {
-  /** What a server logged after its "serving" line, read once it has stopped (nothing more can come). */
-  const logged = async (s: InstalledServer) => (await s.stop(), s.stdout().trim().split('\n').slice(1))
+  /** What a server logged after its "serving" line: once `count` lines are there (or after 10 s), then stopped. */
+  async function logged(s: InstalledServer, count: number): Promise<string[]> {
+    const lines = () => s.stdout().trim().split('\n').slice(1)
+    for (let i = 0; i < 400 && lines().length < count; i++) await new Promise((r) => setTimeout(r, 25))
+    await s.stop()
+    return lines()
+  }
 
   it('method, path, status and the body bytes sent', async () => {
     const server = await serveInstalled(path.join(work, 'site'))
@@ -79,7 +84,7 @@ describe('serve logs one line per request on stdout; --quiet silences it', () =>
     const missing = await (await fetch(`${server.url}/oci-index/nope?x=1`)).arrayBuffer()
     const blob = await (await fetch(`${server.url}/oci-cas/sha256/${digests['1.0']!.slice(7, 9)}/${digests['1.0']!.slice(7)}`)).arrayBuffer()
     expect(head.status).toBe(200)
-    expect(await logged(server)).toEqual([
+    expect(await logged(server, 4)).toEqual([
       `GET /.well-known/oci-host-ref-engines 200 ${wellKnown.byteLength}`,
       'HEAD /oci-index/app 200 0',
       `GET /oci-index/nope?x=1 404 ${missing.byteLength}`,
@@ -91,7 +96,7 @@ describe('serve logs one line per request on stdout; --quiet silences it', () =>
   it('--quiet: only the line that says where it serves', async () => {
     const quiet = await serveInstalled(path.join(work, 'site'), ['--quiet'])
     for (const p of ['/.well-known/oci-host-ref-engines', '/oci-index/app', '/nope']) expect((await fetch(quiet.url + p)).status).toBeGreaterThan(0)
-    expect(await logged(quiet)).toEqual([])
+    expect(await logged(quiet, 0)).toEqual([])
     expect(quiet.stdout()).toMatch(/^serving .*site at http:\/\/127\.0\.0\.1:\d+ \(Ctrl-C to stop\)\n$/)
   })
 })

@@ -60,7 +60,15 @@ function reportRequests(server: Server, onRequest: (request: ServedRequest) => v
     const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse
     res.write = ((chunk: unknown, ...rest: unknown[]) => (count(chunk, rest[0]), write(chunk, ...rest))) as ServerResponse['write']
     res.end = ((chunk?: unknown, ...rest: unknown[]) => (typeof chunk !== 'function' && count(chunk, rest[0]), end(chunk, ...rest))) as ServerResponse['end']
-    res.once('close', () => onRequest({ method: req.method ?? 'GET', path, status: res.statusCode, bytes: req.method === 'HEAD' ? 0 : bytes }))
+    // Reported when the response is handed to the system, or when its connection closes first.
+    let reported = false
+    const report = () => {
+      if (reported) return
+      reported = true
+      onRequest({ method: req.method ?? 'GET', path, status: res.statusCode, bytes: req.method === 'HEAD' ? 0 : bytes })
+    }
+    res.once('finish', report)
+    res.once('close', report)
   })
 }
 
