@@ -1,6 +1,6 @@
 import { cac, type CAC, type Command } from 'cac'
 import { ExitCode, isOcisiteError, OcisiteError } from './errors.js'
-import { buildProgress, clientReporter, formatBytes, plural, type CliIo } from './cli/output.js'
+import { buildProgress, clientReporter, formatBytes, plural, publishedLines, type CliIo } from './cli/output.js'
 import { buildDefaults, pullDefaults, serveDefaults } from './defaults.js'
 import { defaultMinSpeed } from './client/http.js'
 import { defaultConcurrency } from './store/copy.js'
@@ -108,7 +108,7 @@ function define(cli: CAC, io: CliIo): void {
         io.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
         return
       }
-      for (const image of result.images) io.stdout.write(`${result.host}/${image.path}: ${image.tags.map((t) => t.tag).join(', ')}\n`)
+      io.stdout.write(publishedLines(result))
       io.stdout.write(writeSummary(result))
       io.stdout.write(`site: ${result.out}\n`)
       if (result.nginx) io.stdout.write(`nginx config: ${result.nginx}\n`)
@@ -141,7 +141,7 @@ function define(cli: CAC, io: CliIo): void {
         onProgress: progress.listener,
       }).finally(() => progress.finish())
       if (flags.json) return void io.stdout.write(`${JSON.stringify(result, null, 2)}\n`)
-      for (const image of result.images) io.stdout.write(`${result.host}/${image.path}: ${image.tags.map((t) => t.tag).join(', ')}\n`)
+      io.stdout.write(publishedLines(result))
       io.stdout.write(writeSummary(result))
     })
 

@@ -26,7 +26,14 @@ import { OcisiteError } from '../errors.js'
 export interface BuildResult {
   out: string
   host: string
-  images: Array<{ path: string; tags: Array<{ tag: string; digest: string; mediaType: string; size: number }> }>
+  images: Array<{
+    path: string
+    tags: Array<{ tag: string; digest: string; mediaType: string; size: number }>
+    /** The referrers it lists under /v2/<path>/referrers/, when it has any. */
+    referrers?: Array<{ subject: string; digest: string; artifactType?: string }>
+  }>
+  /** Referrers kept until an image publishes their subject (not served yet), when there are any. */
+  pending?: Array<{ subject: string; digest: string; artifactType?: string }>
   /** `hashed`: blobs whose bytes were read and hashed (the rest were trusted by their unchanged stat). */
   blobs: { total: number; written: number; skipped: number; hashed: number; bytesTotal: number; bytesWritten: number }
   documents: { written: number; unchanged: number }
@@ -68,6 +75,10 @@ export type SiteWriteOptions = Pick<NormalizedBuildOptions, 'out' | 'host' | 'ba
 export type WriteMode =
   | { kind: 'build'; plan: (onProgress?: ProgressListener) => Promise<SitePlan>; memo?: BuildRequest }
   | { kind: 'update'; plan: (site: SitePaths, published: Published) => Promise<SitePlan> }
+
+function referrerSummary(subject: string, d: Descriptor): { subject: string; digest: string; artifactType?: string } {
+  return { subject, digest: d.digest, ...(d.artifactType ? { artifactType: d.artifactType } : {}) }
+}
 
 /** The order deletes go in: documents and links before the blobs they point at. */
 function deleteRank(rel: string): number {
@@ -283,11 +294,15 @@ async function writeLocked(site: SitePaths, plan: SitePlan, opts: SiteWriteOptio
   const result: BuildResult = {
     out: site.root,
     host: opts.host,
-    images: plan.images.map((i) => ({ path: i.path, tags: i.tags.map((t) => ({ tag: t.tag, digest: t.entry.digest, mediaType: t.entry.mediaType, size: t.entry.size })) })),
+    images: plan.images.map((i) => {
+      const referrers = [...i.referrers].flatMap(([subject, list]) => list.map((d) => referrerSummary(subject, d)))
+      return { path: i.path, tags: i.tags.map((t) => ({ tag: t.tag, digest: t.entry.digest, mediaType: t.entry.mediaType, size: t.entry.size })), ...(referrers.length > 0 ? { referrers } : {}) }
+    }),
     blobs: { total: plan.blobs.length, written: counts.written, skipped: counts.skipped, hashed: stats.hashed, bytesTotal, bytesWritten: counts.bytesWritten },
     documents: docs,
     pruned,
   }
+  if (plan.pending.length > 0) result.pending = plan.pending.map((p) => referrerSummary(p.subject, p.descriptor))
   // Complete when the saved cache vouches for every file the build owns or took a blob from.
   return { result, vouched, complete: vouched === keep.size }
 }

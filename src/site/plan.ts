@@ -52,7 +52,7 @@ export interface PlannedImage {
 export interface SitePlan {
   images: PlannedImage[]
   /** Referrers whose subject no image publishes yet: stored and recorded, not served. */
-  pending: Descriptor[]
+  pending: Array<{ subject: string; descriptor: Descriptor }>
   blobs: PlannedBlob[]
   /**
    * Input files the plan looked at besides the blobs it takes from them (the same blob in
@@ -226,7 +226,7 @@ export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListe
     }
   })
   addBlobs(keptNodes, 'waiting referrers')
-  return { images: out, pending: kept.map((r) => r.descriptor), blobs: [...blobs.values()].sort((a, b) => (a.digest.value < b.digest.value ? -1 : 1)), seen }
+  return { images: out, pending: kept.map((r) => ({ subject: r.subject, descriptor: r.descriptor })), blobs: [...blobs.values()].sort((a, b) => (a.digest.value < b.digest.value ? -1 : 1)), seen }
 }
 
 /**

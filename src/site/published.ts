@@ -45,7 +45,7 @@ export function publishedOf(plan: SitePlan, settings: SiteSettings): Published {
       tags: i.tags.map((t) => ({ tag: t.tag, entry: t.entry })),
       referrers: [...i.referrers].map(([subject, manifests]) => ({ subject, manifests })),
     })),
-    pending: plan.pending,
+    pending: plan.pending.map((p) => p.descriptor),
   }
 }
 
