@@ -10,7 +10,7 @@ import type { LayoutInput } from './inputs.js'
 import { planInput, planPublished, planWaiting, type InputPlan, type SitePart } from './plan-input.js'
 import type { ProgressListener } from './progress.js'
 import type { PublishedImage } from './published.js'
-import { publishedGraph, ReferrerPool, referrersAmong, type Referrer } from './referrers.js'
+import { publishedGraph, ReferrerPool, referrersAmong, type Referrer, type ReferrerGraph } from './referrers.js'
 
 /** A blob to store: copied (and verified as it is copied) from an input layout, or already in the site. */
 export interface PlannedBlob {
@@ -192,8 +192,14 @@ export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListe
   const pool = referrerPool(plans, images, fromSite, waiting, base)
   const published = new Set<string>()
   const graphs: Array<{ state: ImageState; nodes: Map<string, DagNode>; referrers: Map<string, Descriptor[]> }> = []
+  // A referrer's files are taken once, however many images list it.
+  const taken = new Set<string>()
+  const onAttach = (r: Referrer, g: ReferrerGraph) => {
+    if (!taken.has(r.digest)) takeFiles(g.files.values())
+    taken.add(r.digest)
+  }
   for (const state of planned) {
-    const graph = await publishedGraph([...state.tags.values()].map((t) => t.entry.digest), state.nodes, pool, (_, g) => takeFiles(g.files.values()))
+    const graph = await publishedGraph([...state.tags.values()].map((t) => t.entry.digest), state.nodes, pool, onAttach)
     for (const digest of graph.nodes.keys()) published.add(digest)
     graphs.push({ state, ...graph })
   }
