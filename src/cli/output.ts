@@ -18,6 +18,17 @@ export function formatBytes(n: number): string {
   return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`
 }
 
+/** What a write (build, add) publishes: a line per image with its tags and referrers, and one per waiting referrer. */
+export function publishedLines(result: {
+  host: string
+  images: Array<{ path: string; tags: Array<{ tag: string }>; referrers?: unknown[] }>
+  pending?: Array<{ subject: string; digest: string }>
+}): string {
+  const lines = result.images.map((i) => `${result.host}/${i.path}: ${i.tags.map((t) => t.tag).join(', ')}${i.referrers ? ` (${plural(i.referrers.length, 'referrer')})` : ''}\n`)
+  for (const p of result.pending ?? []) lines.push(`waiting: ${p.digest}, a referrer of ${p.subject} (not published yet)\n`)
+  return lines.join('')
+}
+
 /** `1 tag`, `2 tags`. */
 export function plural(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`

@@ -1,6 +1,6 @@
 import type { BuildResult } from '../site/write-result.js'
 import { pushAll } from '../arrays.js'
-import { formatBytes, plural } from './output.js'
+import { formatBytes, plural, publishedLines } from './output.js'
 
 /** The one summary line of a write (build, add, rm), or of what it would do. */
 function summary(result: BuildResult): string {
@@ -23,18 +23,19 @@ function tagLines(verb: string, host: string, changes: BuildResult['added'], who
 }
 
 /**
- * What a write prints: with `list`, every image it publishes (`NAME: TAG, …`); then what changed
+ * What a write prints: with `list`, every image it publishes (`NAME: TAG, …`, and how many
+ * referrers it lists) and the referrers waiting for their subject; then what changed
  * (tags published, moved, unpublished; left out when everything is new, as the list says it);
  * with a dry run, every file it would delete; then the summary.
  */
 export function writeReport(result: BuildResult, list: boolean): string {
   const would = (verb: string, done: string) => (result.dryRun ? `would ${verb}` : done)
   const lines: string[] = []
-  if (list) for (const image of result.images) lines.push(`${result.host}/${image.path}: ${image.tags.map((t) => t.tag).join(', ')}`)
+  const head = list ? publishedLines(result) : ''
   const allNew = result.moved.length === 0 && result.unpublished.length === 0 && result.added.length === result.images.length && result.added.every((a) => a.image)
   if (!allNew) pushAll(lines, tagLines(would('publish', 'published'), result.host, result.added, 'tags'))
   for (const m of result.moved) lines.push(`${would('move', 'moved')} ${result.host}/${m.path}#${m.tag}: ${m.from} → ${m.to}`)
   pushAll(lines, tagLines(would('unpublish', 'unpublished'), result.host, result.unpublished, 'all tags'))
   if (result.dryRun) for (const rel of result.deleted) lines.push(`would delete ${rel}`)
-  return `${lines.map((l) => `${l}\n`).join('')}${summary(result)}`
+  return `${head}${lines.map((l) => `${l}\n`).join('')}${summary(result)}`
 }

@@ -1,17 +1,17 @@
-import { lstatOrUndefined, stampOf, type FileStamp } from '../oci/atomic.js'
+import type { FileStamp } from '../oci/atomic.js'
 import { mapLimit } from '../concurrency.js'
+import { pushAll } from '../arrays.js'
 import { OcisiteError } from '../errors.js'
-import { plainDescriptor, platformFromConfig, REF_NAME, tagFromRefName, type Descriptor, type Platform } from '../oci/descriptor.js'
+import type { Descriptor } from '../oci/descriptor.js'
 import { parseDigest, type Digest } from '../oci/digest.js'
-import { MAX_CONFIG_BYTES, parseJsonObject } from '../oci/json.js'
 import type { BlobFile, OciLayout } from '../oci/layout.js'
-import { isImageConfigType, manifestKindOf, type ManifestKind } from '../oci/media-types.js'
-import { readNode, walkDag, type BlobSource, type DagNode } from '../oci/walk.js'
+import { manifestKindOf, type ManifestKind } from '../oci/media-types.js'
+import type { BlobSource, DagNode } from '../oci/walk.js'
 import type { LayoutInput } from './inputs.js'
-import { checkTag } from './names.js'
+import { planInput, planPublished, planWaiting, type InputPlan, type SitePart } from './plan-input.js'
 import type { ProgressListener } from './progress.js'
 import type { PublishedImage } from './published.js'
-import { pushAll } from '../arrays.js'
+import { publishedGraph, ReferrerPool, referrersAmong, type Referrer, type ReferrerGraph } from './referrers.js'
 
 /** A blob to store: copied (and verified as it is copied) from an input layout, or already in the site. */
 export interface PlannedBlob {
@@ -52,6 +52,8 @@ export interface PlannedImage {
 /** Everything a build will write, decided before any byte is written. */
 export interface SitePlan {
   images: PlannedImage[]
+  /** Referrers whose subject no image publishes yet: stored and recorded, not served. */
+  pending: Array<{ subject: string; descriptor: Descriptor }>
   blobs: PlannedBlob[]
   /**
    * Input files the plan looked at besides the blobs it takes from them (the same blob in
@@ -61,182 +63,46 @@ export interface SitePlan {
   seen: Array<[file: string, stamp: FileStamp]>
 }
 
-function layoutSource(layout: OciLayout): BlobSource {
-  return { label: layout.label, readJson: (d) => layout.readBlob(d) }
-}
-
-async function platformOf(layout: OciLayout, node: DagNode): Promise<Platform | undefined> {
-  const config = node.children[0]
-  if (node.kind !== 'manifest' || !config || !isImageConfigType(config.mediaType)) return undefined
-  return platformFromConfig(parseJsonObject(await layout.readBlob(config, MAX_CONFIG_BYTES), `${layout.label}: config ${config.digest}`, MAX_CONFIG_BYTES))
-}
-
-/** The descriptor a referrers list gives for a manifest: with its artifact type and annotations. */
-function referrerDescriptor(node: DagNode): Descriptor {
-  const body = node.body ?? {}
-  const config = body.config as { mediaType?: unknown } | undefined
-  const artifactType = typeof body.artifactType === 'string' ? body.artifactType : typeof config?.mediaType === 'string' ? config.mediaType : undefined
-  const d: Descriptor = { mediaType: node.mediaType, digest: node.descriptor.digest, size: node.descriptor.size }
-  if (artifactType) d.artifactType = artifactType
-  if (body.annotations && typeof body.annotations === 'object') d.annotations = body.annotations as Record<string, string>
-  return d
-}
-
-/** Manifests in a layout that could be referrers: index.json entries, then small JSON blobs. */
-async function referrerCandidates(layout: OciLayout, indexEntries: Descriptor[], nodes: Map<string, DagNode>, looked: Array<[string, FileStamp]>): Promise<DagNode[]> {
-  const source = layoutSource(layout)
-  const out: DagNode[] = []
-  const seen = new Set<string>()
-  const consider = async (desc: Descriptor, fromScan: boolean) => {
-    if (seen.has(desc.digest)) return
-    seen.add(desc.digest)
-    try {
-      const node = nodes.get(desc.digest) ?? (await readNode(source, desc))
-      if (node.subject && node.kind !== 'blob') out.push(node)
-    } catch (err) {
-      // A scanned blob that is not a readable manifest is simply not a referrer; entries of index.json must be valid.
-      if (!fromScan) throw err
-    }
-  }
-  for (const entry of indexEntries) await consider(entry, false)
-  // Only files no tag reaches are read, in a fixed order, and only regular files of at most 1 MiB.
-  const unvisited = layout.listBlobs().filter((b) => !nodes.has(b.digest) && !seen.has(b.digest))
-  for (const blob of unvisited.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0))) {
-    const st = lstatOrUndefined(blob.file)
-    looked.push([blob.file, st ? stampOf(st) : ''])
-    if (!st?.isFile() || st.size > 1024n * 1024n) continue
-    await consider({ mediaType: '', digest: blob.digest, size: Number(st.size) }, true)
-  }
-  return out
-}
-
 interface ImageState {
   path: string
   tags: Map<string, PlannedTag & { fromSite: boolean }>
   nodes: Map<string, DagNode>
-  referrers: Map<string, Descriptor[]>
-}
-
-/** What one input contributes, planned on its own (inputs are planned concurrently). */
-interface InputPlan {
-  tags: Array<{ tag: string; entry: Descriptor }>
-  nodes: Map<string, DagNode>
-  referrers: Array<{ subject: string; descriptor: Descriptor }>
-  files: Map<string, BlobFile>
-  seen: Array<[string, FileStamp]>
-  untagged?: string
 }
 
 /** What a site already publishes, when the plan updates it (`add`, `rm`, `prune`). */
 export interface SiteBase {
   label: string
   images: PublishedImage[]
+  /** Referrers the site keeps until an image publishes their subject. */
+  pending: Descriptor[]
   /** Reads the site's own documents, verified. */
   source: BlobSource
   /** An input's tag may replace the site's tag of the same name with another digest. */
   force: boolean
 }
 
-/** Re-read what the site publishes: walk each image's tags and referrers through its own CAS. */
-async function planPublished(image: PublishedImage, source: BlobSource): Promise<InputPlan> {
-  const referrers = image.referrers.flatMap((r) => r.manifests.map((descriptor) => ({ subject: r.subject, descriptor })))
-  const nodes = await walkDag(source, [...image.tags.map((t) => t.entry), ...referrers.map((r) => r.descriptor)])
-  return { tags: image.tags, nodes, referrers, files: new Map(), seen: [] }
-}
+type InputFile = BlobFile & { layout: OciLayout }
 
-/** Choose an input's tags, walk their DAGs and referrers, and check every blob file. */
-async function planInput(input: LayoutInput): Promise<InputPlan> {
-  const { layout } = input
-  const source = layoutSource(layout)
-  const { manifests: entries } = await layout.index(input.searched)
-  // picomatch is loaded only when tags are filtered.
-  const picomatch = input.tags.length > 0 ? (await import('picomatch')).default : undefined
-  const matchers = input.tags.map((g) => picomatch!(g, { dot: true }))
-  const tagged = entries.flatMap((entry) => {
-    const refName = entry.annotations?.[REF_NAME]
-    return typeof refName === 'string' ? [{ entry, tag: tagFromRefName(refName, layout.where('index.json')) }] : []
-  })
-  const chosen = tagged.filter(({ tag }) => matchers.length === 0 || matchers.some((m) => m(tag)))
-  const plan: InputPlan = { tags: [], nodes: new Map(), referrers: [], files: new Map(), seen: [] }
-  if (chosen.length === 0) {
-    const available = [...new Set(tagged.map((t) => t.tag))].join(', ') || 'none'
-    plan.untagged = `${layout.label}: no tags${input.tags.length ? ` matching ${input.tags.join(', ')}` : ''} (tags: ${available})`
-    return plan
-  }
-  for (const { entry, tag: rawTag } of chosen) {
-    const tag = checkTag(rawTag, layout.where('index.json'))
-    await walkDag(source, [entry], plan.nodes)
-    const node = plan.nodes.get(entry.digest)!
-    const out: Descriptor = { ...plainDescriptor(entry), mediaType: node.mediaType, annotations: { ...(entry.annotations ?? {}), [REF_NAME]: tag } }
-    if (!out.platform) {
-      const platform = await platformOf(layout, node)
-      if (platform) out.platform = platform
-    }
-    plan.tags.push({ tag, entry: out })
-  }
-  // Referrers (signatures, SBOMs) of anything published ride along, recursively.
-  const candidates = await referrerCandidates(layout, entries, plan.nodes, plan.seen)
-  const recorded = new Set<string>()
-  let added = true
-  while (added) {
-    added = false
-    for (const c of candidates) {
-      const digest = c.descriptor.digest
-      if (recorded.has(digest) || !plan.nodes.has(c.subject!.digest)) continue
-      recorded.add(digest)
-      if (!plan.nodes.has(digest)) await walkDag(source, [{ ...c.descriptor, mediaType: c.mediaType }], plan.nodes)
-      plan.referrers.push({ subject: c.subject!.digest, descriptor: referrerDescriptor(c) })
-      added = true
-    }
-  }
-  for (const node of plan.nodes.values()) {
-    const f = layout.statBlob(node.descriptor)
-    plan.files.set(f.digest.value, f)
-  }
-  return plan
-}
-
-/**
- * Read every input, choose tags, walk each DAG and its referrers, and check for conflicts. With a
- * `base`, the inputs are merged into what the site already publishes.
- */
-export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListener, base?: SiteBase): Promise<SitePlan> {
-  // Inputs are read concurrently, then merged in input order, so the result (and the first error
-  // reported) is the same however the reads interleave.
-  const settle = <T>(p: Promise<T>) => p.then((plan) => ({ plan }), (error: unknown) => ({ error }))
-  const [fromSite, settled] = await Promise.all([
-    mapLimit(base?.images ?? [], 32, (image) => planPublished(image, base!.source)),
-    mapLimit(inputs, 32, (input) => settle(planInput(input))),
-  ])
+/** The tags of the site, then of each input in order, merged per image path (conflicts refused). */
+function mergeTags(inputs: LayoutInput[], plans: InputPlan[], fromSite: SitePart[], base: SiteBase | undefined): Map<string, ImageState> {
   const images = new Map<string, ImageState>()
-  const files = new Map<string, BlobFile & { layout: OciLayout }>()
-  const untagged: string[] = []
-  const seen: Array<[string, FileStamp]> = []
   const stateOf = (path: string) => {
-    const state: ImageState = images.get(path) ?? { path, tags: new Map(), nodes: new Map(), referrers: new Map() }
+    const state: ImageState = images.get(path) ?? { path, tags: new Map(), nodes: new Map() }
     images.set(path, state)
     return state
   }
-  const addNodesAndReferrers = (state: ImageState, plan: InputPlan) => {
-    for (const { subject, descriptor } of plan.referrers) {
-      const list = state.referrers.get(subject) ?? []
-      if (!list.some((d) => d.digest === descriptor.digest)) list.push(descriptor)
-      state.referrers.set(subject, list)
-    }
-    for (const [digest, node] of plan.nodes) if (!state.nodes.has(digest)) state.nodes.set(digest, node)
+  const addNodes = (state: ImageState, nodes: Map<string, DagNode>) => {
+    for (const [digest, node] of nodes) if (!state.nodes.has(digest)) state.nodes.set(digest, node)
   }
   for (const [i, image] of (base?.images ?? []).entries()) {
     const state = stateOf(image.path)
     for (const { tag, entry } of image.tags) state.tags.set(tag, { tag, entry, label: base!.label, fromSite: true })
-    addNodesAndReferrers(state, fromSite[i]!)
+    addNodes(state, fromSite[i]!.nodes)
   }
   for (const [i, input] of inputs.entries()) {
-    const result = settled[i]!
-    if ('error' in result) throw result.error
-    const { plan } = result
+    const plan = plans[i]!
     const { layout } = input
     const state = stateOf(input.imagePath)
-    if (plan.untagged) untagged.push(plan.untagged)
     for (const { tag, entry } of plan.tags) {
       const prior = state.tags.get(tag)
       if (prior && prior.entry.digest !== entry.digest) {
@@ -252,31 +118,113 @@ export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListe
       }
       if (!prior || prior.fromSite) state.tags.set(tag, { tag, entry, label: layout.label, fromSite: false })
     }
-    addNodesAndReferrers(state, plan)
-    pushAll(seen, plan.seen)
-    for (const [digest, file] of plan.files) {
-      if (!files.has(digest)) files.set(digest, { ...file, layout })
+    addNodes(state, plan.nodes)
+  }
+  return images
+}
+
+/**
+ * Every referrer the plan knows: each input's (in input order), then the site's tagged manifests
+ * with a subject (under the tags it keeps), the referrers it records, and those it keeps waiting.
+ */
+function referrerPool(plans: InputPlan[], images: Map<string, ImageState>, fromSite: SitePart[], waiting: Referrer[], base: SiteBase | undefined): ReferrerPool {
+  const pool = new ReferrerPool()
+  for (const plan of plans) pool.add(plan.referrers)
+  for (const [i, image] of (base?.images ?? []).entries()) {
+    const state = images.get(image.path)!
+    const kept = [...state.tags.values()].filter((t) => t.fromSite).map((t) => t.entry.digest)
+    pool.add(referrersAmong(reachableFrom(kept, fromSite[i]!.nodes).values(), base!.source))
+  }
+  for (const part of fromSite) pool.add(part.recorded)
+  pool.add(waiting)
+  return pool
+}
+
+/** The nodes reachable from `roots` (no referrers). */
+function reachableFrom(roots: string[], nodes: Map<string, DagNode>): Map<string, DagNode> {
+  const out = new Map<string, DagNode>()
+  const stack = [...roots]
+  while (stack.length > 0) {
+    const node = nodes.get(stack.pop()!)
+    if (!node || out.has(node.descriptor.digest)) continue
+    out.set(node.descriptor.digest, node)
+    for (const child of node.children) stack.push(child.digest)
+  }
+  return out
+}
+
+/**
+ * Read every input, choose tags, walk each DAG, and check for conflicts. Referrers are published
+ * in every image path that publishes their subject, whichever input (or the site) they come
+ * from; one whose subject lies outside its own layout and is published nowhere waits in the
+ * site until it is. With a `base`, the inputs are merged into what the site already publishes.
+ */
+export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListener, base?: SiteBase): Promise<SitePlan> {
+  // Inputs are read concurrently, then merged in input order, so the result (and the first error
+  // reported) is the same however the reads interleave.
+  const settle = <T>(p: Promise<T>) => p.then((plan) => ({ plan }), (error: unknown) => ({ error }))
+  const [fromSite, waiting, settled] = await Promise.all([
+    mapLimit(base?.images ?? [], 32, (image) => planPublished(image, base!.source)),
+    base ? planWaiting(base.pending, base.source) : [],
+    mapLimit(inputs, 32, (input) => settle(planInput(input))),
+  ])
+  const plans = settled.map((result) => {
+    if ('error' in result) throw result.error
+    return result.plan
+  })
+  const images = mergeTags(inputs, plans, fromSite, base)
+  const files = new Map<string, InputFile>()
+  const seen: Array<[string, FileStamp]> = []
+  const takeFiles = (found: Iterable<InputFile>) => {
+    for (const file of found) {
+      if (!files.has(file.digest.value)) files.set(file.digest.value, file)
       else seen.push([file.file, file.stamp])
     }
   }
-
-  if (inputs.length > 0 && untagged.length === inputs.length && base) throw new OcisiteError('NOTHING_TO_PUBLISH', `nothing to add: ${untagged.join('; ')}`)
+  for (const [i, plan] of plans.entries()) {
+    pushAll(seen, plan.seen)
+    takeFiles([...plan.files.values()].map((f) => ({ ...f, layout: inputs[i]!.layout })))
+  }
   const planned = [...images.values()].filter((s) => s.tags.size > 0).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
-  if (planned.length === 0 && !base) throw new OcisiteError('NOTHING_TO_PUBLISH', `no tags to publish: ${untagged.join('; ')}`)
-  // Only when the build goes ahead are inputs that contribute nothing worth a warning each.
-  for (const message of untagged) onProgress?.({ type: 'warning', message: message.replace(': no tags', ': no tags to publish') })
+  const untaggedAll = plans.flatMap((p) => (p.untagged ? [p.untagged] : []))
+  if (planned.length === 0 && !base) throw new OcisiteError('NOTHING_TO_PUBLISH', `no tags to publish: ${untaggedAll.join('; ')}`)
   checkPathPrefixes(planned.map((i) => i.path))
 
+  const pool = referrerPool(plans, images, fromSite, waiting, base)
+  const published = new Set<string>()
+  const graphs: Array<{ state: ImageState; nodes: Map<string, DagNode>; referrers: Map<string, Descriptor[]> }> = []
+  // A referrer's files are taken once, however many images list it.
+  const taken = new Set<string>()
+  const onAttach = (r: Referrer, g: ReferrerGraph) => {
+    if (!taken.has(r.digest)) takeFiles(g.files.values())
+    taken.add(r.digest)
+  }
+  for (const state of planned) {
+    const graph = await publishedGraph([...state.tags.values()].map((t) => t.entry.digest), state.nodes, pool, onAttach)
+    for (const digest of graph.nodes.keys()) published.add(digest)
+    graphs.push({ state, ...graph })
+  }
+  const kept = pool.waiting((digest) => published.has(digest))
+  const keptNodes = new Map<string, DagNode>()
+  for (const r of kept) {
+    const g = await r.graph()
+    takeFiles(g.files.values())
+    for (const [digest, node] of g.nodes) keptNodes.set(digest, node)
+  }
+  reportInputs(plans, kept, published, base, onProgress)
+
   const blobs = new Map<string, PlannedBlob>()
-  const out: PlannedImage[] = planned.map((s) => {
-    const { nodes, referrers } = reachable(s)
+  const addBlobs = (nodes: Map<string, DagNode>, fallback: string) => {
     for (const [digest, node] of nodes) {
       if (blobs.has(digest)) continue
       const file = files.get(digest)
-      const blob: PlannedBlob = { digest: parseDigest(digest), size: node.descriptor.size, label: file?.layout.label ?? base?.label ?? s.path }
+      const blob: PlannedBlob = { digest: parseDigest(digest), size: node.descriptor.size, label: file?.layout.label ?? base?.label ?? fallback }
       if (file) blob.origin = { layout: file.layout, file: file.file, stamp: file.stamp }
       blobs.set(digest, blob)
     }
+  }
+  const out: PlannedImage[] = graphs.map(({ state: s, nodes, referrers }) => {
+    addBlobs(nodes, s.path)
     return {
       path: s.path,
       tags: [...s.tags.values()].map(({ fromSite: _, ...t }) => t).sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0)),
@@ -284,34 +232,26 @@ export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListe
       referrers: new Map([...referrers].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => [k, [...v].sort((a: Descriptor, b: Descriptor) => (a.digest < b.digest ? -1 : 1))])),
     }
   })
-  return { images: out, blobs: [...blobs.values()].sort((a, b) => (a.digest.value < b.digest.value ? -1 : 1)), seen }
+  addBlobs(keptNodes, 'waiting referrers')
+  return { images: out, pending: kept.map((r) => ({ subject: r.subject, descriptor: r.descriptor })), blobs: [...blobs.values()].sort((a, b) => (a.digest.value < b.digest.value ? -1 : 1)), seen }
 }
 
 /**
- * What an image publishes: everything reachable from its tags, and the referrers (recursively)
- * of anything reachable. A tag moved or removed leaves its old graph behind.
+ * Warn about inputs that contribute nothing, and about referrers that wait for their subject. An
+ * input with no tags still contributes the referrers it brings of manifests outside itself.
  */
-function reachable(state: ImageState): { nodes: Map<string, DagNode>; referrers: Map<string, Descriptor[]> } {
-  const nodes = new Map<string, DagNode>()
-  const visit = (digest: string) => {
-    if (nodes.has(digest)) return
-    const node = state.nodes.get(digest)
-    if (!node) return
-    nodes.set(digest, node)
-    for (const child of node.children) visit(child.digest)
+function reportInputs(plans: InputPlan[], kept: Referrer[], published: Set<string>, base: SiteBase | undefined, onProgress?: ProgressListener): void {
+  const waiting = new Set(kept.map((r) => r.digest))
+  const brings = (p: InputPlan) => p.referrers.some((r) => r.outside && (published.has(r.digest) || waiting.has(r.digest)))
+  const untagged = plans.flatMap((p) => (p.untagged && !brings(p) ? [p.untagged] : []))
+  if (plans.length > 0 && untagged.length === plans.length && base) throw new OcisiteError('NOTHING_TO_PUBLISH', `nothing to add: ${untagged.join('; ')}`)
+  // Only when the build goes ahead are inputs that contribute nothing worth a warning each.
+  for (const message of untagged) onProgress?.({ type: 'warning', message: message.replace(': no tags', ': no tags to publish') })
+  const warned = new Set<string>()
+  for (const r of plans.flatMap((p) => p.referrers).filter((r) => waiting.has(r.digest) && !warned.has(r.digest))) {
+    warned.add(r.digest)
+    onProgress?.({ type: 'warning', message: `${r.label}: ${r.digest} is a referrer of ${r.subject}, which no image of the site publishes; it is kept (not served) and published once an image with that manifest is added` })
   }
-  for (const t of state.tags.values()) visit(t.entry.digest)
-  const referrers = new Map<string, Descriptor[]>()
-  for (let added = true; added; ) {
-    added = false
-    for (const [subject, list] of state.referrers) {
-      if (referrers.has(subject) || !nodes.has(subject)) continue
-      referrers.set(subject, list)
-      for (const d of list) visit(d.digest)
-      added = true
-    }
-  }
-  return { nodes, referrers }
 }
 
 function plannedManifests(nodes: Map<string, DagNode>): PlannedManifest[] {

@@ -88,7 +88,7 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
   try {
     const published = await loadPublished(site)
     const record = await OwnedRecord.load(site)
-    const plan = await planSite([], undefined, { label: site.root, images: published.images, source: siteBlobSource(site), force: false })
+    const plan = await planSite([], undefined, { label: site.root, images: published.images, pending: published.pending, source: siteBlobSource(site), force: false })
     const reachable = new Set([...plan.blobs.map((b) => b.digest.value), ...(published.settings.v2 ? v2Tree(plan).blobs.map((b) => b.digest.value) : [])])
     for (const digest of await referencedOnDisk(site, record.files, new Set(reachable))) reachable.add(digest)
     const casPrefix = `${SiteLayout.casDir}/`

@@ -76,7 +76,7 @@ export async function add(options: AddOptions): Promise<BuildResult> {
     for (const i of inputs) options.onProgress?.({ type: 'input', label: i.layout.label, imagePath: i.imagePath })
     return await writeSite(opts, {
       kind: 'update',
-      plan: (site, published) => planSite(inputs, options.onProgress, { label: site.root, images: published.images, source: siteBlobSource(site), force: options.force ?? false }),
+      plan: (site, published) => planSite(inputs, options.onProgress, { label: site.root, images: published.images, pending: published.pending, source: siteBlobSource(site), force: options.force ?? false }),
     })
   } finally {
     await scratch.dispose()
@@ -118,7 +118,7 @@ export async function rm(options: RmOptions): Promise<BuildResult> {
   const removals = options.names.map((n) => parseRemoval(n, opts.host))
   return writeSite(opts, {
     kind: 'update',
-    plan: (site, published) => planSite([], options.onProgress, { label: site.root, images: withoutRemoved(published, removals, site.root), source: siteBlobSource(site), force: false }),
+    plan: (site, published) => planSite([], options.onProgress, { label: site.root, images: withoutRemoved(published, removals, site.root), pending: published.pending, source: siteBlobSource(site), force: false }),
   })
 }
 

@@ -34,6 +34,8 @@ export interface PublishedImage {
 export interface Published {
   settings: SiteSettings
   images: PublishedImage[]
+  /** Referrers whose subject no image publishes yet: their blobs are in the site, unserved. */
+  pending: Descriptor[]
 }
 
 export function publishedOf(plan: SitePlan, settings: SiteSettings): Published {
@@ -44,13 +46,15 @@ export function publishedOf(plan: SitePlan, settings: SiteSettings): Published {
       tags: i.tags.map((t) => ({ tag: t.tag, entry: t.entry })),
       referrers: [...i.referrers].map(([subject, manifests]) => ({ subject, manifests })),
     })),
+    pending: plan.pending.map((p) => p.descriptor),
   }
 }
 
 export async function savePublished(site: SitePaths, published: Published): Promise<void> {
   const settings: Record<string, unknown> = { host: published.settings.host, v2: published.settings.v2, headersFile: published.settings.headersFile }
   if (published.settings.baseUrl !== undefined) settings.baseUrl = published.settings.baseUrl
-  const bytes = canonicalBytes({ version: 1, settings, images: published.images })
+  // A site with nothing waiting records no "pending" at all (as sites did before it existed).
+  const bytes = canonicalBytes({ version: 1, settings, images: published.images, ...(published.pending.length > 0 ? { pending: published.pending } : {}) })
   const file = site.abs(SiteLayout.published)
   const current = await fs.readFile(file).catch(() => undefined)
   if (current?.equals(bytes)) return
@@ -94,9 +98,14 @@ export async function loadPublished(site: SitePaths): Promise<Published> {
       }),
     }
   })
+  if (doc.pending !== undefined && !Array.isArray(doc.pending)) throw bad('"pending" is not an array')
+  const pending = ((doc.pending ?? []) as unknown[]).map((m, i) => {
+    const { parsedDigest: _, ...d } = parseDescriptor(m, `${file} pending[${i}]`)
+    return d
+  })
   const settings: SiteSettings = { host: s.host, v2: s.v2, headersFile: s.headersFile }
   if (typeof s.baseUrl === 'string') settings.baseUrl = s.baseUrl
-  return { settings, images }
+  return { settings, images, pending }
 }
 
 /**

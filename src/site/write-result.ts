@@ -1,5 +1,13 @@
+import type { Descriptor } from '../oci/descriptor.js'
 import type { SitePlan } from './plan.js'
 import type { SiteChanges } from './site-changes.js'
+
+/** A referrer as a result names it: the manifest it refers to, its digest and artifact type. */
+export interface ReferrerSummary {
+  subject: string
+  digest: string
+  artifactType?: string
+}
 
 /**
  * What a write (build, add, rm) published, for `--json` and for callers; with `dryRun`, what it
@@ -8,7 +16,14 @@ import type { SiteChanges } from './site-changes.js'
 export interface BuildResult extends SiteChanges {
   out: string
   host: string
-  images: Array<{ path: string; tags: Array<{ tag: string; digest: string; mediaType: string; size: number }> }>
+  images: Array<{
+    path: string
+    tags: Array<{ tag: string; digest: string; mediaType: string; size: number }>
+    /** The referrers it lists under /v2/<path>/referrers/, when it has any. */
+    referrers?: ReferrerSummary[]
+  }>
+  /** Referrers kept until an image publishes their subject (not served yet), when there are any. */
+  pending?: ReferrerSummary[]
   /**
    * `written`: blobs copied in (with `dryRun`: missing from the site, or of the wrong size);
    * `hashed`: blobs whose bytes were read and hashed (the rest were trusted by their unchanged stat).
@@ -32,11 +47,19 @@ export interface WriteOutcome {
   changes: SiteChanges
 }
 
+function referrerSummary(subject: string, d: Descriptor): ReferrerSummary {
+  return { subject, digest: d.digest, ...(d.artifactType ? { artifactType: d.artifactType } : {}) }
+}
+
 export function resultOf(out: string, host: string, plan: SitePlan, outcome: WriteOutcome, dryRun: boolean): BuildResult {
   return {
     out,
     host,
-    images: plan.images.map((i) => ({ path: i.path, tags: i.tags.map((t) => ({ tag: t.tag, digest: t.entry.digest, mediaType: t.entry.mediaType, size: t.entry.size })) })),
+    images: plan.images.map((i) => {
+      const referrers = [...i.referrers].flatMap(([subject, list]) => list.map((d) => referrerSummary(subject, d)))
+      return { path: i.path, tags: i.tags.map((t) => ({ tag: t.tag, digest: t.entry.digest, mediaType: t.entry.mediaType, size: t.entry.size })), ...(referrers.length > 0 ? { referrers } : {}) }
+    }),
+    ...(plan.pending.length > 0 ? { pending: plan.pending.map((p) => referrerSummary(p.subject, p.descriptor)) } : {}),
     blobs: { total: plan.blobs.length, written: outcome.blobs.written, skipped: outcome.blobs.skipped, hashed: outcome.blobs.hashed, bytesTotal: plan.blobs.reduce((n, b) => n + b.size, 0), bytesWritten: outcome.blobs.bytesWritten },
     documents: outcome.documents,
     pruned: outcome.deleted.length,
