@@ -17,7 +17,7 @@ export interface Challenge {
 }
 
 const TCHAR = /[!#$%&'*+\-.^_`|~0-9A-Za-z]/
-const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*/y
+const TOKEN68 = /[A-Za-z0-9\-._~+/]+=*/y
 
 class Reader {
   pos = 0
@@ -87,6 +87,7 @@ function readParams(r: Reader, params: Record<string, string>): void {
     r.pos++
     r.skipOws()
     const value = r.peek() === '"' ? r.quoted() : r.token()
+    if (value === '' && r.text[r.pos - 1] !== '"') r.fail(`expected a value for "${name}"`)
     if (!(name in params)) params[name] = value
     r.skipOws()
     if (r.done) return
