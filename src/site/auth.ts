@@ -25,7 +25,17 @@ export interface SiteAuth {
   realm: string
   /** Protected URI prefixes, sorted; empty: the whole site. */
   prefixes: string[]
+  /**
+   * Protected exact paths. With any /v2/ prefix protected: the /v2/ base, which registry clients
+   * ping first and whose answer alone tells them to send credentials (skopeo, podman and docker
+   * never send any to a registry whose /v2/ said 200), and the catalog, which names the private
+   * repositories. Anonymous pulls of the public repositories still work after a 401 ping.
+   */
+  exact: string[]
 }
+
+/** The exact paths that --auth-path /v2/… protects too (see SiteAuth.exact). */
+export const V2_ENTRY_PATHS = ['/v2', '/v2/', '/v2/_catalog']
 
 /** The distribution spec's error body for a request without valid credentials. */
 export const UNAUTHORIZED_BODY = JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required', detail: null }] })
@@ -67,17 +77,19 @@ export function normalizeSiteAuth(input: SiteAuthInput): SiteAuth | undefined {
     return undefined
   }
   const checked = [...new Set(prefixes.map(checkPrefix))].sort()
+  // "/" is every path: the same as no prefix (and keeps ACME challenges open).
+  const whole = checked.length === 0 || checked.includes('/')
   return {
     userFile: path.resolve(input.cwd ?? process.cwd(), input.authBasic),
     realm: checkRealm(input.authRealm ?? input.host),
-    // "/" is every path: the same as no prefix (and keeps ACME challenges open).
-    prefixes: checked.includes('/') ? [] : checked,
+    prefixes: whole ? [] : checked,
+    exact: !whole && checked.some((p) => p.startsWith('/v2/')) ? V2_ENTRY_PATHS : [],
   }
 }
 
 /** Whether a decoded, normalised request path needs credentials. */
 export function isProtected(uriPath: string, auth: SiteAuth): boolean {
-  return auth.prefixes.length === 0 || auth.prefixes.some((p) => uriPath.startsWith(p))
+  return auth.prefixes.length === 0 || auth.exact.includes(uriPath) || auth.prefixes.some((p) => uriPath.startsWith(p))
 }
 
 /** The `WWW-Authenticate` value. */

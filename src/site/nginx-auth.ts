@@ -25,7 +25,7 @@ export interface NginxAuthContext {
   realm: string
   /** The htpasswd file as a quoted nginx string. */
   userFile: string
-  /** An anchored PCRE alternation of the prefixes, for `if ($uri ~ "…")`. */
+  /** An anchored PCRE alternation of the exact paths and prefixes, for `if ($uri ~ "…")`. */
   prefixPattern: string
   prefixList: string
   v2Body: string
@@ -58,8 +58,8 @@ export function nginxAuthContext(auth: SiteAuth | undefined, site: { acme: boole
     acme: site.acme,
     realm: auth.realm,
     userFile: quotePath(auth.userFile, '--auth-basic'),
-    prefixPattern: `^(${auth.prefixes.map(pcreLiteral).join('|')})`,
-    prefixList: auth.prefixes.join(', '),
+    prefixPattern: `^(${[...auth.exact.map((p) => `${pcreLiteral(p)}$`), ...auth.prefixes.map(pcreLiteral)].join('|')})`,
+    prefixList: [...auth.exact, ...auth.prefixes.map((p) => `${p}*`)].join(', '),
     v2Body: UNAUTHORIZED_BODY,
     textBody: UNAUTHORIZED_TEXT.replace(/\n/g, '\\n'),
     noStore: CacheControl.none,

@@ -35,18 +35,20 @@ export function createAuthGuard(auth: SiteAuth, users: Map<string, HtpasswdEntry
   const remembered = new Set<string>()
   const pepper = randomBytes(32) // the memory holds no plain hash of a password
   const matchers = routes.map((r) => ({ re: new RegExp(r.pattern), v2: r.v2 }))
-  const refuse = (uri: string) => unauthorizedResponse(auth, matchers.find((m) => m.re.test(uri))?.v2 ?? false)
   return async (request) => {
     const uri = normalizeUriPath(request.url ?? '/')
-    // A malformed path is answered 400 by the route resolver and reaches no file.
-    if (uri === undefined || !isProtected(uri, auth)) return undefined
+    // A malformed path is answered 400 by the route resolver, and one no route serves 404, as
+    // nginx's catch-all does before any check: neither reaches a file.
+    const route = uri === undefined ? undefined : matchers.find((m) => m.re.test(uri))
+    if (uri === undefined || !route || !isProtected(uri, auth)) return undefined
+    const refuse = () => unauthorizedResponse(auth, route.v2)
     const given = parseBasicAuthorization(request.headers.authorization)
-    if (!given) return refuse(uri)
+    if (!given) return refuse()
     const key = createHmac('sha256', pepper).update(`${given.user}\0${given.password}`).digest('hex')
     if (remembered.has(key)) return undefined
     const entry = users.get(given.user)
     const ok = await verifyPassword(given.password, entry ?? DUMMY)
-    if (!entry || !ok) return refuse(uri)
+    if (!entry || !ok) return refuse()
     if (remembered.size >= MAX_REMEMBERED) remembered.clear()
     remembered.add(key)
     return undefined

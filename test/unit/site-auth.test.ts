@@ -89,10 +89,11 @@ describe('htpasswd', () => {
 describe('normalizeSiteAuth', () => {
   const base: SiteAuthInput = { host: 'example.com', cwd: '/srv/site', authBasic: 'users.htpasswd' }
   it.each([
-    ['the whole site, realm from the host', {}, { userFile: '/srv/site/users.htpasswd', realm: 'example.com', prefixes: [] }],
-    ['prefixes sorted and unique', { authPath: ['/v2/private/', '/oci-index/private', '/v2/private/'] }, { userFile: '/srv/site/users.htpasswd', realm: 'example.com', prefixes: ['/oci-index/private', '/v2/private/'] }],
-    ['"/" is the whole site', { authPath: ['/v2/x/', '/'] }, { userFile: '/srv/site/users.htpasswd', realm: 'example.com', prefixes: [] }],
-    ['a realm of one\'s own, an absolute file', { authRealm: 'Private OCI', authBasic: '/etc/ocisite/users' }, { userFile: '/etc/ocisite/users', realm: 'Private OCI', prefixes: [] }],
+    ['the whole site, realm from the host', {}, { userFile: '/srv/site/users.htpasswd', realm: 'example.com', prefixes: [], exact: [] }],
+    ['prefixes sorted and unique; a /v2/ prefix protects the /v2/ base and catalog too', { authPath: ['/v2/private/', '/oci-index/private', '/v2/private/'] }, { userFile: '/srv/site/users.htpasswd', realm: 'example.com', prefixes: ['/oci-index/private', '/v2/private/'], exact: ['/v2', '/v2/', '/v2/_catalog'] }],
+    ['no /v2/ prefix: the /v2/ base stays open', { authPath: ['/oci-index/private'] }, { userFile: '/srv/site/users.htpasswd', realm: 'example.com', prefixes: ['/oci-index/private'], exact: [] }],
+    ['"/" is the whole site', { authPath: ['/v2/x/', '/'] }, { userFile: '/srv/site/users.htpasswd', realm: 'example.com', prefixes: [], exact: [] }],
+    ['a realm of one\'s own, an absolute file', { authRealm: 'Private OCI', authBasic: '/etc/ocisite/users' }, { userFile: '/etc/ocisite/users', realm: 'Private OCI', prefixes: [], exact: [] }],
   ])('%s', (_name, extra, want) => {
     expect(normalizeSiteAuth({ ...base, ...extra })).toEqual(want)
   })
@@ -133,7 +134,8 @@ describe('the nginx partial', () => {
 
   it('prefixes: off by default, on for the prefixes; each route names its 401 answer', async () => {
     const conf = await render(auth({ authPath: ['/v2/private/', '/oci-index/private.x'] }))
-    expect(conf).toContain('    set $ocisite_auth off;\n    if ($uri ~ "^(/oci-index/private\\.x|/v2/private/)") {\n        set $ocisite_auth "example.com";\n    }\n')
+    expect(conf).toContain('    # HTTP Basic authentication (--auth-basic) for /v2, /v2/, /v2/_catalog, /oci-index/private.x*, /v2/private/*.\n')
+    expect(conf).toContain('    set $ocisite_auth off;\n    if ($uri ~ "^(/v2$|/v2/$|/v2/_catalog$|/oci-index/private\\.x|/v2/private/)") {\n        set $ocisite_auth "example.com";\n    }\n')
     expect(conf).toContain('    auth_basic $ocisite_auth;\n    auth_basic_user_file "/srv/users";\n    # A location with an error_page of its own inherits none: each route names its 401 answer too.\n    error_page 401 = @ocisite_auth_required;\n')
     expect(conf).toContain(`return 401 '${UNAUTHORIZED_BODY}';`)
     expect(conf).toContain('return 401 "authentication required\\n";')
@@ -166,6 +168,8 @@ describe('the preview server guard', () => {
   it.each([
     ['a public path, no credentials', prefixGuard, '/v2/public/app/manifests/1.0', undefined, undefined],
     ['a public index', prefixGuard, '/oci-index/public', undefined, undefined],
+    ['the /v2/ base, pinged first by registry clients', prefixGuard, '/v2/', undefined, 'json'],
+    ['the catalog, which names private repositories', prefixGuard, '/v2/_catalog', undefined, 'json'],
     ['a private tag, no credentials', prefixGuard, tag, undefined, 'json'],
     ['percent-encoding does not slip past', prefixGuard, '/v2/%70rivate/app/manifests/1.0', undefined, 'json'],
     ['dot segments do not slip past', prefixGuard, '/v2/public/../private/app/manifests/1.0', undefined, 'json'],
@@ -180,7 +184,8 @@ describe('the preview server guard', () => {
     ['bcrypt, UTF-8 password', prefixGuard, tag, basic('ubcb', vectors.utf8.password), undefined],
     ['lower-case scheme', prefixGuard, tag, basic('sha', vectors.ascii.password).replace('Basic', 'basic'), undefined],
     ['whole site: discovery needs credentials too (text)', wholeGuard, '/.well-known/oci-host-ref-engines', undefined, 'text'],
-    ['whole site: an unknown path is 401, not 404', wholeGuard, '/nothing/here', undefined, 'text'],
+    ['whole site: a path no route serves passes to the 404 (as nginx\'s catch-all)', wholeGuard, '/nothing/here', undefined, undefined],
+    ['whole site: a malformed path passes to the 400', wholeGuard, '/%E0%A4%A', undefined, undefined],
     ['whole site: /v2/ base (JSON)', wholeGuard, '/v2/', undefined, 'json'],
     ['whole site: with credentials', wholeGuard, '/v2/', basic('apr', vectors.ascii.password), undefined],
   ] as const)('%s', async (_name, guard, url, authorization, refused) => {
