@@ -27,6 +27,7 @@ export type ErrorCode =
   | 'VERIFY_FAILED'
   | 'ARTIFACT_UNSAFE'
   | 'LISTEN_FAILED'
+  | 'AUTH_FAILED'
 
 /** Process exit codes, the one place they are defined. */
 export enum ExitCode {
@@ -41,6 +42,12 @@ export enum ExitCode {
   Remote = 4,
   /** `verify` reached the site and found problems with what it serves. */
   Problems = 5,
+  /**
+   * A site asked for credentials and none were found, they were refused (401/403), or they could
+   * not be sent safely (plain HTTP to a host that is not loopback, without --insecure-auth).
+   * The message names the host and where the credentials came from, never the secret.
+   */
+  Auth = 7,
 }
 
 const exitCodes: Partial<Record<ErrorCode, ExitCode>> = {
@@ -50,6 +57,7 @@ const exitCodes: Partial<Record<ErrorCode, ExitCode>> = {
   VERIFY_FAILED: ExitCode.Problems,
   // An artifact that would write outside its directory is the server's bad content.
   ARTIFACT_UNSAFE: ExitCode.Remote,
+  AUTH_FAILED: ExitCode.Auth,
 }
 
 /** A user-facing error: one clear line, a code, and the context at fault. */
