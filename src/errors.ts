@@ -27,6 +27,11 @@ export type ErrorCode =
   | 'VERIFY_FAILED'
   | 'ARTIFACT_UNSAFE'
   | 'LISTEN_FAILED'
+  | 'KEY_INVALID'
+  | 'POLICY_INVALID'
+  | 'SIGNATURE_INVALID'
+  | 'SIGNING_FAILED'
+  | 'SIGNATURE_REFUSED'
 
 /** Process exit codes, the one place they are defined. */
 export enum ExitCode {
@@ -41,6 +46,11 @@ export enum ExitCode {
   Remote = 4,
   /** `verify` reached the site and found problems with what it serves. */
   Problems = 5,
+  /**
+   * A signature policy refused the content: no signature, unknown key, bad signature, digest
+   * mismatch or identity mismatch. Nothing was written.
+   */
+  SignatureRefused = 6,
 }
 
 const exitCodes: Partial<Record<ErrorCode, ExitCode>> = {
@@ -50,6 +60,10 @@ const exitCodes: Partial<Record<ErrorCode, ExitCode>> = {
   VERIFY_FAILED: ExitCode.Problems,
   // An artifact that would write outside its directory is the server's bad content.
   ARTIFACT_UNSAFE: ExitCode.Remote,
+  // KEY_INVALID (a key file, passphrase or keyring), POLICY_INVALID (a policy or registries.d
+  // file), SIGNATURE_INVALID (a signature file given as input) and SIGNING_FAILED (gpg refused to
+  // sign) are the user's input: exit 2.
+  SIGNATURE_REFUSED: ExitCode.SignatureRefused,
 }
 
 /** A user-facing error: one clear line, a code, and the context at fault. */
