@@ -134,11 +134,15 @@ export function checkTagSignature(candidate: TagCandidate, keys: readonly Verify
 }
 
 /**
- * The existing layer (if any) that `key` validly signed for `manifestDigest`: a caller that finds
- * one skips signing, so a rebuild with a randomised (ECDSA) key leaves the site byte-identical.
+ * The existing layer (if any) that `key` validly signed for `manifestDigest` claiming
+ * `dockerReference`: a caller that finds one skips signing, so a rebuild with a randomised
+ * (ECDSA) key leaves the site byte-identical.
  */
-export function findTagSignature(candidates: readonly TagCandidate[], key: VerifyingKey, manifestDigest: string): TagCandidate | undefined {
-  return candidates.find((c) => checkTagSignature(c, [key], manifestDigest).ok)
+export function findTagSignature(candidates: readonly TagCandidate[], key: VerifyingKey, manifestDigest: string, dockerReference: string): TagCandidate | undefined {
+  return candidates.find((c) => {
+    const check = checkTagSignature(c, [key], manifestDigest)
+    return check.ok && check.dockerReference === dockerReference
+  })
 }
 
 /** A found candidate as a layer to carry into a rebuilt `.sig` manifest, bytes unchanged. */
