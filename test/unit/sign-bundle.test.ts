@@ -101,7 +101,7 @@ describe('the cosign v3 bundle scheme', () => {
     expect(checkBundle(candidate, [other.publicKey], DIGEST)).toMatchObject({ ok: false, reason: 'unknown key' })
     const bundle = JSON.parse(Buffer.from(candidate.bundle).toString())
     const sig = Buffer.from(bundle.dsseEnvelope.signatures[0].sig, 'base64')
-    sig[sig.length - 2] ^= 1
+    sig[sig.length - 2] = sig[sig.length - 2]! ^ 1
     bundle.dsseEnvelope.signatures[0].sig = sig.toString('base64')
     const tampered = { ...candidate, bundle: Buffer.from(JSON.stringify(bundle)) }
     expect(checkBundle(tampered, [k.publicKey], DIGEST)).toMatchObject({ ok: false, reason: 'bad signature' })

@@ -104,7 +104,7 @@ describe('signing and checking tag-scheme signatures', () => {
     const other = await key('ec')
     expect(checkTagSignature(c!, [other.publicKey], DIGEST)).toMatchObject({ ok: false, reason: 'bad signature' })
     const sig = Buffer.from(c!.signature, 'base64')
-    sig[sig.length - 3] ^= 1
+    sig[sig.length - 3] = sig[sig.length - 3]! ^ 1
     expect(checkTagSignature({ ...c!, signature: sig.toString('base64') }, [k.publicKey], DIGEST)).toMatchObject({ ok: false, reason: 'bad signature' })
     expect(checkTagSignature({ ...c!, signature: '!!' }, [k.publicKey], DIGEST)).toMatchObject({ ok: false, reason: 'bad signature', detail: 'the signature annotation is not base64' })
     expect(checkTagSignature(c!, [k.publicKey], OTHER)).toMatchObject({ ok: false, reason: 'digest mismatch', detail: `signed ${DIGEST}` })
