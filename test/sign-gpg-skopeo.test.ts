@@ -5,6 +5,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isOcisiteError } from '../src/errors.js'
 import { digestOf } from '../src/oci/digest.js'
 import { gpgExportPublicKey, gpgSign } from '../src/sign/gpg.js'
+import { lookasidePath } from '../src/sign/lookaside.js'
+import { nextLookasideIndex, readLookasideTree } from '../src/sign/lookaside-tree.js'
 import { checkGpgSignature, checkOpenPgpMessage, findGpgSignature, readKeyring, type GpgCandidate } from '../src/sign/openpgp.js'
 import { atomicPayload } from '../src/sign/payload.js'
 import { enforcePolicy, evaluatePolicy, type Subject } from '../src/sign/policy/evaluate.js'
@@ -124,5 +126,43 @@ describe('ocisite signs with gpg, skopeo verifies', () => {
   it('a key gpg does not have fails with SIGNING_FAILED, naming it', async () => {
     const missing = 'F'.repeat(40)
     await expect(gpgSign(Buffer.from('x'), missing, { gnupgHome: home })).rejects.toMatchObject({ code: 'SIGNING_FAILED', message: expect.stringContaining(`signing with ${missing}: gpg exited 2`) })
+  })
+})
+
+describe('a lookaside staging tree', () => {
+  async function tree(files: Record<string, Buffer | string>): Promise<string> {
+    const root = await fs.mkdtemp(path.join(dir, 'staging-'))
+    for (const [rel, content] of Object.entries(files)) {
+      await fs.mkdir(path.dirname(path.join(root, rel)), { recursive: true })
+      await fs.writeFile(path.join(root, rel), content)
+    }
+    return root
+  }
+  const at = (index: number, repository = 'team/app'): string => lookasidePath({ repository, digest, index })
+
+  it("skopeo's signature laid out as skopeo does is read back, in order, with the next index", async () => {
+    const sig = await fs.readFile(path.join(dir, 'skopeo.sig'))
+    const root = await tree({ [at(1)]: sig, [at(2)]: await fs.readFile(path.join(dir, 'ours.sig')), [at(1, 'app')]: sig })
+    const entries = await readLookasideTree(root)
+    expect(entries.map((e) => [e.repository, e.index])).toEqual([['app', 1], ['team/app', 1], ['team/app', 2]])
+    expect(entries[1]!.bytes.equals(sig)).toBe(true)
+    expect(nextLookasideIndex(entries, 'team/app', digest)).toBe(3)
+    expect(nextLookasideIndex(entries, 'other', digest)).toBe(1)
+  })
+
+  // Paths are made when the test runs: the digest is known only after beforeAll.
+  it.each<[string, (sig: Buffer) => Record<string, Buffer | string>, () => string]>([
+    ['a file that is no OpenPGP message', (sig) => ({ [at(1)]: sig, [at(2)]: '{"critical":{}}' }), () => `${at(2)}: not an OpenPGP message`],
+    ['a gap in the numbering', (sig) => ({ [at(1)]: sig, [at(3)]: sig }), () => `${at(3)}: signature-2 is missing before it`],
+    ['a stray file', (sig) => ({ [at(1)]: sig, 'notes.txt': 'hello' }), () => 'notes.txt: not a lookaside signature'],
+  ])('refuses %s, naming the file', async (_name, files, message) => {
+    const root = await tree(files(await fs.readFile(path.join(dir, 'skopeo.sig'))))
+    await expect(readLookasideTree(root)).rejects.toMatchObject({ code: 'SIGNATURE_INVALID', message: expect.stringContaining(message()) })
+  })
+
+  it('refuses a symlink instead of following it', async () => {
+    const root = await tree({ [at(1)]: await fs.readFile(path.join(dir, 'skopeo.sig')) })
+    await fs.symlink(path.join(dir, 'skopeo.sig'), path.join(root, 'team', `app@sha256=${digest.slice(7)}`, 'signature-2'))
+    await expect(readLookasideTree(root)).rejects.toThrow('signature-2: not a regular file or directory (symlinks are not followed)')
   })
 })

@@ -35,6 +35,7 @@ export {
 export { gpgExportPublicKey, gpgSign, type GpgOptions } from './gpg.js'
 export { isDeterministic, loadSigningKey, parsePublicKey, passphraseFrom, type KeyAlgorithm, type SigningKey, type VerifyingKey } from './keys.js'
 export { lookasidePath, lookasideUrl, parseLookasidePath, type LookasideEntry } from './lookaside.js'
+export { nextLookasideIndex, readLookasideTree, type LookasideFile } from './lookaside-tree.js'
 export { checkGpgSignature, checkOpenPgpMessage, findGpgSignature, fingerprints, readKeyring, type GpgCandidate, type Keyring } from './openpgp.js'
 export { atomicPayload, cosignPayload, parseSimpleSigning, type SimpleSigningClaim } from './payload.js'
 export { formatReference, parseDockerReference, referenceOf, type DockerReference } from './reference.js'
