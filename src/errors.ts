@@ -28,6 +28,11 @@ export type ErrorCode =
   | 'ARTIFACT_UNSAFE'
   | 'LISTEN_FAILED'
   | 'AUTH_FAILED'
+  | 'KEY_INVALID'
+  | 'POLICY_INVALID'
+  | 'SIGNATURE_INVALID'
+  | 'SIGNING_FAILED'
+  | 'SIGNATURE_REFUSED'
 
 /** Process exit codes, the one place they are defined. */
 export enum ExitCode {
@@ -42,6 +47,11 @@ export enum ExitCode {
   Remote = 4,
   /** `verify` reached the site and found problems with what it serves. */
   Problems = 5,
+  /**
+   * A signature policy refused the content: no signature, unknown key, bad signature, digest
+   * mismatch or identity mismatch. Nothing was written.
+   */
+  SignatureRefused = 6,
   /**
    * A site asked for credentials and none were found, they were refused (401/403), or they could
    * not be sent safely (plain HTTP to a host that is not loopback, without --insecure-auth).
@@ -58,6 +68,10 @@ const exitCodes: Partial<Record<ErrorCode, ExitCode>> = {
   // An artifact that would write outside its directory is the server's bad content.
   ARTIFACT_UNSAFE: ExitCode.Remote,
   AUTH_FAILED: ExitCode.Auth,
+  // KEY_INVALID (a key file, passphrase or keyring), POLICY_INVALID (a policy or registries.d
+  // file), SIGNATURE_INVALID (a signature file given as input) and SIGNING_FAILED (gpg refused to
+  // sign) are the user's input: exit 2.
+  SIGNATURE_REFUSED: ExitCode.SignatureRefused,
 }
 
 /** A user-facing error: one clear line, a code, and the context at fault. */
