@@ -2,7 +2,7 @@
 // plus a config and a manifest per image). Usage: tsx scripts/bench-corpus.ts DIR
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
-import { LayoutWriter } from '../src/oci/layout-writer.js'
+import { LayoutWriter } from '../src/content/layout/layout-writer.js'
 import { MediaType } from '../src/oci/media-types.js'
 
 const dir = process.argv[2]

@@ -3,7 +3,7 @@
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import * as tar from 'tar'
-import { LayoutWriter } from '../src/oci/layout-writer.js'
+import { LayoutWriter } from '../src/content/layout/layout-writer.js'
 import { image, multiPlatform, sbomFor, stackArtifact } from '../test/helpers/fixtures.js'
 
 const root = path.resolve('example-site/layouts')

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { runCli } from './cli/run.js'
-import { removeLiveTempFilesSync } from './oci/atomic.js'
+import { removeLiveTempFilesSync } from './fs/atomic.js'
 
 // http-server's request wrapper (union) reads a deprecated Node field on every request; that
 // warning says nothing to an ocisite user. Every other warning is printed as Node would.

@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import http from 'node:http'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { openDirect } from '../src/client/http-direct.js'
-import { chunksOf, type BufferSink } from '../src/store/filler.js'
+import { openDirect } from '../src/http/direct.js'
+import { chunksOf, type BufferSink } from '../src/fs/filler.js'
 
 /** 24 MiB and a few bytes: more than a sink's buffers, with a short last read. */
 const body = randomBytes(24 * 1024 * 1024 + 7)

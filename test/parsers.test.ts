@@ -2,13 +2,13 @@ import { describe, expect, it } from 'vitest'
 import { tagFromRefName } from '../src/oci/descriptor.js'
 import { parseDigest } from '../src/oci/digest.js'
 import { parseImageName } from '../src/oci/image-name.js'
-import { checkImagePath, checkTag } from '../src/site/names.js'
-import { normalizeUriPath } from '../src/site/route-resolver.js'
-import { unsafeEntryReason } from '../src/oci/archive.js'
-import { absoluteTemplate, expandUri } from '../src/client/engines.js'
+import { checkImagePath, checkTag } from '../src/oci/names.js'
+import { normalizeUriPath } from '../src/site/serve/route-resolver.js'
+import { unsafeEntryReason } from '../src/fs/tar-safety.js'
+import { absoluteTemplate, expandUri } from '../src/oci/engines.js'
 import { hostAndAncestors } from '../src/client/discovery.js'
 import { matchXdg } from '../src/client/xdg.js'
-import { parsePlatform } from '../src/client/platform.js'
+import { parsePlatform } from '../src/oci/platform.js'
 
 describe('host-based image names', () => {
   it.each([

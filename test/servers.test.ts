@@ -1,7 +1,7 @@
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { serve, type RunningServer } from '../src/site/serve.js'
+import { serve, type RunningServer } from '../src/site/serve/serve.js'
 import { ocisite } from './helpers/cli.js'
 import { standardLayouts, tempDir, umociLayout } from './helpers/fixtures.js'
 import { freePort, startNginx, type RunningNginx } from './helpers/nginx.js'

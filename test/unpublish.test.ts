@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/oci/layout-writer.js'
+import { LayoutWriter } from '../src/content/layout/layout-writer.js'
 import { image, standardLayouts, tempDir } from './helpers/fixtures.js'
 import { installed, outsideDir } from './helpers/installed.js'
 import { exactSnapshot } from './helpers/tree.js'

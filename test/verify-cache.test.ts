@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/oci/layout-writer.js'
+import { LayoutWriter } from '../src/content/layout/layout-writer.js'
 import { ocisite } from './helpers/cli.js'
 import { image, SBOM_TYPE, tempDir } from './helpers/fixtures.js'
 import { digestOf } from '../src/oci/digest.js'

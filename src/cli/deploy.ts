@@ -1,4 +1,4 @@
-import { SiteLayout } from '../site/site-paths.js'
+import { SiteLayout } from '../site/map.js'
 import { Flags, type RegisterCommand } from './options.js'
 import { buildProgress, formatBytes, plural, printJson } from './output.js'
 

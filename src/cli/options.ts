@@ -2,8 +2,8 @@
 // several commands declare alike (copying into a site, discovery for client commands).
 import type { CAC, Command } from 'cac'
 import { OcisiteError } from '../errors.js'
-import { defaultMinSpeed } from '../client/http.js'
-import { defaultConcurrency } from '../store/copy.js'
+import { defaultMinSpeed } from '../http/client.js'
+import { defaultConcurrency } from '../content/copy-blobs.js'
 import type { CliIo } from './output.js'
 
 /** A command file: registers its command (help, examples, options) and its action. */
@@ -144,7 +144,7 @@ export function withConnectOptions(command: Command): Command {
 
 /** The connection flags as the client core takes them: --resolve rules, the --cacert files read, --insecure. */
 export async function connectOptions(f: Flags, io: CliIo) {
-  const { parseResolveRule, readCaFile } = await import('../client/connect.js')
+  const { parseResolveRule, readCaFile } = await import('../http/connect.js')
   const resolveHosts = Object.fromEntries((f.list('resolve') ?? []).map(parseResolveRule))
   const ca = (await Promise.all((f.list('cacert') ?? []).map(readCaFile))).flat()
   if (f.on('insecure')) io.stderr.write('ocisite: warning: --insecure: TLS certificates are not checked, so anyone on the network path can answer for the server\n')

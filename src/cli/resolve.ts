@@ -4,7 +4,7 @@ import { clientReporter, printJson, ReportedError, type CliIo } from './output.j
 
 /** `example.com/app#1.0 → sha256:… (linux/amd64)`: one line per root, the tag from its index entry. */
 async function printRoots(io: CliIo, name: string, roots: TaggedRoot[]): Promise<void> {
-  const { formatPlatform } = await import('../client/platform.js')
+  const { formatPlatform } = await import('../oci/platform.js')
   const { isIndexType } = await import('../oci/media-types.js')
   const base = name.includes('#') ? name.slice(0, name.indexOf('#')) : name
   for (const { tag, root } of roots) {

@@ -11,7 +11,7 @@ export const serveCommand: RegisterCommand = (cli, io) => {
     .example('ocisite serve public --quiet')
     .action(async (dir: string | undefined, raw: Record<string, unknown>) => {
       const f = new Flags(raw)
-      const { serve } = await import('../site/serve.js')
+      const { serve } = await import('../site/serve/serve.js')
       const log = f.on('quiet') ? undefined : (r: { method: string; path: string; status: number; bytes: number }) => void io.stdout.write(`${r.method} ${r.path} ${r.status} ${r.bytes}\n`)
       const server = await serve({ dir, port: f.port('port', 0), host: f.text('host'), onRequest: log })
       io.stdout.write(`serving ${dir ?? serveDefaults.dir} at ${server.url} (Ctrl-C to stop)\n`)

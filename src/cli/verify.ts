@@ -15,7 +15,7 @@ export const verifyCommand: RegisterCommand = (cli, io) => {
     .example('ocisite verify https://example.com --resolve example.com:443:192.0.2.10    # a staging server, under the real name')
     .action(async (target: string, raw: Record<string, unknown>) => {
       const f = new Flags(raw)
-      const { verifySite } = await import('../client/verify-site.js')
+      const { verifySite } = await import('../site/audit/verify.js')
       const options = { deep: f.on('deep'), names: f.list('name'), concurrency: f.positiveInt('concurrency'), ...(await connectOptions(f, io)) }
       const result = await verifySite(target, options)
       if (f.on('json')) printJson(io, result)

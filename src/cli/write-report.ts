@@ -1,4 +1,4 @@
-import type { BuildResult } from '../site/write-result.js'
+import type { BuildResult } from '../site/write/write-result.js'
 import { pushAll } from '../arrays.js'
 import { formatBytes, plural, publishedLines } from './output.js'
 

@@ -1,9 +1,9 @@
 import { OcisiteError } from '../errors.js'
 import type { ImageName } from '../oci/image-name.js'
 import { MediaType } from '../oci/media-types.js'
-import { engineList, type EngineConfig } from './engines.js'
+import { engineList, type EngineConfig } from '../oci/engines.js'
 import type { ClientListener } from './events.js'
-import { fetchJson, type HttpOptions } from './http.js'
+import { fetchJson, type HttpOptions } from '../http/client.js'
 import { fileUrl, matchXdg, readXdgDiscovery } from './xdg.js'
 
 /** A ref-engines object and the URI of the document that carried it (the base for relative URIs). */

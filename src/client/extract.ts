@@ -5,7 +5,7 @@ import { createGunzip } from 'node:zlib'
 import * as tar from 'tar'
 import { OcisiteError } from '../errors.js'
 import { createDigester } from '../oci/digest.js'
-import { checkDigest, type Expected } from '../store/verify.js'
+import { checkDigest, type Expected } from '../content/ingest/verify.js'
 
 /** An artifact that would write outside its directory, or something no file tree should hold. */
 function unsafe(label: string, why: string): OcisiteError {

@@ -1,5 +1,5 @@
 import { OcisiteError } from '../errors.js'
-import { pack, presets, subjectInLayout, type PackOptions, type PackResult, type Preset } from '../oci/pack.js'
+import { pack, presets, subjectInLayout, type PackOptions, type PackResult, type Preset } from '../pack/pack.js'
 import type { DiscoveryOptions } from './discovery.js'
 import { resolveSubject } from './resolve.js'
 

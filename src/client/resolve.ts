@@ -4,11 +4,11 @@ import { parseJsonObject } from '../oci/json.js'
 import { dockerStyleTag, parseImageName, type ImageName } from '../oci/image-name.js'
 import { isImageConfigType, isIndexType, MediaType } from '../oci/media-types.js'
 import { readNode, type BlobSource } from '../oci/walk.js'
-import { casFetchBytes } from './cas.js'
+import { casFetchBytes } from '../content/cas-fetch.js'
 import { discoverySources, type DiscoveryOptions, type RefEnginesSource } from './discovery.js'
-import { casEngines, engineList, expandUri, uniqueEngines, type CasEngine } from './engines.js'
-import { fetchJson } from './http.js'
-import { formatPlatform, parsePlatform, platformMatches, type PlatformSpec } from './platform.js'
+import { casEngines, engineList, expandUri, uniqueEngines, type CasEngine } from '../oci/engines.js'
+import { fetchJson } from '../http/client.js'
+import { formatPlatform, parsePlatform, platformMatches, type PlatformSpec } from '../oci/platform.js'
 
 /** One Merkle root a name resolved to: its descriptor, the index it came from, and where to fetch blobs. */
 export interface ResolvedRoot {

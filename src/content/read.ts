@@ -1,10 +1,10 @@
 import { OcisiteError } from '../errors.js'
-import { readSmall } from '../oci/atomic.js'
+import { readSmall } from '../fs/atomic.js'
 import type { Descriptor } from '../oci/descriptor.js'
 import { parseDigest } from '../oci/digest.js'
 import { MAX_JSON_BYTES } from '../oci/json.js'
-import { chunksOf } from '../store/filler.js'
-import { verifyBytes, type Expected } from '../store/verify.js'
+import { chunksOf } from '../fs/filler.js'
+import { verifyBytes, type Expected } from './ingest/verify.js'
 import type { Blob, Fetcher } from './storage.js'
 
 function expectedOf(desc: Descriptor, label: string): Expected {

@@ -1,5 +1,5 @@
 import type { Descriptor } from '../oci/descriptor.js'
-import type { BlobBytes } from '../store/verify.js'
+import type { BlobBytes } from './ingest/verify.js'
 
 /**
  * A blob's bytes as a store hands them out: a local file (which a file store can clone), a

@@ -1,3 +1,4 @@
+import { canonicalize } from 'json-canonicalize'
 import { OcisiteError } from '../errors.js'
 
 /** Largest manifest or index (the distribution spec's 4 MiB), and any JSON document by default. */
@@ -45,4 +46,9 @@ export function parseJsonObject(bytes: Uint8Array, where: string, maxBytes = MAX
     throw new OcisiteError('JSON_INVALID', `${where}: JSON document is not an object`)
   }
   return value as Record<string, unknown>
+}
+
+/** RFC 8785 canonical JSON (JCS), as bytes: the same value always gives the same bytes. */
+export function canonicalBytes(value: unknown): Buffer {
+  return Buffer.from(canonicalize(value), 'utf8')
 }

@@ -2,10 +2,10 @@ import path from 'node:path'
 import { OcisiteError } from '../errors.js'
 import { parseHost } from '../oci/image-name.js'
 import { buildDefaults } from '../defaults.js'
-import { defaultConcurrency } from '../store/copy.js'
+import { defaultConcurrency } from '../content/copy-blobs.js'
 import type { ProgressListener } from './progress.js'
 import { readConfigFile, type ImageSpec, type ListenSetting } from './config-file.js'
-import { parseListen, type ListenAddress } from './listen.js'
+import { parseListen, type ListenAddress } from './serve/listen.js'
 
 export type { ImageSpec } from './config-file.js'
 

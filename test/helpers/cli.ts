@@ -23,7 +23,7 @@ export function ocisite(args: string[], options: { cwd?: string; env?: NodeJS.Pr
 
 /** A scratch directory with a one-image layout `good` (tag 1.0) and a site built from it. */
 export async function goodSite(): Promise<{ work: string; good: string; site: string }> {
-  const { LayoutWriter } = await import('../../src/oci/layout-writer.js')
+  const { LayoutWriter } = await import('../../src/content/layout/layout-writer.js')
   const { image, tempDir } = await import('./fixtures.js')
   const work = await tempDir()
   const good = `${work}/good`

@@ -3,8 +3,8 @@
 // {"hex": the sha256 the writer reported, "expected": the sha256 of the bytes given}. Used by
 // test/hostile.test.ts.
 import { createHash, randomBytes } from 'node:crypto'
-import { OffThreadWriter } from '../../src/store/hash-worker.js'
-import { streamFiller } from '../../src/store/filler.js'
+import { OffThreadWriter } from '../../src/content/ingest/hash-worker.js'
+import { streamFiller } from '../../src/fs/filler.js'
 
 const [file, size, align] = process.argv.slice(2)
 const bytes = randomBytes(Number(size))

@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import * as tar from 'tar'
 import type { Descriptor } from '../../src/oci/descriptor.js'
-import { LayoutWriter } from '../../src/oci/layout-writer.js'
+import { LayoutWriter } from '../../src/content/layout/layout-writer.js'
 import { MediaType } from '../../src/oci/media-types.js'
 
 export const STACK_TYPE = 'application/vnd.rsgo.stack.manifest.v1+yaml'

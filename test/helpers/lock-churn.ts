@@ -2,8 +2,8 @@
 // do: each attempt either gets the lock or is refused with SITE_LOCKED. Anything else (a lock
 // removed under its new holder, a lost lock) is printed. Prints one JSON line:
 // {"taken": N, "errors": [...]}. Used by test/live-site.test.ts.
-import { lockSite } from '../../src/site/site-state.js'
-import { SitePaths } from '../../src/site/site-paths.js'
+import { lockSite } from '../../src/site/write/site-state.js'
+import { SitePaths } from '../../src/site/map.js'
 import { OcisiteError } from '../../src/errors.js'
 
 const [root, ms] = process.argv.slice(2)

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import Handlebars from 'handlebars'
-import { normalizeSiteAuth, UNAUTHORIZED_BODY, type SiteAuth, type SiteAuthInput } from '../../src/site/auth.js'
-import { parseHtpasswd, verifyPassword } from '../../src/site/htpasswd.js'
-import { nginxAuthContext, registerAuthPartial } from '../../src/site/nginx-auth.js'
-import { createAuthGuard, parseBasicAuthorization } from '../../src/site/serve-auth.js'
-import { siteRoutes } from '../../src/site/routes.js'
+import { normalizeSiteAuth, UNAUTHORIZED_BODY, type SiteAuth, type SiteAuthInput } from '../../src/site/serve/auth.js'
+import { parseHtpasswd, verifyPassword } from '../../src/site/serve/htpasswd.js'
+import { nginxAuthContext, registerAuthPartial } from '../../src/site/serve/nginx-auth.js'
+import { createAuthGuard, parseBasicAuthorization } from '../../src/site/serve/serve-auth.js'
+import { siteRoutes } from '../../src/site/serve/routes.js'
 
 /**
  * Hashes made by other implementations, so the verifier is checked against them and not against

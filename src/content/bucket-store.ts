@@ -1,0 +1,209 @@
+import { createReadStream } from 'node:fs'
+import { PassThrough, Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3'
+import { Upload } from '@aws-sdk/lib-storage'
+import { OcisiteError } from '../errors.js'
+import type { Descriptor } from '../oci/descriptor.js'
+import { createDigester, parseDigest } from '../oci/digest.js'
+import type { BlobSource, ContentStore } from './content-store.js'
+import { chunksOf } from '../fs/filler.js'
+import { checkDigest } from './ingest/verify.js'
+
+/** Where a bucket site lives: `s3://BUCKET[/PREFIX]`, and how to reach it. */
+export interface BucketOptions {
+  /** An S3-compatible endpoint (MinIO, R2, s3rver); default: AWS for the region. */
+  endpoint?: string
+  /** Path-style URLs (`endpoint/bucket/key`), which most S3-compatible stores need. */
+  pathStyle?: boolean
+  region?: string
+}
+
+export interface BucketLocation {
+  bucket: string
+  /** Key prefix, empty or ending in `/`. */
+  prefix: string
+  url: string
+}
+
+export function parseBucketUrl(url: string): BucketLocation {
+  const m = /^s3:\/\/([a-z0-9][a-z0-9.-]{1,61}[a-z0-9])(?:\/(.*))?$/.exec(url)
+  if (!m) throw new OcisiteError('CONFIG_INVALID', `${url}: not a bucket URL; use s3://BUCKET or s3://BUCKET/PREFIX (a bucket name is 3-63 lowercase letters, digits, "." and "-")`)
+  const prefix = (m[2] ?? '').replace(/^\/+|\/+$/g, '')
+  if (prefix.split('/').some((s) => s === '.' || s === '..')) throw new OcisiteError('CONFIG_INVALID', `${url}: the prefix may not contain "." or ".." segments`)
+  return { bucket: m[1]!, prefix: prefix ? `${prefix}/` : '', url }
+}
+
+/** An object as a listing gives it. */
+export interface ListedObject {
+  size: number
+  etag: string
+}
+
+/** One S3 call's failure as one clear line: a missing bucket or refused credentials are the user's (exit 2), the rest the network's (exit 4). */
+export function bucketError(err: unknown, what: string, where: BucketLocation): OcisiteError {
+  if (err instanceof OcisiteError) return err
+  const e = err as { name?: string; message?: string; code?: string; $metadata?: { httpStatusCode?: number } }
+  const name = e.name ?? ''
+  const status = e.$metadata?.httpStatusCode
+  if (name === 'NoSuchBucket') return new OcisiteError('CONFIG_INVALID', `${where.url}: bucket ${where.bucket} does not exist (${what})`, { bucket: where.bucket })
+  if (['InvalidAccessKeyId', 'SignatureDoesNotMatch', 'AccessDenied', 'InvalidToken', 'ExpiredToken', 'CredentialsProviderError'].includes(name) || status === 403) {
+    return new OcisiteError('CONFIG_INVALID', `${where.url}: the credentials were refused (${name || `HTTP ${status}`}: ${what}); check AWS_ACCESS_KEY_ID / AWS_PROFILE and the bucket's policy`, { bucket: where.bucket })
+  }
+  if (/region is missing/i.test(e.message ?? '')) return new OcisiteError('CONFIG_INVALID', `${where.url}: no region: pass --region or set AWS_REGION`)
+  if (err instanceof S3ServiceException) return new OcisiteError('PROTOCOL', `${where.url}: ${what}: ${name} (HTTP ${status ?? '?'}): ${e.message ?? ''}`, { bucket: where.bucket })
+  return new OcisiteError('NETWORK', `${where.url}: ${what}: ${e.code ?? name ?? ''} ${e.message ?? String(err)}`.replace(/\s+/g, ' ').trim(), { bucket: where.bucket })
+}
+
+/**
+ * A bucket, through the official AWS SDK: credentials and region from the standard chain (the
+ * environment, a profile), retries with backoff on 5xx and throttling.
+ */
+export class Bucket {
+  readonly client: S3Client
+  constructor(
+    readonly where: BucketLocation,
+    options: BucketOptions,
+  ) {
+    this.client = new S3Client({
+      ...(options.endpoint ? { endpoint: options.endpoint } : {}),
+      forcePathStyle: options.pathStyle ?? false,
+      ...(options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ? { region: options.region ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION } : options.endpoint ? { region: 'us-east-1' } : {}),
+      maxAttempts: 5,
+      retryMode: 'standard',
+      // S3-compatible stores (MinIO, R2, s3rver) do not all take the newer streaming checksums;
+      // every blob's digest is checked by ocisite itself.
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000 },
+    })
+  }
+
+  key(rel: string): string {
+    return `${this.where.prefix}${rel}`
+  }
+
+  /** Every object under the prefix (one paginated listing), by key relative to the prefix. */
+  async list(): Promise<Map<string, ListedObject>> {
+    const out = new Map<string, ListedObject>()
+    let token: string | undefined
+    do {
+      const page = await this.client
+        .send(new ListObjectsV2Command({ Bucket: this.where.bucket, Prefix: this.where.prefix || undefined, ContinuationToken: token }))
+        .catch((err: unknown) => {
+          throw bucketError(err, 'listing the bucket', this.where)
+        })
+      for (const o of page.Contents ?? []) if (o.Key) out.set(o.Key.slice(this.where.prefix.length), { size: o.Size ?? 0, etag: (o.ETag ?? '').replace(/"/g, '') })
+      token = page.IsTruncated ? page.NextContinuationToken : undefined
+    } while (token)
+    return out
+  }
+
+  async put(rel: string, body: Buffer, headers: { contentType?: string; cacheControl?: string; redirect?: string }): Promise<void> {
+    await this.client
+      .send(
+        new PutObjectCommand({
+          Bucket: this.where.bucket,
+          Key: this.key(rel),
+          Body: body,
+          ...(headers.contentType ? { ContentType: headers.contentType } : {}),
+          ...(headers.cacheControl ? { CacheControl: headers.cacheControl } : {}),
+          ...(headers.redirect ? { WebsiteRedirectLocation: headers.redirect } : {}),
+        }),
+      )
+      .catch((err: unknown) => {
+        throw bucketError(err, `uploading ${rel}`, this.where)
+      })
+  }
+
+  /** Upload a stream of unknown length: multipart for large ones, parts in parallel. */
+  async upload(rel: string, body: Readable, headers: { contentType: string; cacheControl: string }, onPart?: (loaded: number) => void): Promise<void> {
+    const upload = new Upload({
+      client: this.client,
+      params: { Bucket: this.where.bucket, Key: this.key(rel), Body: body, ContentType: headers.contentType, CacheControl: headers.cacheControl },
+      // Parts in flight are buffered: 8 MiB × 4 keeps memory flat and still overlaps the uploads.
+      partSize: 8 * 1024 * 1024,
+      queueSize: 4,
+      leavePartsOnError: false,
+    })
+    if (onPart) upload.on('httpUploadProgress', (p) => p.loaded !== undefined && onPart(p.loaded))
+    await upload.done().catch((err: unknown) => {
+      throw bucketError(err, `uploading ${rel}`, this.where)
+    })
+  }
+
+  async remove(rels: string[]): Promise<void> {
+    for (let i = 0; i < rels.length; i += 1000) {
+      const batch = rels.slice(i, i + 1000)
+      const r = await this.client
+        .send(new DeleteObjectsCommand({ Bucket: this.where.bucket, Delete: { Objects: batch.map((rel) => ({ Key: this.key(rel) })), Quiet: true } }))
+        .catch((err: unknown) => {
+          throw bucketError(err, 'deleting objects', this.where)
+        })
+      const failed = r.Errors?.[0]
+      if (failed) throw new OcisiteError('PROTOCOL', `${this.where.url}: deleting ${failed.Key}: ${failed.Code} ${failed.Message ?? ''}`.trim())
+    }
+  }
+
+  async get(rel: string): Promise<Readable> {
+    const r = await this.client.send(new GetObjectCommand({ Bucket: this.where.bucket, Key: this.key(rel) })).catch((err: unknown) => {
+      throw bucketError(err, `reading ${rel}`, this.where)
+    })
+    return r.Body as Readable
+  }
+}
+
+/**
+ * The blobs of a bucket site (`oci-cas/…`) as a content store. `exists` trusts one listing of
+ * the bucket (a content-addressed object of the right size); `push` hashes the bytes as they
+ * stream up and removes the object again if they are not what the descriptor says.
+ */
+export class BucketStore implements ContentStore {
+  readonly label: string
+  constructor(
+    private readonly bucket: Bucket,
+    private readonly listing: Map<string, ListedObject>,
+    private readonly keyOf: (desc: Descriptor) => string,
+    private readonly headers: { contentType: string; cacheControl: string },
+  ) {
+    this.label = bucket.where.url
+  }
+
+  async exists(desc: Descriptor): Promise<boolean> {
+    return this.listing.get(this.keyOf(desc))?.size === desc.size
+  }
+
+  async fetch(desc: Descriptor): Promise<BlobSource[]> {
+    return [{ label: `${this.label}/${this.keyOf(desc)}`, remote: true, open: async () => ({ stream: await this.bucket.get(this.keyOf(desc)) }) }]
+  }
+
+  async push(desc: Descriptor, from: BlobSource, onBytes?: (n: number) => void): Promise<void> {
+    const digest = parseDigest(desc.digest, this.label)
+    const bytes = await from.open()
+    const source: Readable = 'file' in bytes ? createReadStream(bytes.file, { highWaterMark: 1024 * 1024 }) : Readable.from('filler' in bytes ? chunksOf(bytes.filler) : bytes.stream)
+    const hash = createDigester(digest.algorithm)
+    let size = 0
+    const body = new PassThrough({ highWaterMark: 1024 * 1024 })
+    const counting = pipeline(
+      source,
+      async function* (chunks: AsyncIterable<Buffer>) {
+        for await (const chunk of chunks) {
+          hash.update(chunk)
+          size += chunk.byteLength
+          onBytes?.(chunk.byteLength)
+          yield chunk
+        }
+      },
+      body,
+    )
+    const key = this.keyOf(desc)
+    await Promise.all([counting, this.bucket.upload(key, body, this.headers)])
+    try {
+      checkDigest({ digest, size: desc.size, label: from.label }, size, hash.digest('hex'))
+    } catch (err) {
+      await this.bucket.remove([key])
+      throw err
+    }
+    this.listing.set(key, { size, etag: '' })
+  }
+}

@@ -1,0 +1,130 @@
+import { promises as fs } from 'node:fs'
+import { isOcisiteError, OcisiteError } from '../../errors.js'
+import { writeFileAtomic } from '../../fs/atomic.js'
+import { parseDescriptor, type Descriptor } from '../../oci/descriptor.js'
+import { parseDigest } from '../../oci/digest.js'
+import { MAX_JSON_BYTES } from '../../oci/json.js'
+import type { BlobSource } from '../../oci/walk.js'
+import { verifyBytes } from '../../content/ingest/verify.js'
+import { canonicalBytes } from '../../oci/json.js'
+import type { ProgressListener } from '../progress.js'
+import { SiteLayout, type SitePaths } from '../map.js'
+
+/** How a site was built: what `add` and `rm` keep when they rewrite its documents. */
+export interface SiteSettings {
+  host: string
+  baseUrl?: string
+  v2: boolean
+  headersFile: boolean
+}
+
+/** One image as the site publishes it: its tags (the oci-index entries) and the referrers riding along. */
+export interface PublishedImage {
+  path: string
+  tags: Array<{ tag: string; entry: Descriptor }>
+  referrers: Array<{ subject: string; manifests: Descriptor[] }>
+}
+
+/**
+ * What a site publishes (`.ocisite/site.json`): its settings and every image's tags and
+ * referrers. Every write records it after the blobs are in place and before the documents, so
+ * after a crash it names what the site should publish, and the next `add` or `build` finishes it.
+ */
+export interface Published {
+  settings: SiteSettings
+  images: PublishedImage[]
+  /** Referrers whose subject no image publishes yet: their blobs are in the site, unserved. */
+  pending: Descriptor[]
+}
+
+export async function savePublished(site: SitePaths, published: Published): Promise<void> {
+  const settings: Record<string, unknown> = { host: published.settings.host, v2: published.settings.v2, headersFile: published.settings.headersFile }
+  if (published.settings.baseUrl !== undefined) settings.baseUrl = published.settings.baseUrl
+  // A site with nothing waiting records no "pending" at all (as sites did before it existed).
+  const bytes = canonicalBytes({ version: 1, settings, images: published.images, ...(published.pending.length > 0 ? { pending: published.pending } : {}) })
+  const file = site.abs(SiteLayout.published)
+  const current = await fs.readFile(file).catch(() => undefined)
+  if (current?.equals(bytes)) return
+  await writeFileAtomic(file, bytes)
+}
+
+/** Read a site's record of what it publishes; a directory without one is not a site `add` can update. */
+export async function loadPublished(site: SitePaths): Promise<Published> {
+  const file = site.abs(SiteLayout.published)
+  const bytes = await fs.readFile(file).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') {
+      throw new OcisiteError('NOT_A_SITE', `${site.root} is not a site ocisite can update (no ${SiteLayout.published}); make it with ocisite build first`, { file })
+    }
+    throw err
+  })
+  const bad = (why: string) => new OcisiteError('STATE_INVALID', `${file}: ${why}; rebuild the site with ocisite build`, { file })
+  let doc: Record<string, unknown>
+  try {
+    doc = JSON.parse(bytes.toString('utf8')) as Record<string, unknown>
+  } catch {
+    throw bad('not JSON')
+  }
+  if (doc?.version !== 1) throw bad('not a version-1 site record')
+  const s = doc.settings as Record<string, unknown> | undefined
+  if (!s || typeof s.host !== 'string' || typeof s.v2 !== 'boolean' || typeof s.headersFile !== 'boolean' || (s.baseUrl !== undefined && typeof s.baseUrl !== 'string')) throw bad('settings are invalid')
+  if (!Array.isArray(doc.images)) throw bad('"images" is not an array')
+  const images = doc.images.map((raw: unknown, i): PublishedImage => {
+    const img = raw as Record<string, unknown>
+    if (typeof img?.path !== 'string' || !Array.isArray(img.tags) || !Array.isArray(img.referrers)) throw bad(`images[${i}] is invalid`)
+    return {
+      path: img.path,
+      tags: img.tags.map((t: Record<string, unknown>, j) => {
+        if (typeof t?.tag !== 'string') throw bad(`images[${i}].tags[${j}] has no tag`)
+        const { parsedDigest: _, ...entry } = parseDescriptor(t.entry, `${file} images[${i}].tags[${j}]`)
+        return { tag: t.tag, entry }
+      }),
+      referrers: img.referrers.map((r: Record<string, unknown>, j) => {
+        if (typeof r?.subject !== 'string' || !Array.isArray(r.manifests)) throw bad(`images[${i}].referrers[${j}] is invalid`)
+        parseDigest(r.subject, `${file} images[${i}].referrers[${j}]`)
+        return { subject: r.subject, manifests: r.manifests.map((m, k) => { const { parsedDigest: _, ...d } = parseDescriptor(m, `${file} images[${i}].referrers[${j}][${k}]`); return d }) }
+      }),
+    }
+  })
+  if (doc.pending !== undefined && !Array.isArray(doc.pending)) throw bad('"pending" is not an array')
+  const pending = ((doc.pending ?? []) as unknown[]).map((m, i) => {
+    const { parsedDigest: _, ...d } = parseDescriptor(m, `${file} pending[${i}]`)
+    return d
+  })
+  const settings: SiteSettings = { host: s.host, v2: s.v2, headersFile: s.headersFile }
+  if (typeof s.baseUrl === 'string') settings.baseUrl = s.baseUrl
+  return { settings, images, pending }
+}
+
+/**
+ * What a site published before a build, to name what the build unpublishes: undefined for a
+ * new directory. A damaged record does not stop a build (which replaces it): a warning says
+ * that what it unpublishes cannot be named.
+ */
+export async function publishedBefore(site: SitePaths, onProgress: ProgressListener | undefined): Promise<Published | undefined> {
+  try {
+    return await loadPublished(site)
+  } catch (err) {
+    if (!isOcisiteError(err) || (err.code !== 'NOT_A_SITE' && err.code !== 'STATE_INVALID')) throw err
+    if (err.code === 'STATE_INVALID') onProgress?.({ type: 'warning', message: `${err.message.replace(/; rebuild the site with ocisite build$/, '')}: this build replaces it, and cannot name what it unpublishes` })
+    return undefined
+  }
+}
+
+/** Read the site's own documents back from its CAS, verified (to re-plan what it publishes). */
+export function siteBlobSource(site: SitePaths): BlobSource {
+  return {
+    label: site.root,
+    readJson: async (desc) => {
+      const digest = parseDigest(desc.digest, site.root)
+      const file = site.abs(SiteLayout.blob(digest))
+      const st = await fs.lstat(file).catch(() => undefined)
+      if (!st?.isFile()) {
+        throw new OcisiteError('BLOB_MISSING', `${site.root}: blob ${digest.value} that the site publishes is missing (${SiteLayout.blob(digest)}); rebuild the site from its inputs`, { digest: digest.value, file })
+      }
+      if (st.size > MAX_JSON_BYTES) throw new OcisiteError('JSON_INVALID', `${site.root}: document ${digest.value} is ${st.size} bytes, over the ${MAX_JSON_BYTES}-byte limit`, { digest: digest.value })
+      const bytes = await fs.readFile(file)
+      verifyBytes(bytes, { digest, size: desc.size, label: site.root })
+      return bytes
+    },
+  }
+}
