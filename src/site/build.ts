@@ -17,6 +17,7 @@ import { copyIntoSite, planCopyItems, siteStore } from './write/blob-copy.js'
 import { previewWrite, warnIfLocked } from './dry-run.js'
 import { changesBetween } from './write/site-changes.js'
 import { expectedFiles, ownedAfter, readIfSize, siteDocuments } from './write/site-files.js'
+import { sitePages, withSummaries } from './write/pages/pages.js'
 import { resultOf, type BuildResult } from './write/write-result.js'
 
 export type { BuildResult } from './write/write-result.js'
@@ -40,7 +41,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 }
 
 /** Everything writing a site needs besides its plan. */
-export type SiteWriteOptions = Pick<NormalizedBuildOptions, 'out' | 'host' | 'baseUrl' | 'v2' | 'headersFile' | 'force' | 'wait' | 'concurrency' | 'verify' | 'dryRun' | 'onProgress'> & {
+export type SiteWriteOptions = Pick<NormalizedBuildOptions, 'out' | 'host' | 'baseUrl' | 'v2' | 'headersFile' | 'html' | 'force' | 'wait' | 'concurrency' | 'verify' | 'dryRun' | 'onProgress'> & {
   nginx?: NginxOptions
   /** The inputs, which must not lie inside the site. */
   inputs: string[]
@@ -72,7 +73,7 @@ async function planWrite(site: SitePaths, mode: WriteMode, onProgress: ProgressL
  */
 export async function writeSite(opts: SiteWriteOptions, mode: WriteMode): Promise<BuildResult> {
   // Rendered before anything is written, so a path nginx cannot take fails the build early.
-  const nginxConf = opts.nginx?.file ? await renderNginx({ ...opts.nginx, host: opts.host, v2: opts.v2 }) : undefined
+  const nginxConf = opts.nginx?.file ? await renderNginx({ ...opts.nginx, host: opts.host, v2: opts.v2, html: opts.html }) : undefined
   const site = new SitePaths(opts.out)
   // (An update's caller has already read the site's record, so a directory that is not a site is
   // refused before a lock is made in it.)
@@ -139,7 +140,9 @@ async function writeLocked(
 ): Promise<{ result: BuildResult; vouched: number; complete: boolean }> {
   const bytesTotal = plan.blobs.reduce((n, b) => n + b.size, 0)
   opts.onProgress?.({ type: 'plan', images: plan.images.length, tags: plan.images.reduce((n, i) => n + i.tags.length, 0), blobs: plan.blobs.length, bytes: bytesTotal })
-  const { documents, v2 } = siteDocuments(plan, opts)
+  // The pages read the configs they show from the inputs (or the site): before any write, so a bad one stops the build early.
+  const pages = opts.html ? await sitePages(site, plan, opts, keepBlobs ? before : undefined) : undefined
+  const { documents, v2 } = siteDocuments(plan, opts, pages?.documents)
 
   // What this build owns once it is done; recorded together with the old record before any write,
   // so after a crash at any point every file ocisite wrote is still on record.
@@ -178,7 +181,8 @@ async function writeLocked(
 
   // Every blob is in place: record what the site now publishes (so a crash from here on is
   // finished by the next run), then the documents, /v2/ first and the well-known document last.
-  await savePublished(site, publishedOf(plan, { host: opts.host, ...(opts.baseUrl !== undefined ? { baseUrl: opts.baseUrl } : {}), v2: opts.v2, headersFile: opts.headersFile }))
+  const publishes = publishedOf(plan, { host: opts.host, ...(opts.baseUrl !== undefined ? { baseUrl: opts.baseUrl } : {}), v2: opts.v2, headersFile: opts.headersFile, ...(opts.html ? {} : { html: false }) })
+  await savePublished(site, withSummaries(publishes, pages?.summaries))
   const docs = { written: 0, unchanged: 0 }
   for (const d of documents) await writeDocuments(site, d, cache, docs)
   opts.onProgress?.({ type: 'documents', ...docs })

@@ -55,6 +55,8 @@ interface PlannedObject {
   redirect?: string
   /** Content-addressed: present with the right size means present. */
   immutable: boolean
+  /** Headers S3 cannot send, kept as `x-amz-meta-*` metadata for a CDN to send (the pages' Content-Security-Policy). */
+  metadata?: Record<string, string>
   digest?: Digest
   size: number
 }
@@ -63,10 +65,13 @@ interface PlannedObject {
  * Upload phases, in order. Manifests by digest go up children first: an index's phase is above
  * every manifest it lists (`manifest + depth / 100`).
  */
-const Phase = { blob: 0, redirect: 1, manifest: 2, tag: 3, tagList: 4, siteWide: 5, index: 6, wellKnown: 7 } as const
+const Phase = { blob: 0, redirect: 1, manifest: 2, tag: 3, tagList: 4, siteWide: 5, index: 6, wellKnown: 7, pageAsset: 8, page: 9, home: 10 } as const
 
-/** A key ocisite owns in a bucket; `--delete` never touches anything else. */
-const ownedKey = (key: string) => SiteLayout.bucketOwned.some((k) => (k.endsWith('/') ? key.startsWith(k) : key === k))
+/**
+ * A key ocisite owns in a bucket; `--delete` never touches anything else. The pages' folders are
+ * ocisite's; the root `index.html` only when the site has pages (so a bucket's own is left alone).
+ */
+const ownedKey = (key: string, html: boolean) => SiteLayout.bucketOwned.some((k) => (k.endsWith('/') ? key.startsWith(k) : key === k)) || (SiteLayout.isPage(key) && (key !== SiteLayout.homePage() || html))
 
 /**
  * Map a site directory onto bucket keys. Each key is the URL path a consumer requests, and its
@@ -82,7 +87,8 @@ async function planObjects(site: SitePaths, files: Set<string>, indexDocument: s
     if (r.kind !== 'file') throw new OcisiteError('STATE_INVALID', `${site.root}: ${requestPath} does not resolve to a file of the site (is the site complete? run ocisite build or verify)`, { path: requestPath })
     const file = site.abs(r.file.replace(/^\/+/, ''))
     const st = await fs.stat(file)
-    out.push({ key, phase, contentType: r.headers['Content-Type']!, cacheControl: r.headers['Cache-Control']!, file, immutable, size: st.size, ...extra })
+    const csp = r.headers['Content-Security-Policy']
+    out.push({ key, phase, contentType: r.headers['Content-Type']!, cacheControl: r.headers['Cache-Control']!, file, immutable, size: st.size, ...(csp ? { metadata: { 'content-security-policy': csp } } : {}), ...extra })
   }
   const blobRedirects = new Map<string, { repo: string; digest: string }>()
   const indexChildren = new Map<string, string[]>()
@@ -90,6 +96,7 @@ async function planObjects(site: SitePaths, files: Set<string>, indexDocument: s
     let m: RegExpExecArray | null
     if (rel === SiteLayout.wellKnown) await add(rel, `/${rel}`, Phase.wellKnown, false)
     else if (rel.startsWith(`${SiteLayout.indexDir}/`)) await add(rel, `/${rel}`, Phase.index, false)
+    else if (SiteLayout.isPage(rel)) await add(rel, `/${rel}`, rel.endsWith('index.html') ? (rel.startsWith('_/_page/') || rel === SiteLayout.homePage() ? Phase.home : Phase.page) : Phase.pageAsset, false)
     else if ((m = /^oci-cas\/(sha256|sha512)\/[0-9a-f]{2}\/([0-9a-f]+)$/.exec(rel))) await add(rel, `/${rel}`, Phase.blob, true, { digest: parseDigest(`${m[1]}:${m[2]}`) })
     else if (rel === SiteLayout.v2Base) await add(`v2/${indexDocument}`, '/v2/', Phase.siteWide, false)
     else if (rel === SiteLayout.v2Catalog) await add('v2/_catalog', '/v2/_catalog', Phase.siteWide, false)
@@ -160,7 +167,7 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
     return !have || have.size !== bytes.byteLength || have.etag !== md5(bytes)
   })
   const planned = new Set(objects.map((o) => o.key))
-  const stale = [...listing.keys()].filter((k) => !planned.has(k) && ownedKey(k))
+  const stale = [...listing.keys()].filter((k) => !planned.has(k) && ownedKey(k, record.files.has(SiteLayout.homePage())))
   const toUpload = objects.filter((_, i) => needed[i])
   result.objects.unchanged = objects.length - toUpload.length
   const bytesTotal = toUpload.reduce((n, o) => n + o.size, 0)
@@ -203,7 +210,7 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
     }
     await mapLimit(batch, concurrency, async (o) => {
       const body = o.redirect !== undefined ? Buffer.alloc(0) : (bodies.get(o.key) ?? (await fs.readFile(o.file!)))
-      await bucket.put(o.key, body, { contentType: o.contentType, cacheControl: o.cacheControl, ...(o.redirect ? { redirect: o.redirect } : {}) })
+      await bucket.put(o.key, body, { contentType: o.contentType, cacheControl: o.cacheControl, ...(o.redirect ? { redirect: o.redirect } : {}), ...(o.metadata ? { metadata: o.metadata } : {}) })
       finished(o)
     })
   }
@@ -223,7 +230,7 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
 }
 
 function deleteRank(key: string): number {
-  if (key === SiteLayout.wellKnown) return 0
+  if (key === SiteLayout.wellKnown || SiteLayout.isPage(key)) return 0
   if (key.startsWith(`${SiteLayout.indexDir}/`)) return 1
   if (key === 'v2/_catalog' || /^v2\/[^/]*$/.test(key)) return 2
   if (key.endsWith('/tags/list')) return 3

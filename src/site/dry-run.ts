@@ -8,6 +8,7 @@ import type { PublishedImage } from './write/published.js'
 import { changesBetween } from './write/site-changes.js'
 import { expectedFiles, ownedAfter, readIfSize, siteDocuments, type DocumentSettings } from './write/site-files.js'
 import { SiteLayout, type SitePaths } from './map.js'
+import { sitePages } from './write/pages/pages.js'
 import { OwnedRecord } from './write/site-state.js'
 import type { WriteOutcome } from './write/write-result.js'
 
@@ -51,8 +52,9 @@ function compareDocuments(site: SitePaths, files: SiteFiles, docs: { written: nu
  * move and unpublish against `before`, the blobs and documents it would write, and the files it
  * would delete. Fails as the write would on a symlinked directory or a blob only the site held.
  */
-export async function previewWrite(site: SitePaths, plan: SitePlan, before: PublishedImage[], settings: DocumentSettings, keepBlobs: boolean): Promise<WriteOutcome> {
-  const { documents, v2 } = siteDocuments(plan, settings)
+export async function previewWrite(site: SitePaths, plan: SitePlan, before: PublishedImage[], settings: DocumentSettings & { host: string }, keepBlobs: boolean): Promise<WriteOutcome> {
+  const pages = settings.html ? await sitePages(site, plan, settings, keepBlobs ? before : undefined) : undefined
+  const { documents, v2 } = siteDocuments(plan, settings, pages?.documents)
   const expected = expectedFiles(plan, v2, documents)
   await mapLimit([...new Set([...expected].map((rel) => rel.slice(0, rel.lastIndexOf('/') + 1)))], 32, (dir) => site.parentDir(`${dir}x`, false))
   const blobs = { written: 0, skipped: 0, hashed: 0, bytesWritten: 0 }

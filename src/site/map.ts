@@ -45,6 +45,18 @@ export const SiteLayout = {
   v2Tag: (repo: string, tag: string, kind: ManifestKind) => `v2/${repo}/_tags/${tag}.${kind}`,
   v2Manifest: (repo: string, d: Digest, kind: ManifestKind) => `v2/${repo}/_manifests/${d.algorithm}/${d.encoded}.${kind}`,
   v2Referrers: (repo: string, d: Digest) => `v2/${repo}/_referrers/${d.algorithm}/${d.encoded}.json`,
+  /**
+   * HTML pages (README: The pages). Page N of the home page and of an image's page live under
+   * `_/`: no image path segment can start with "_", so none can clash with them.
+   */
+  homePage: (page = 1) => (page === 1 ? 'index.html' : `_/_page/${page}/index.html`),
+  imagePage: (imagePath: string, page = 1) => (page === 1 ? `_/${imagePath}/index.html` : `_/${imagePath}/_page/${page}/index.html`),
+  /** The pages' stylesheet, script and icon. */
+  pageAsset: (name: 'ocisite.css' | 'ocisite.js' | 'favicon.svg') => `_ocisite/${name}`,
+  /** Is this site file one of the pages or their assets? */
+  isPage: (rel: string) => rel === 'index.html' || rel.startsWith('_/') || rel.startsWith('_ocisite/'),
+  /** The URL path a page file is served at (`_/org/app/index.html` → `/_/org/app/`). */
+  pageUrl: (rel: string) => `/${rel.replace(/(^|\/)index\.html$/, '$1')}`,
 } as const
 
 /**

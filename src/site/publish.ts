@@ -51,6 +51,7 @@ async function writeOptions(opts: UpdateOptions & { concurrency?: number; verify
     baseUrl: settings.baseUrl,
     v2: settings.v2,
     headersFile: settings.headersFile,
+    html: settings.html ?? true,
     force: false,
     wait: opts.wait ?? true,
     concurrency: opts.concurrency ?? defaultConcurrency,

@@ -8,6 +8,8 @@ import { CacheControl, manifestSuffixTypes, missResponse, siteRoutes, type Miss 
 export interface NginxSite extends Omit<NginxOptions, 'file'> {
   host: string
   v2: boolean
+  /** Serve the HTML pages (default true). */
+  html?: boolean
 }
 
 const templateFile = fileURLToPath(new URL('../../../templates/nginx-site.conf.hbs', import.meta.url))
@@ -39,7 +41,7 @@ export async function renderNginx(site: NginxSite): Promise<string> {
   const hbs = Handlebars.create()
   hbs.registerPartial('acme', acmePartial)
   const template = hbs.compile(await fs.readFile(templateFile, 'utf8'), { noEscape: true, strict: true })
-  const routes = siteRoutes({ v2: site.v2 }).map((r) => ({
+  const routes = siteRoutes({ v2: site.v2, html: site.html }).map((r) => ({
     id: r.id,
     pattern: r.pattern,
     setRepo: r.v2 && r.pattern.startsWith('^/v2/(.+)/'),
@@ -51,6 +53,7 @@ export async function renderNginx(site: NginxSite): Promise<string> {
     v2: r.v2,
     miss: r.miss ?? '',
     tryFiles: r.files.join(' '),
+    headers: Object.entries(r.headers ?? {}).map(([name, value]) => ({ name, value })),
   }))
   const misses = [...new Set(siteRoutes({ v2: site.v2 }).flatMap((r) => (r.miss ? [r.miss] : [])))].sort().map((name: Miss) => ({
     name,

@@ -62,6 +62,7 @@ export async function resolveRequest(site: SitePaths, routes: Route[], rawPath: 
       if (!(await isFile(site, file))) continue
       const headers: Record<string, string> = { ...base, 'Content-Type': typeOf(route, file), 'Cache-Control': route.cacheControl }
       if (route.digest) headers['Docker-Content-Digest'] = expandCaptures(route.digest.captures, m)
+      Object.assign(headers, route.headers)
       return { kind: 'file', file, headers }
     }
     if (!route.miss) return notFound()

@@ -7,6 +7,12 @@ export const CacheControl = {
   none: 'no-store',
 } as const
 
+/**
+ * The pages' Content-Security-Policy: everything from the site's own origin, nothing else (no
+ * inline script or style, no other host, no plugins, no framing by other sites).
+ */
+export const PAGE_CSP = "default-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
+
 export type DistributionErrorCode = 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN' | 'NAME_UNKNOWN'
 
 /** What a /v2/ route answers when no file exists (after checking that the repository exists). */
@@ -53,6 +59,8 @@ export interface Route {
   pathGlob?: string
   /** When no file exists: what to answer instead of a bare 404 (NAME_UNKNOWN if the repository itself is unknown). */
   miss?: Miss
+  /** Further response headers (the pages' Content-Security-Policy). */
+  headers?: Record<string, string>
 }
 
 /** Suffixes of /v2/ manifest files, and the exact media type each is served with. */
@@ -67,14 +75,31 @@ const manifestFiles = (prefix: string) => manifestSuffixTypes.map((s) => `${pref
 /** The repository file whose presence means a /v2/ repository exists (`$1` is the repository). */
 export const repoMarker = '/v2/$1/_tags.json'
 
-/** Every route a site serves, discovery first, then /v2/. Anything else is 404. */
-export function siteRoutes(options: { v2: boolean }): Route[] {
+/**
+ * The HTML pages and their assets: the home page at `/`, each image's pages under `/_/<path>/`
+ * (`index.html` in a directory, as a bucket's website endpoint serves them), assets under
+ * `/_ocisite/`. Documents: the same short cache as the indexes.
+ */
+function pageRoutes(): Route[] {
+  const page = { charset: true, cacheControl: CacheControl.short, v2: false, headers: { 'Content-Security-Policy': PAGE_CSP, 'X-Content-Type-Options': 'nosniff' } }
+  return [
+    { id: 'page-home', pattern: '^/(?:index\\.html)?$', pathGlob: '/', files: ['/index.html'], contentType: 'text/html', ...page },
+    { id: 'page', pattern: '^/_/(.+?)(?:/index\\.html|/)?$', pathGlob: '/_/*', files: ['/_/$1/index.html'], contentType: 'text/html', ...page },
+    { id: 'page-css', pattern: '^/_ocisite/ocisite\\.css$', pathGlob: '/_ocisite/ocisite.css', files: ['/_ocisite/ocisite.css'], contentType: 'text/css', ...page },
+    { id: 'page-js', pattern: '^/_ocisite/ocisite\\.js$', pathGlob: '/_ocisite/ocisite.js', files: ['/_ocisite/ocisite.js'], contentType: 'text/javascript', ...page },
+    { id: 'page-icon', pattern: '^/_ocisite/favicon\\.svg$', pathGlob: '/_ocisite/favicon.svg', files: ['/_ocisite/favicon.svg'], contentType: 'image/svg+xml', ...page, charset: false },
+  ]
+}
+
+/** Every route a site serves, discovery first, then /v2/, then the pages. Anything else is 404. */
+export function siteRoutes(options: { v2: boolean; html?: boolean }): Route[] {
   const discovery: Route[] = [
     { id: 'ref-engines', pattern: '^/\\.well-known/oci-host-ref-engines$', pathGlob: '/.well-known/oci-host-ref-engines', files: ['/.well-known/oci-host-ref-engines'], contentType: MediaType.refEngines, charset: true, cacheControl: CacheControl.short, v2: false },
     { id: 'oci-index', pattern: '^/oci-index/(.+)$', pathGlob: '/oci-index/*', files: ['/oci-index/$1'], contentType: MediaType.ociIndex, charset: true, cacheControl: CacheControl.short, v2: false },
     { id: 'oci-cas', pattern: '^/oci-cas/(sha256|sha512)/([0-9a-f]{2})/([0-9a-f]{64,128})$', pathGlob: '/oci-cas/*', files: ['/oci-cas/$1/$2/$3'], contentType: MediaType.octetStream, charset: false, cacheControl: CacheControl.immutable, v2: false },
   ]
-  if (!options.v2) return discovery
+  const pages = options.html === false ? [] : pageRoutes()
+  if (!options.v2) return [...discovery, ...pages]
   const v2: Route[] = [
     { id: 'v2-base', pattern: '^/v2/?$', files: ['/v2/_base.json'], contentType: MediaType.json, charset: false, cacheControl: CacheControl.short, v2: true },
     { id: 'v2-catalog', pattern: '^/v2/_catalog$', files: ['/v2/_catalog.json'], contentType: MediaType.json, charset: false, cacheControl: CacheControl.short, v2: true },
@@ -84,7 +109,7 @@ export function siteRoutes(options: { v2: boolean }): Route[] {
     { id: 'v2-blob', pattern: `^/v2/(.+)/blobs/${ALG}:([0-9a-f]{2})([0-9a-f]{62,126})$`, files: ['/oci-cas/$2/$3/$3$4'], contentType: MediaType.octetStream, charset: false, cacheControl: CacheControl.immutable, digest: { captures: '$2:$3$4' }, v2: true, miss: 'BLOB_UNKNOWN' },
     { id: 'v2-referrers', pattern: `^/v2/(.+)/referrers/${ALG}:([0-9a-f]{64,128})$`, files: ['/v2/$1/_referrers/$2/$3.json'], contentType: MediaType.ociIndex, charset: false, cacheControl: CacheControl.short, v2: true, miss: 'EMPTY_REFERRERS' },
   ]
-  return [...discovery, ...v2]
+  return [...discovery, ...v2, ...pages]
 }
 
 /** Substitute `$1`… in a template with regex captures. */

@@ -42,9 +42,9 @@ export interface BuildRequest {
  * vouches for), taken before it plans: a file changed while it plans then no longer matches.
  * Undefined for inputs a memo cannot cover (archives are extracted afresh each time).
  */
-export function buildRequest(settings: { host: string; baseUrl: string | undefined; v2: boolean; headersFile: boolean }, inputs: LayoutInput[]): BuildRequest | undefined {
+export function buildRequest(settings: { host: string; baseUrl: string | undefined; v2: boolean; headersFile: boolean; html: boolean }, inputs: LayoutInput[]): BuildRequest | undefined {
   if (inputs.some((i) => i.layout.fromArchive)) return undefined
-  const key = JSON.stringify([FORMAT, settings.host, settings.baseUrl ?? null, settings.v2, settings.headersFile, inputs.map((i) => [i.layout.paths.root, i.imagePath, i.tags, i.searched])])
+  const key = JSON.stringify([FORMAT, settings.host, settings.baseUrl ?? null, settings.v2, settings.headersFile, settings.html, inputs.map((i) => [i.layout.paths.root, i.imagePath, i.tags, i.searched])])
   const files: string[] = []
   for (const { layout } of inputs) {
     const blobs = layout.paths.blobsDir()

@@ -10,14 +10,20 @@ export interface DocumentSettings {
   baseUrl: string | undefined
   v2: boolean
   headersFile: boolean
+  /** Write the HTML pages (their documents come from pages/pages.ts, after everything they show). */
+  html: boolean
 }
 
-/** A plan's documents in dependency order (what a document names is written before it), and its /v2/ tree. */
-export function siteDocuments(plan: SitePlan, settings: DocumentSettings): { documents: SiteFiles[]; v2: V2Tree | undefined } {
+/**
+ * A plan's documents in dependency order (what a document names is written before it), and its
+ * /v2/ tree; `pages` (the HTML pages, in their own order) go last.
+ */
+export function siteDocuments(plan: SitePlan, settings: DocumentSettings, pages: SiteFiles[] = []): { documents: SiteFiles[]; v2: V2Tree | undefined } {
   const discovery = discoveryDocuments(plan, engineTemplates(settings.baseUrl))
   const v2: V2Tree | undefined = settings.v2 ? v2Tree(plan) : undefined
   const documents: SiteFiles[] = [...(v2 ? [v2, v2.siteWide] : []), discovery.indexes, discovery.wellKnown]
-  if (settings.headersFile) documents.push({ files: new Map([[SiteLayout.headersFile, Buffer.from(renderHeadersFile())]]), links: new Map() })
+  if (settings.headersFile) documents.push({ files: new Map([[SiteLayout.headersFile, Buffer.from(renderHeadersFile({ html: settings.html }))]]), links: new Map() })
+  documents.push(...pages)
   return { documents, v2 }
 }
 
@@ -35,7 +41,7 @@ export function expectedFiles(plan: SitePlan, v2: V2Tree | undefined, documents:
 
 /** The order deletes go in: documents and links before the blobs they point at. */
 export function deleteRank(rel: string): number {
-  if (rel === SiteLayout.wellKnown || rel === SiteLayout.headersFile) return 0
+  if (rel === SiteLayout.wellKnown || rel === SiteLayout.headersFile || SiteLayout.isPage(rel)) return 0
   if (rel.startsWith(`${SiteLayout.indexDir}/`)) return 1
   // A repository's tag list first, then its tags and referrers lists, then the manifests they name.
   if (rel.startsWith(`${SiteLayout.v2Dir}/`)) return rel.endsWith('/_tags.json') ? 2 : rel.includes('/_manifests/') ? 4 : 3
