@@ -1,20 +1,14 @@
-import { promises as fs } from 'node:fs'
-import path from 'node:path'
 import { mapLimit } from '../../concurrency.js'
 import { OcisiteError } from '../../errors.js'
 import { REF_NAME, type Descriptor } from '../../oci/descriptor.js'
-import { createDigester, digestOf, parseDigest } from '../../oci/digest.js'
+import { digestOf, parseDigest } from '../../oci/digest.js'
 import { MAX_JSON_BYTES, parseJsonObject } from '../../oci/json.js'
 import { MediaType, manifestKindOf, manifestKinds } from '../../oci/media-types.js'
 import { readNode, type DagNode } from '../../oci/walk.js'
-import { loadPublished, type Published } from '../write/published.js'
-import { resolveRequest } from '../serve/route-resolver.js'
-import { siteRoutes } from '../serve/routes.js'
-import { SiteLayout, SitePaths } from '../map.js'
 import { casEngines, engineList, expandUri, type CasEngine } from '../../oci/engines.js'
-import { httpGet, parseContentType, readCapped, type HttpOptions } from '../../http/client.js'
+import { parseContentType, type HttpOptions } from '../../http/client.js'
 import { casUrl } from '../../content/remote-store.js'
-import { hashFile } from '../../content/ingest/verify.js'
+import { listIndexFiles, openTransport, type Answer } from './transport.js'
 
 /** What kind of thing a problem is; `--json` carries these names. */
 export type ProblemKind =
@@ -60,92 +54,6 @@ export interface VerifyResult {
   problems: Problem[]
 }
 
-/** One answer, however it was obtained. */
-interface Answer {
-  status: number
-  headers: Record<string, string>
-  /** The body whole (documents), capped. */
-  bytes(limit: number): Promise<Buffer>
-  /** The body's size and digest, streamed. */
-  hash(algorithm: 'sha256' | 'sha512'): Promise<{ size: number; hex: string }>
-  discard(): void
-}
-
-/** How requests reach the site: over HTTP, or straight from a directory through the route table. */
-interface Transport {
-  /** The well-known document's URL; every other URL is resolved against it. */
-  wellKnown: string
-  display(url: string): string
-  request(url: string, method: 'GET' | 'HEAD', accept?: string): Promise<Answer>
-}
-
-function httpTransport(target: string, opts: HttpOptions): Transport {
-  const wellKnown = new URL('/.well-known/oci-host-ref-engines', target).toString()
-  return {
-    wellKnown,
-    display: (url) => url,
-    async request(url, method, accept = '*/*') {
-      const res = await httpGet(url, accept, opts, method).catch((err: unknown) => {
-        // verify has no --protocol: the scheme to change is the URL's.
-        if (!(err instanceof OcisiteError && err.context.plainHttp)) throw err
-        const plain = new URL(url)
-        const port = plain.port || '443'
-        plain.protocol = 'http:'
-        plain.port = port
-        throw new OcisiteError('NETWORK', `${method} ${url}: the server speaks plain HTTP, not HTTPS (verify ${plain.origin} instead)`, err.context, { cause: err })
-      })
-      const headers: Record<string, string> = {}
-      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v
-      return {
-        status: res.status,
-        headers,
-        bytes: (limit) => readCapped(res, limit, () => `GET ${url}: over ${limit} bytes`),
-        async hash(algorithm) {
-          const h = createDigester(algorithm)
-          let size = 0
-          for await (const c of res.body) {
-            size += c.byteLength
-            h.update(c)
-          }
-          return { size, hex: h.digest('hex') }
-        },
-        discard: () => res.body.destroy(),
-      }
-    },
-  }
-}
-
-/** Answers from a site directory exactly as `serve` and the generated nginx config give them. */
-function directoryTransport(site: SitePaths, v2: boolean): Transport {
-  const routes = siteRoutes({ v2 })
-  const origin = 'http://site.invalid'
-  return {
-    wellKnown: `${origin}/.well-known/oci-host-ref-engines`,
-    display: (url) => (url.startsWith(origin) ? url.slice(origin.length) : url),
-    async request(url) {
-      const u = new URL(url)
-      const r = await resolveRequest(site, routes, `${u.pathname}${u.search}`)
-      const lower = (h: Record<string, string>) => Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]))
-      if (r.kind === 'body') {
-        const body = Buffer.from(r.body)
-        return { status: r.status, headers: { ...lower(r.headers), 'content-length': String(body.byteLength) }, bytes: async () => body, hash: async (a) => ({ size: body.byteLength, hex: digestOf(body, a).split(':')[1]! }), discard: () => undefined }
-      }
-      const file = site.abs(r.file.replace(/^\/+/, ''))
-      const st = await fs.stat(file)
-      return {
-        status: 200,
-        headers: { ...lower(r.headers), 'content-length': String(st.size) },
-        async bytes(limit) {
-          if (st.size > limit) throw new OcisiteError('PROTOCOL', `${r.file}: over ${limit} bytes`)
-          return fs.readFile(file)
-        },
-        hash: (algorithm) => hashFile(file, algorithm),
-        discard: () => undefined,
-      }
-    },
-  }
-}
-
 /** Longest a document may be cached before a publish shows: documents change on every publish. */
 const MAX_DOCUMENT_AGE = 600
 
@@ -157,20 +65,7 @@ const manifestAccept = Object.values(manifestKinds).join(', ')
  * Content-Type, Cache-Control, size and digest. Problems are returned, not thrown.
  */
 export async function verifySite(target: string, options: VerifyOptions = {}): Promise<VerifyResult> {
-  const isUrl = /^https?:\/\//i.test(target)
-  let transport: Transport
-  let published: Published | undefined
-  let site: SitePaths | undefined
-  if (isUrl) transport = httpTransport(target, options)
-  else {
-    site = new SitePaths(path.resolve(options.cwd ?? process.cwd(), target))
-    if (!(await fs.stat(site.abs(SiteLayout.wellKnown)).catch(() => undefined))) {
-      throw new OcisiteError('INPUT_NOT_FOUND', `${site.root}: not a built site (no ${SiteLayout.wellKnown})`, { file: site.root })
-    }
-    published = await loadPublished(site).catch(() => undefined)
-    const v2 = published?.settings.v2 ?? !!(await fs.stat(site.abs(SiteLayout.v2Base)).catch(() => undefined))
-    transport = directoryTransport(site, v2)
-  }
+  const { transport, published, site } = await openTransport(target, options)
   const result: VerifyResult = { target, ok: false, deep: !!options.deep, v2: false, checked: { requests: 0, images: 0, tags: 0, manifests: 0, blobs: 0 }, problems: [] }
   const problem = (kind: ProblemKind, url: string, message: string) => result.problems.push({ kind, url: transport.display(url), message })
   const limit = options.concurrency ?? 16
@@ -420,18 +315,4 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
 function finish(result: VerifyResult): VerifyResult {
   result.ok = result.problems.length === 0
   return result
-}
-
-/** The images a site directory serves: every file under oci-index/. */
-async function listIndexFiles(site: SitePaths): Promise<string[]> {
-  const out: string[] = []
-  const walk = async (rel: string): Promise<void> => {
-    for (const e of await fs.readdir(site.abs(rel), { withFileTypes: true }).catch(() => [])) {
-      const child = `${rel}/${e.name}`
-      if (e.isDirectory()) await walk(child)
-      else if (e.isFile() && !e.name.startsWith('.ocisite-tmp-')) out.push(child.slice(SiteLayout.indexDir.length + 1))
-    }
-  }
-  await walk(SiteLayout.indexDir)
-  return out.sort()
 }
