@@ -20,12 +20,15 @@ export interface ImageSummary {
  * The tags a page lists, newest first: every tag except cosign tag-scheme tags (`sha256-<hex>.sig`)
  * whose subject is another listed tag's digest: those show as that tag's signature instead.
  */
-export function listedTags(facts: TagFacts[]): TagFacts[] {
+export function listedTags<T extends { tag: string; digest: string; created?: string }>(facts: T[]): T[] {
   const digests = new Set(facts.map((f) => f.digest))
-  return facts.filter((f) => {
-    const c = cosignTag(f.tag)
-    return !(c && digests.has(c.subject))
-  }).sort(compareNewestFirst)
+  return facts.filter((f) => isListed(f.tag, digests)).sort(compareNewestFirst)
+}
+
+/** Is `tag` listed, among tags naming `digests`? Not when it is a cosign tag of one of them. */
+export function isListed(tag: string, digests: ReadonlySet<string>): boolean {
+  const c = cosignTag(tag)
+  return !(c && digests.has(c.subject))
 }
 
 /** The summary of an image from its listed tags and all of its tags' facts. */

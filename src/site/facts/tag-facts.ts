@@ -124,24 +124,25 @@ async function manifestFacts(read: ReadBlob, desc: Descriptor, blobs: Map<string
   const [config, ...layers] = node.children
   blobs.set(desc.digest, desc.size)
   for (const c of node.children) blobs.set(c.digest, c.size)
+  const layerFacts = layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, ...(typeof l.annotations?.['org.opencontainers.image.title'] === 'string' ? { title: l.annotations['org.opencontainers.image.title'] } : {}) }))
+  let platform = desc.platform
+  let configF: ConfigFacts | undefined
+  if (config && isImageConfigType(config.mediaType)) {
+    const configBody = parseJsonObject(await read(config, MAX_CONFIG_BYTES), `config ${config.digest}`, MAX_CONFIG_BYTES)
+    configF = configFacts(config, configBody)
+    platform ??= platformFromConfig(configBody)
+  } else if (config) configF = { digest: config.digest, mediaType: config.mediaType, size: config.size }
+  const artifactType = typeof body.artifactType === 'string' ? body.artifactType : config && !isImageConfigType(config.mediaType) ? config.mediaType : undefined
   const facts: ManifestFacts = {
     digest: desc.digest,
     mediaType: node.mediaType,
     size: desc.size,
+    ...(platform ? { platform: platformText(platform) } : {}),
+    ...(artifactType ? { artifactType } : {}),
     compressedSize: layers.reduce((n, l) => n + l.size, 0),
-    layers: layers.map((l) => ({ digest: l.digest, mediaType: l.mediaType, size: l.size, ...(typeof l.annotations?.['org.opencontainers.image.title'] === 'string' ? { title: l.annotations['org.opencontainers.image.title'] } : {}) })),
+    ...(configF ? { config: configF } : {}),
+    layers: layerFacts,
   }
-  if (config && isImageConfigType(config.mediaType)) {
-    const configBody = parseJsonObject(await read(config, MAX_CONFIG_BYTES), `config ${config.digest}`, MAX_CONFIG_BYTES)
-    facts.config = configFacts(config, configBody)
-    const platform = desc.platform ?? platformFromConfig(configBody)
-    if (platform) facts.platform = platformText(platform)
-  } else {
-    if (desc.platform) facts.platform = platformText(desc.platform)
-    if (config) facts.config = { digest: config.digest, mediaType: config.mediaType, size: config.size }
-  }
-  const artifactType = typeof body.artifactType === 'string' ? body.artifactType : config && !isImageConfigType(config.mediaType) ? config.mediaType : undefined
-  if (artifactType) facts.artifactType = artifactType
   return { facts, annotations: stringMap(body.annotations) }
 }
 
@@ -214,6 +215,15 @@ export async function describeTag(read: ReadBlob, referrersOf: ReferrersOf, tag:
     signed: signedByTag || referrers.some((r) => r.kind === 'signature' && r.subject === entry.digest),
     blobs,
   }
+}
+
+/** What pulling every platform of a tag downloads: each layer once. */
+export function compressedSize(facts: Pick<TagFacts, 'manifests'>): number {
+  const layers = new Map<string, number>()
+  for (const m of facts.manifests) for (const l of m.layers) layers.set(l.digest, l.size)
+  let n = 0
+  for (const size of layers.values()) n += size
+  return n
 }
 
 /** The newest of some RFC 3339 times (the text as given), or undefined. */
