@@ -81,7 +81,7 @@ describe('the pages a build writes', () => {
     expect(commands).toEqual([
       'docker pull example.com/app:1.10',
       'podman pull example.com/app:1.10',
-      'skopeo copy docker://example.com/app:1.10 oci:app:1.10',
+      'skopeo copy --preserve-digests docker://example.com/app:1.10 oci:app:1.10',
       'ctr image pull example.com/app:1.10',
       `oras copy example.com/app@${L.digests['app#1.10']} --to-oci-layout app:1.10`,
       'ocisite pull example.com/app#1.10 ./app',
