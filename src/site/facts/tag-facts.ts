@@ -137,7 +137,7 @@ async function manifestFacts(read: ReadBlob, desc: Descriptor, blobs: Map<string
     digest: desc.digest,
     mediaType: node.mediaType,
     size: desc.size,
-    ...(platform ? { platform: platformText(platform) } : {}),
+    ...(platform && platformText(platform) ? { platform: platformText(platform) } : {}),
     ...(artifactType ? { artifactType } : {}),
     compressedSize: layers.reduce((n, l) => n + l.size, 0),
     ...(configF ? { config: configF } : {}),
