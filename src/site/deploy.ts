@@ -65,13 +65,13 @@ interface PlannedObject {
  * Upload phases, in order. Manifests by digest go up children first: an index's phase is above
  * every manifest it lists (`manifest + depth / 100`).
  */
-const Phase = { blob: 0, redirect: 1, manifest: 2, tag: 3, tagList: 4, siteWide: 5, index: 6, wellKnown: 7, pageAsset: 8, page: 9, home: 10 } as const
+const Phase = { blob: 0, redirect: 1, manifest: 2, tag: 3, tagList: 4, siteWide: 5, index: 6, pageAsset: 6.25, page: 6.5, home: 6.75, wellKnown: 7 } as const
 
 /**
  * A key ocisite owns in a bucket; `--delete` never touches anything else. The pages' folders are
  * ocisite's; the root `index.html` only when the site has pages (so a bucket's own is left alone).
  */
-const ownedKey = (key: string, html: boolean) => SiteLayout.bucketOwned.some((k) => (k.endsWith('/') ? key.startsWith(k) : key === k)) || (SiteLayout.isPage(key) && (key !== SiteLayout.homePage() || html))
+const ownedKey = (key: string, html: boolean) => (key !== SiteLayout.homePage() || html) && SiteLayout.bucketOwned.some((k) => (k.endsWith('/') ? key.startsWith(k) : key === k))
 
 /**
  * Map a site directory onto bucket keys. Each key is the URL path a consumer requests, and its

@@ -17,9 +17,10 @@ export const SiteLayout = {
   v2Dir: 'v2',
   /**
    * The keys `deploy --delete` may remove from a bucket (under its prefix): an exact key, or
-   * every key below a folder ending in `/`. Anything else in the bucket is never touched.
+   * every key below a folder ending in `/`. Anything else in the bucket is never touched. The
+   * home page, `index.html`, only while the site has pages (a bucket may have one of its own).
    */
-  bucketOwned: ['.well-known/oci-host-ref-engines', 'oci-index/', 'oci-cas/', 'v2/'],
+  bucketOwned: ['.well-known/oci-host-ref-engines', 'oci-index/', 'oci-cas/', 'v2/', '_/', '_ocisite/', 'index.html'],
   /** ocisite's own state: the record of owned files and the lock. Never served. */
   stateDir: '.ocisite',
   ownedRecord: '.ocisite/owned.json',
@@ -51,6 +52,8 @@ export const SiteLayout = {
    */
   homePage: (page = 1) => (page === 1 ? 'index.html' : `_/_page/${page}/index.html`),
   imagePage: (imagePath: string, page = 1) => (page === 1 ? `_/${imagePath}/index.html` : `_/${imagePath}/_page/${page}/index.html`),
+  pagesDir: '_',
+  pageAssetsDir: '_ocisite',
   /** The pages' stylesheet, script and icon. */
   pageAsset: (name: 'ocisite.css' | 'ocisite.js' | 'favicon.svg') => `_ocisite/${name}`,
   /** Is this site file one of the pages or their assets? */

@@ -16,14 +16,14 @@ export interface DocumentSettings {
 
 /**
  * A plan's documents in dependency order (what a document names is written before it), and its
- * /v2/ tree; `pages` (the HTML pages, in their own order) go last.
+ * /v2/ tree. `pages` (the HTML pages, in their own order) go after the indexes they show and
+ * before the well-known document, which stays last.
  */
 export function siteDocuments(plan: SitePlan, settings: DocumentSettings, pages: SiteFiles[] = []): { documents: SiteFiles[]; v2: V2Tree | undefined } {
   const discovery = discoveryDocuments(plan, engineTemplates(settings.baseUrl))
   const v2: V2Tree | undefined = settings.v2 ? v2Tree(plan) : undefined
-  const documents: SiteFiles[] = [...(v2 ? [v2, v2.siteWide] : []), discovery.indexes, discovery.wellKnown]
+  const documents: SiteFiles[] = [...(v2 ? [v2, v2.siteWide] : []), discovery.indexes, ...pages, discovery.wellKnown]
   if (settings.headersFile) documents.push({ files: new Map([[SiteLayout.headersFile, Buffer.from(renderHeadersFile({ html: settings.html }))]]), links: new Map() })
-  documents.push(...pages)
   return { documents, v2 }
 }
 

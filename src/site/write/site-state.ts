@@ -110,7 +110,7 @@ export async function removeTempFiles(site: SitePaths): Promise<number> {
       }
     }
   }
-  for (const dir of [SiteLayout.casDir, SiteLayout.indexDir, SiteLayout.v2Dir, '.well-known', SiteLayout.stateDir]) {
+  for (const dir of [SiteLayout.casDir, SiteLayout.indexDir, SiteLayout.v2Dir, '.well-known', SiteLayout.stateDir, SiteLayout.pagesDir, SiteLayout.pageAssetsDir]) {
     const st = await fs.lstat(site.abs(dir)).catch(() => undefined)
     if (st?.isDirectory()) await walk(dir)
   }
