@@ -222,7 +222,7 @@ describe('ls and inspect on a site directory', () => {
     expect(byDigest.code, byDigest.stderr).toBe(0)
     expect(byDigest.stdout).toMatch(/^multi@sha256:[0-9a-f]{64}\ndigest {6}sha256:/)
     expect(byDigest.stdout).toContain('linux/arm64/v8  ')
-    expect(byDigest.stdout).toContain('  entrypoint["/bin/greet"]')
+    expect(byDigest.stdout).toContain('  entrypoint ["/bin/greet"]')
   })
 
   it.each([

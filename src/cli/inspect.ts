@@ -5,7 +5,7 @@ import { formatBytes, printJson, type CliIo } from './output.js'
 
 function printInspect(io: CliIo, r: InspectResult): void {
   const out: string[] = [`${r.path}${r.reference.includes(':') ? '@' : '#'}${r.reference}`]
-  const line = (key: string, value: string, indent = '') => out.push(`${indent}${key.padEnd(12 - indent.length)}${value}`)
+  const line = (key: string, value: string, indent = '') => out.push(`${indent}${key.padEnd(11 - indent.length)} ${value}`)
   line('digest', r.digest)
   line('media type', `${r.mediaType} (${formatBytes(r.size)})`)
   if (r.artifactType) line('artifact', r.artifactType)
