@@ -109,34 +109,45 @@ function digestOf(algorithm: string | undefined, encoded: string | undefined): D
 }
 
 const repoOf = (text: string | undefined) => (text !== undefined && isImagePath(text) ? text : undefined)
-const kindOf = (text: string | undefined) => (text !== undefined && text in manifestKinds ? (text as ManifestKind) : undefined)
-const KINDS = `(${Object.keys(manifestKinds).join('|')})`
-const ALG = '(sha256|sha512)'
+const kindOf = (text: string | undefined) => (text !== undefined && Object.hasOwn(manifestKinds, text) ? (text as ManifestKind) : undefined)
 const stateNames = new Map(Object.entries(stateFiles).map(([name, f]) => [`${siteDirs.state}/${f}`, name as StateName]))
 
-/** How each kind of site path reads back: a pattern and the entry its captures make (undefined: not a valid one). */
+const ALG = '(sha256|sha512)'
+const KINDS = `(${Object.keys(manifestKinds).join('|')})`
+const REPO = '(.+)'
+/** Stands for a part of a name, so a pattern can be made from the same builder that spells it. */
+const PART = '\u0000'
+const regexText = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+
+/** An anchored pattern (PCRE and JavaScript) for `name`, built with PART for each part: its text escaped, each part the next group. */
+function patternOf(name: string, ...groups: string[]): string {
+  let i = 0
+  return `^${regexText(name).replaceAll(PART, () => groups[i++]!)}$`
+}
+
+/** How each kind of site path reads back: its pattern, and the entry the captures make (undefined: not a valid one). */
 const fileParsers: Array<[RegExp, (m: RegExpExecArray) => SiteEntry | undefined]> = [
-  [/^oci-cas\/(sha256|sha512)\/([0-9a-f]{2})\/([0-9a-f]+)$/, (m) => {
+  [new RegExp(patternOf(file.blob(PART, PART, PART), ALG, '([0-9a-f]{2})', '([0-9a-f]+)')), (m) => {
     const digest = m[3]!.startsWith(m[2]!) ? digestOf(m[1], m[3]) : undefined
     return digest && { kind: 'blob', digest }
   }],
-  [/^oci-index\/(.+)$/, (m) => {
+  [new RegExp(patternOf(file.index(PART), REPO)), (m) => {
     const repo = repoOf(m[1])
     return repo === undefined ? undefined : { kind: 'index', repo }
   }],
-  [/^v2\/(.+)\/_tags\.json$/, (m) => {
+  [new RegExp(patternOf(file.tagsList(PART), REPO)), (m) => {
     const repo = repoOf(m[1])
     return repo === undefined ? undefined : { kind: 'tags-list', repo }
   }],
-  [new RegExp(`^v2/(.+)/_tags/([^/]+)\\.${KINDS}$`), (m) => {
+  [new RegExp(patternOf(file.tag(PART, PART, PART), REPO, '([^/]+)', KINDS)), (m) => {
     const [repo, manifestKind] = [repoOf(m[1]), kindOf(m[3])]
     return repo !== undefined && manifestKind && isTag(m[2]!) ? { kind: 'tag', repo, tag: m[2]!, manifestKind } : undefined
   }],
-  [new RegExp(`^v2/(.+)/_manifests/${ALG}/([0-9a-f]+)\\.${KINDS}$`), (m) => {
+  [new RegExp(patternOf(file.manifest(PART, PART, PART, PART), REPO, ALG, '([0-9a-f]+)', KINDS)), (m) => {
     const [repo, digest, manifestKind] = [repoOf(m[1]), digestOf(m[2], m[3]), kindOf(m[4])]
     return repo !== undefined && digest && manifestKind ? { kind: 'manifest', repo, digest, manifestKind } : undefined
   }],
-  [new RegExp(`^v2/(.+)/_referrers/${ALG}/([0-9a-f]+)\\.json$`), (m) => {
+  [new RegExp(patternOf(file.referrers(PART, PART, PART), REPO, ALG, '([0-9a-f]+)')), (m) => {
     const [repo, digest] = [repoOf(m[1]), digestOf(m[2], m[3])]
     return repo !== undefined && digest ? { kind: 'referrers', repo, digest } : undefined
   }],
@@ -257,22 +268,21 @@ export interface RequestPattern {
 }
 
 const HEX = '([0-9a-f]{64,128})'
-const REPO = '(.+)'
-const regexText = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+const DIGEST = `${ALG}:${HEX}`
 const manifestFiles = (name: (kind: string) => string) => manifestSuffixTypes.map((s) => `/${name(s.suffix)}`)
 
 /** Every request pattern, in order; the /v2/ ones only matter where the site serves /v2/. */
 export const requestPatterns: RequestPattern[] = [
-  { kind: 'well-known', pattern: `^${regexText(WELL_KNOWN_PATH)}$`, glob: WELL_KNOWN_PATH, files: [WELL_KNOWN_PATH], repo: false, v2: false },
-  { kind: 'index', pattern: `^/${siteDirs.index}/${REPO}$`, glob: `/${siteDirs.index}/*`, files: [`/${file.index('$1')}`], repo: false, v2: false },
-  { kind: 'blob', pattern: `^/${siteDirs.cas}/${ALG}/([0-9a-f]{2})/${HEX}$`, glob: `/${siteDirs.cas}/*`, files: [`/${file.blob('$1', '$3', '$2')}`], repo: false, v2: false },
-  { kind: 'v2-base', pattern: `^${v2Url.base}?$`, files: [`/${file.base}`], repo: false, v2: true },
-  { kind: 'catalog', pattern: `^${v2Url.catalog}$`, files: [`/${file.catalog}`], repo: false, v2: true },
-  { kind: 'tags-list', pattern: `^${v2Url.tagsList(REPO)}$`, files: [`/${file.tagsList('$1')}`], repo: true, v2: true },
-  { kind: 'manifest', pattern: `^${v2Url.manifest(REPO, `${ALG}:${HEX}`)}$`, files: manifestFiles((k) => file.manifest('$1', '$2', '$3', k)), digest: '$2:$3', repo: true, v2: true },
-  { kind: 'tag', pattern: `^${v2Url.manifest(REPO, `(${TAG_PATTERN})`)}$`, files: manifestFiles((k) => file.tag('$1', '$2', k)), repo: true, v2: true },
-  { kind: 'blob-link', pattern: `^${v2Url.blob(REPO, `${ALG}:([0-9a-f]{2})([0-9a-f]{62,126})`)}$`, files: [`/${file.blob('$2', '$3$4', '$3')}`], digest: '$2:$3$4', repo: true, v2: true },
-  { kind: 'referrers', pattern: `^${v2Url.referrers(REPO, `${ALG}:${HEX}`)}$`, files: [`/${file.referrers('$1', '$2', '$3')}`], repo: true, v2: true },
+  { kind: 'well-known', pattern: patternOf(WELL_KNOWN_PATH), glob: WELL_KNOWN_PATH, files: [WELL_KNOWN_PATH], repo: false, v2: false },
+  { kind: 'index', pattern: patternOf(`/${file.index(PART)}`, REPO), glob: `/${siteDirs.index}/*`, files: [`/${file.index('$1')}`], repo: false, v2: false },
+  { kind: 'blob', pattern: patternOf(`/${file.blob(PART, PART, PART)}`, ALG, '([0-9a-f]{2})', HEX), glob: `/${siteDirs.cas}/*`, files: [`/${file.blob('$1', '$3', '$2')}`], repo: false, v2: false },
+  { kind: 'v2-base', pattern: patternOf(v2Url.base).replace(/\/\$$/, '/?$'), files: [`/${file.base}`], repo: false, v2: true },
+  { kind: 'catalog', pattern: patternOf(v2Url.catalog), files: [`/${file.catalog}`], repo: false, v2: true },
+  { kind: 'tags-list', pattern: patternOf(v2Url.tagsList(PART), REPO), files: [`/${file.tagsList('$1')}`], repo: true, v2: true },
+  { kind: 'manifest', pattern: patternOf(v2Url.manifest(PART, PART), REPO, DIGEST), files: manifestFiles((k) => file.manifest('$1', '$2', '$3', k)), digest: '$2:$3', repo: true, v2: true },
+  { kind: 'tag', pattern: patternOf(v2Url.manifest(PART, PART), REPO, `(${TAG_PATTERN})`), files: manifestFiles((k) => file.tag('$1', '$2', k)), repo: true, v2: true },
+  { kind: 'blob-link', pattern: patternOf(v2Url.blob(PART, PART), REPO, `${ALG}:([0-9a-f]{2})([0-9a-f]{62,126})`), files: [`/${file.blob('$2', '$3$4', '$3')}`], digest: '$2:$3$4', repo: true, v2: true },
+  { kind: 'referrers', pattern: patternOf(v2Url.referrers(PART, PART), REPO, DIGEST), files: [`/${file.referrers('$1', '$2', '$3')}`], repo: true, v2: true },
 ]
 
 /** The file whose presence means a /v2/ repository exists (`$1`: the repository). */
@@ -318,5 +328,5 @@ export function entryOfUrl(uriPath: string): ServedEntry | undefined {
   return undefined
 }
 
-/** A site root on disk (kept here too, for importers of the old place). */
+// SitePaths (a site root on disk) lives in site-paths.ts; importable from here too.
 export { SitePaths } from './site-paths.js'
