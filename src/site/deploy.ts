@@ -82,7 +82,7 @@ async function planObjects(site: SitePaths, files: Set<string>, indexDocument: s
     if (r.kind !== 'file') throw new OcisiteError('STATE_INVALID', `${site.root}: ${requestPath} does not resolve to a file of the site (is the site complete? run ocisite build or verify)`, { path: requestPath })
     const file = site.abs(r.file.replace(/^\/+/, ''))
     const st = await fs.stat(file)
-    out.push({ key, entry, phase: phaseOf(entry), contentType: r.headers['Content-Type']!, cacheControl: r.headers['Cache-Control']!, file, immutable, size: st.size })
+    out.push({ key, entry, phase: phaseOf(entry), contentType: r.headers['Content-Type']!, cacheControl: r.headers['Cache-Control']!, file, immutable, size: st.size, ...(entry.kind === 'blob' ? { digest: entry.digest } : {}) })
   }
   const blobRedirects = new Map<string, Extract<ServedEntry, { kind: 'blob-link' }>>()
   const indexChildren = new Map<string, string[]>()
