@@ -56,21 +56,19 @@ export async function extractTarStream(source: AsyncIterable<Uint8Array>, dest: 
   const writer = new EntryWriter(dest, options.policy)
   const outcome: TarOutcome = { links: writer.links }
   let writeError: unknown
-  let current: Entry | undefined
+  // Set when the stream fails: the entry being written waits for bytes that will not come.
+  const stopped = new AbortController()
   // Entries are placed one after another, in archive order, on this chain (which never rejects).
   let placing: Promise<void> = Promise.resolve()
   const place = async (entry: Entry) => {
-    current = entry
     try {
-      if (outcome.refused === undefined && writeError === undefined) {
-        const verdict = rules.check(entry.path, entry.type, entry.linkpath)
-        if (verdict.kind === 'refuse') outcome.refused = verdict.reason
-        else await writer.place(verdict, entry)
-      }
+      if (outcome.refused !== undefined || writeError !== undefined || stopped.signal.aborted) return
+      const verdict = rules.check(entry.path, entry.type, entry.linkpath)
+      if (verdict.kind === 'refuse') outcome.refused = verdict.reason
+      else await writer.place(verdict, entry, stopped.signal)
     } catch (err) {
-      writeError = err
+      if (!stopped.signal.aborted) writeError = err
     } finally {
-      current = undefined
       // Whatever was not consumed is read past, so the parser goes on to the next entry.
       entry.resume()
     }
@@ -81,8 +79,7 @@ export async function extractTarStream(source: AsyncIterable<Uint8Array>, dest: 
     await pipeline([source instanceof Readable ? source : Readable.from(source, { objectMode: false }), ...stages, parser])
   } catch (err) {
     outcome.unreadable = err
-    // The entry being written waits for bytes that will not come.
-    current?.destroy()
+    stopped.abort(err)
   }
   // The parser has emitted every entry by the time it finishes, so this chain is complete.
   await placing
@@ -111,7 +108,8 @@ class EntryWriter {
     this.made.add(name)
   }
 
-  async place(verdict: Exclude<Verdict, { kind: 'refuse' }>, entry: Entry): Promise<void> {
+  /** Write one entry; `signal` stops a file whose bytes will not come. */
+  async place(verdict: Exclude<Verdict, { kind: 'refuse' }>, entry: Entry, signal: AbortSignal): Promise<void> {
     if (verdict.kind === 'skip') return
     if (verdict.kind === 'dir') return this.dir(verdict.name)
     if (verdict.kind === 'symlink' && this.policy.symlinks === 'record') {
@@ -124,7 +122,7 @@ class EntryWriter {
     if (verdict.kind === 'symlink') return fs.symlink(verdict.link, file)
     if (verdict.kind === 'hardlink') return fs.link(this.abs(verdict.target), file)
     const mode = (entry.mode ?? 0o644) & 0o100 ? 0o755 : 0o644
-    await pipeline(chunks(entry), createWriteStream(file, { flags: 'wx', mode }))
+    await pipeline(chunks(entry), createWriteStream(file, { flags: 'wx', mode }), { signal })
   }
 }
 
