@@ -67,7 +67,8 @@ export async function extractTarStream(source: AsyncIterable<Uint8Array>, dest: 
       if (verdict.kind === 'refuse') outcome.refused = verdict.reason
       else await writer.place(verdict, entry, stopped.signal)
     } catch (err) {
-      if (!stopped.signal.aborted) writeError = err
+      // Once the stream has failed, the write it stopped is no fault of its own.
+      if (!(stopped.signal.aborted && (err as Error).name === 'AbortError')) writeError ??= err
     } finally {
       // Whatever was not consumed is read past, so the parser goes on to the next entry.
       entry.resume()

@@ -164,6 +164,14 @@ describe('streams that fail', () => {
     expect(String(outcome.unreadable)).toMatch(message)
   })
 
+  it('a failure to write is thrown as it is, naming the path (not taken for a bad archive)', async () => {
+    const { dest } = await box()
+    await fs.writeFile(path.join(dest, 'a'), 'a file where the archive needs a directory')
+    const err = await extractTarStream(source(rawTar([f('a/b')])).stream, path.join(dest, 'a'), { policy: ARTIFACT_FILES, gzip: false }).catch((e: unknown) => e)
+    expect((err as NodeJS.ErrnoException).code).toMatch(/ENOTDIR|EEXIST/)
+    expect((err as Error).message).toContain(path.join(dest, 'a'))
+  })
+
   it('more than maxSize bytes of tar: tooLarge', async () => {
     const bytes = gzipSync(rawTar([f('zeros', Buffer.alloc(300_000).toString())]))
     const outcome = await extractTarStream(source(bytes).stream, (await box()).dest, { policy: INPUT_ARCHIVE, gzip: true, maxSize: 100_000 })
