@@ -88,12 +88,10 @@ function typeReason(name: string, type: string): string | undefined {
 /** The checks on one entry alone: its name, its type, and where a link leads. */
 function checkAlone(entryPath: string, type: string, linkpath: string | undefined, policy: TarPolicy): Verdict {
   const refuse = (reason: string): Verdict => ({ kind: 'refuse', reason })
-  if (isHeader(type)) return { kind: 'skip' }
+  // Metadata, and `./` (the archive's root directory, which names nothing), are skipped.
+  if (isHeader(type) || (type === 'Directory' && plainParts(entryPath)?.length === 0)) return { kind: 'skip' }
   const named = plainName(entryPath)
-  if ('reason' in named) {
-    // `./` (the archive's root directory) names nothing and is skipped; anything else is refused.
-    return type === 'Directory' && named.reason.endsWith('names no file') ? { kind: 'skip' } : refuse(named.reason)
-  }
+  if ('reason' in named) return refuse(named.reason)
   const name = named.name
   const bad = typeReason(entryPath, type)
   if (bad) return refuse(bad)
