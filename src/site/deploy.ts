@@ -76,8 +76,6 @@ async function planObjects(site: SitePaths, files: Set<string>, indexDocument: s
   const add = async (entry: ServedEntry, immutable: boolean) => {
     const requestPath = urlOf(entry)
     const key = bucketKeyOf(entry, indexDocument)
-    // A file that is not served (`_headers`, ocisite's records) is no object of the bucket.
-    if (requestPath === undefined || key === undefined) return
     const r = await resolveRequest(site, routes, requestPath)
     if (r.kind !== 'file') throw new OcisiteError('STATE_INVALID', `${site.root}: ${requestPath} does not resolve to a file of the site (is the site complete? run ocisite build or verify)`, { path: requestPath })
     const file = site.abs(r.file.replace(/^\/+/, ''))
@@ -88,6 +86,7 @@ async function planObjects(site: SitePaths, files: Set<string>, indexDocument: s
   const indexChildren = new Map<string, string[]>()
   for (const rel of [...files].sort()) {
     const entry = entryOf(rel)
+    // A file that is not served (`_headers`, ocisite's records) is no object of the bucket.
     if (!entry || entry.kind === 'headers' || entry.kind === 'state') continue
     await add(entry, entry.kind === 'blob' || entry.kind === 'manifest')
     if (entry.kind !== 'manifest') continue

@@ -24,6 +24,9 @@ import {
 import { resolveRequest } from '../../src/site/serve/route-resolver.js'
 import { siteRoutes } from '../../src/site/serve/routes.js'
 import { SitePaths } from '../../src/site/site-paths.js'
+import { planSite } from '../../src/site/plan/plan.js'
+import { loadPublished, siteBlobSource } from '../../src/site/write/published.js'
+import { siteDocuments } from '../../src/site/write/site-files.js'
 import { dockerImage, standardLayouts, tempDir } from '../helpers/fixtures.js'
 
 const A = parseDigest(`sha256:${'ab'.repeat(32)}`)
@@ -280,5 +283,20 @@ describe('site map: every path of a real built site', () => {
       checked++
     }
     expect(checked).toBeGreaterThan(30)
+  })
+
+  it("writes the site's documents in groups of one phase each, in the map's publishing order", async () => {
+    const site = new SitePaths(out)
+    const published = await loadPublished(site)
+    const plan = await planSite([], undefined, { label: out, images: published.images, pending: published.pending, source: siteBlobSource(site), force: false })
+    const { documents } = siteDocuments(plan, { baseUrl: undefined, v2: true, headersFile: true })
+    const phases = documents.map((group) => [...new Set([...group.links.keys(), ...group.files.keys()].map((rel) => phaseOf(entryOf(rel)!)))])
+    for (const p of phases) expect(p).toHaveLength(1)
+    const order = phases.map((p) => p[0]!)
+    expect(order).toEqual([...order].sort((a, b) => a - b))
+    expect(new Set(order).size).toBe(order.length)
+    // Every document the build writes is a file of the site, and no other document is there.
+    const written = documents.flatMap((group) => [...group.links.keys(), ...group.files.keys()]).sort()
+    expect(written).toEqual(files.filter((rel) => !['blob', 'state'].includes(entryOf(rel)!.kind)).sort())
   })
 })
