@@ -5,6 +5,7 @@ import { pullDefaults } from '../defaults.js'
 import { OcisiteError } from '../errors.js'
 import { parseDescriptor, plainDescriptor, REF_NAME, type Descriptor } from '../oci/descriptor.js'
 import { parseDigest } from '../oci/digest.js'
+import { distributionPaths } from '../oci/distribution.js'
 import { MAX_JSON_BYTES } from '../oci/json.js'
 import { parseImageName } from '../oci/image-name.js'
 import { checkLayoutDir, LayoutWriter } from '../content/layout/layout-writer.js'
@@ -115,7 +116,7 @@ async function chooseTarget(root: ResolvedRoot, options: PullOptions): Promise<R
 /** Referrers the site lists for `digest` through its static /v2/ API, when it has one. */
 async function siteReferrers(source: RefEnginesSource, imagePath: string, digest: string, options: PullOptions): Promise<Descriptor[]> {
   if (source.origin !== 'well-known') return []
-  const url = new URL(`/v2/${imagePath}/referrers/${digest}`, source.uri).toString()
+  const url = new URL(distributionPaths.referrers(imagePath, digest), source.uri).toString()
   try {
     const doc = await fetchJson(url, [MediaType.ociIndex], options)
     const list = Array.isArray(doc.body.manifests) ? doc.body.manifests : []

@@ -10,7 +10,8 @@ import { normalizeBuildOptions, type BuildOptions, type NginxOptions, type Norma
 import { planSite, publishedOf, type SitePlan } from './plan/plan.js'
 import type { ProgressListener } from './progress.js'
 import { BuildMemo, buildRequest, type BuildRequest } from './write/build-memo.js'
-import { SiteLayout, SitePaths } from './map.js'
+import { pathOf, siteDirs } from './map.js'
+import { SitePaths } from './site-paths.js'
 import { checkOut, lockSite, OwnedRecord, removeEmptyParents, removeTempFiles, UnreferencedBlobs, type SiteLock } from './write/site-state.js'
 import { loadPublished, publishedBefore, savePublished, type Published, type PublishedImage } from './write/published.js'
 import { copyIntoSite, planCopyItems, siteStore } from './write/blob-copy.js'
@@ -84,10 +85,10 @@ export async function writeSite(opts: SiteWriteOptions, mode: WriteMode): Promis
     return resultOf(site.root, opts.host, plan, await previewWrite(site, plan, before, opts, mode.kind === 'update'), true)
   }
   if (mode.kind === 'build') await ensureDir(opts.out)
-  for (const dir of [SiteLayout.stateDir, SiteLayout.casDir, SiteLayout.indexDir, SiteLayout.v2Dir, '.well-known']) await site.parentDir(`${dir}/x`, false)
+  for (const dir of Object.values(siteDirs)) await site.parentDir(`${dir}/x`, false)
   const lock = await lockSite(site, { wait: opts.wait, onWait: () => opts.onProgress?.({ type: 'waiting', message: `waiting for another ocisite writing ${site.root}` }) })
   try {
-    const cache = await VerifyCache.load(opts.verify ? undefined : site.abs(SiteLayout.verifyCache))
+    const cache = await VerifyCache.load(opts.verify ? undefined : site.abs(pathOf({ kind: 'state', name: 'verified' })))
     const memo = mode.kind === 'build' ? mode.memo : undefined
     const remembered = memo && (await BuildMemo.check<BuildResult>(site, memo, cache))
     let result: BuildResult
@@ -213,8 +214,9 @@ async function writeLocked(
 async function writeDocuments(site: SitePaths, files: SiteFiles, cache: VerifyCache, docs: { written: number; unchanged: number }): Promise<void> {
   // Checking what is already in place costs a few microseconds on the spot, where a thread-pool
   // round trip per file would cost tens: a no-op rebuild compares thousands of documents.
-  await mapLimit([...files.links].sort(), 32, async ([rel, target]) => {
+  await mapLimit([...files.links].sort(([a], [b]) => (a < b ? -1 : 1)), 32, async ([rel, digest]) => {
     await site.parentDir(rel)
+    const target = pathOf({ kind: 'blob', digest })
     const a = lstatOrUndefined(site.abs(rel))
     const b = statSync(site.abs(target), { bigint: true })
     const unchanged = a !== undefined && a.ino === b.ino && a.dev === b.dev
@@ -224,7 +226,7 @@ async function writeDocuments(site: SitePaths, files: SiteFiles, cache: VerifyCa
       docs.written++
     }
     // A link is its blob's file: the cache vouches for it under the blob's digest.
-    cache.record(site.abs(rel), SiteLayout.blobDigest(target), unchanged ? stampOf(a) : undefined)
+    cache.record(site.abs(rel), digest.value, unchanged ? stampOf(a) : undefined)
   })
   await mapLimit([...files.files].sort(([a], [b]) => (a < b ? -1 : 1)), 32, async ([rel, bytes]) => {
     await site.parentDir(rel)

@@ -12,7 +12,8 @@ import { VerifyCache } from '../content/verify-cache.js'
 import type { ProgressListener } from './progress.js'
 import { resolveRequest } from './serve/route-resolver.js'
 import { siteRoutes } from './serve/routes.js'
-import { SiteLayout, SitePaths } from './map.js'
+import { bucketKeyOf, deleteRank, entryOf, entryOfKey, ownsKey, pathOf, phaseOf, urlOf, type ServedEntry } from './map.js'
+import { SitePaths } from './site-paths.js'
 import { OwnedRecord } from './write/site-state.js'
 import { maxOf, pushAll } from '../arrays.js'
 
@@ -46,7 +47,8 @@ export interface DeployResult {
 /** One object of a bucket site: its key (the request path), headers, and where its bytes come from. */
 interface PlannedObject {
   key: string
-  /** Upload phase: what an object names always goes up in an earlier phase. */
+  entry: ServedEntry
+  /** Upload phase (the site map's): what an object names always goes up in an earlier phase. */
   phase: number
   contentType: string
   cacheControl: string
@@ -61,17 +63,8 @@ interface PlannedObject {
   size: number
 }
 
-/**
- * Upload phases, in order. Manifests by digest go up children first: an index's phase is above
- * every manifest it lists (`manifest + depth / 100`).
- */
-const Phase = { blob: 0, redirect: 1, manifest: 2, tag: 3, tagList: 4, siteWide: 5, index: 6, pageAsset: 6.25, page: 6.5, home: 6.75, wellKnown: 7 } as const
-
-/**
- * A key ocisite owns in a bucket; `--delete` never touches anything else. The pages' folders are
- * ocisite's; the root `index.html` only when the site has pages (so a bucket's own is left alone).
- */
-const ownedKey = (key: string, html: boolean) => (key !== SiteLayout.homePage() || html) && SiteLayout.bucketOwned.some((k) => (k.endsWith('/') ? key.startsWith(k) : key === k))
+/** Manifests by digest go up children first: an index's phase is above every manifest it lists (`phase + depth / 100`). */
+const MANIFEST_PHASE = phaseOf({ kind: 'manifest' })
 
 /**
  * Map a site directory onto bucket keys. Each key is the URL path a consumer requests, and its
@@ -79,50 +72,46 @@ const ownedKey = (key: string, html: boolean) => (key !== SiteLayout.homePage() 
  * (each key is resolved through it, so the bucket answers as nginx does).
  */
 async function planObjects(site: SitePaths, files: Set<string>, indexDocument: string): Promise<PlannedObject[]> {
-  const v2 = files.has(SiteLayout.v2Base)
+  const v2 = files.has(pathOf({ kind: 'v2-base' }))
   const routes = siteRoutes({ v2 })
   const out: PlannedObject[] = []
-  const add = async (key: string, requestPath: string, phase: number, immutable: boolean, extra: Partial<PlannedObject> = {}) => {
+  const add = async (entry: ServedEntry, immutable: boolean) => {
+    const requestPath = urlOf(entry)
+    const key = bucketKeyOf(entry, indexDocument)
     const r = await resolveRequest(site, routes, requestPath)
     if (r.kind !== 'file') throw new OcisiteError('STATE_INVALID', `${site.root}: ${requestPath} does not resolve to a file of the site (is the site complete? run ocisite build or verify)`, { path: requestPath })
     const file = site.abs(r.file.replace(/^\/+/, ''))
     const st = await fs.stat(file)
     const csp = r.headers['Content-Security-Policy']
-    out.push({ key, phase, contentType: r.headers['Content-Type']!, cacheControl: r.headers['Cache-Control']!, file, immutable, size: st.size, ...(csp ? { metadata: { 'content-security-policy': csp } } : {}), ...extra })
+    out.push({ key, entry, phase: phaseOf(entry), contentType: r.headers['Content-Type']!, cacheControl: r.headers['Cache-Control']!, file, immutable, size: st.size, ...(entry.kind === 'blob' ? { digest: entry.digest } : {}), ...(csp ? { metadata: { 'content-security-policy': csp } } : {}) })
   }
-  const blobRedirects = new Map<string, { repo: string; digest: string }>()
+  const blobRedirects = new Map<string, Extract<ServedEntry, { kind: 'blob-link' }>>()
   const indexChildren = new Map<string, string[]>()
   for (const rel of [...files].sort()) {
-    let m: RegExpExecArray | null
-    if (rel === SiteLayout.wellKnown) await add(rel, `/${rel}`, Phase.wellKnown, false)
-    else if (rel.startsWith(`${SiteLayout.indexDir}/`)) await add(rel, `/${rel}`, Phase.index, false)
-    else if (SiteLayout.isPage(rel)) await add(rel, `/${rel}`, rel.endsWith('index.html') ? (rel.startsWith('_/_page/') || rel === SiteLayout.homePage() ? Phase.home : Phase.page) : Phase.pageAsset, false)
-    else if ((m = /^oci-cas\/(sha256|sha512)\/[0-9a-f]{2}\/([0-9a-f]+)$/.exec(rel))) await add(rel, `/${rel}`, Phase.blob, true, { digest: parseDigest(`${m[1]}:${m[2]}`) })
-    else if (rel === SiteLayout.v2Base) await add(`v2/${indexDocument}`, '/v2/', Phase.siteWide, false)
-    else if (rel === SiteLayout.v2Catalog) await add('v2/_catalog', '/v2/_catalog', Phase.siteWide, false)
-    else if ((m = /^v2\/(.+)\/_tags\.json$/.exec(rel))) await add(`v2/${m[1]}/tags/list`, `/v2/${m[1]}/tags/list`, Phase.tagList, false)
-    else if ((m = /^v2\/(.+)\/_tags\/([^/]+)\.([a-z-]+)$/.exec(rel))) await add(`v2/${m[1]}/manifests/${m[2]}`, `/v2/${m[1]}/manifests/${m[2]}`, Phase.tag, false)
-    else if ((m = /^v2\/(.+)\/_referrers\/(sha256|sha512)\/([0-9a-f]+)\.json$/.exec(rel))) await add(`v2/${m[1]}/referrers/${m[2]}:${m[3]}`, `/v2/${m[1]}/referrers/${m[2]}:${m[3]}`, Phase.tag, false)
-    else if ((m = /^v2\/(.+)\/_manifests\/(sha256|sha512)\/([0-9a-f]+)\.([a-z-]+)$/.exec(rel))) {
-      const [, repo, algorithm, hex, kind] = m as unknown as [string, string, string, string, string]
-      const body = parseJsonObject(await fs.readFile(site.abs(rel)), rel)
-      const key = `v2/${repo}/manifests/${algorithm}:${hex}`
-      await add(key, `/v2/${repo}/manifests/${algorithm}:${hex}`, Phase.manifest, true)
-      if (kind === 'oci-manifest' || kind === 'docker-manifest') {
-        // A manifest's config and layers are served under the repository as redirects into the CAS.
-        const children = [body.config, ...(Array.isArray(body.layers) ? body.layers : [])] as Array<{ digest?: unknown }>
-        for (const c of children) if (typeof c?.digest === 'string') blobRedirects.set(`v2/${repo}/blobs/${c.digest}`, { repo, digest: c.digest })
-      } else {
-        const listed = Array.isArray(body.manifests) ? (body.manifests as Array<{ digest?: unknown }>).flatMap((c) => (typeof c?.digest === 'string' ? [`v2/${repo}/manifests/${c.digest}`] : [])) : []
-        indexChildren.set(key, listed)
+    const entry = entryOf(rel)
+    // A file that is not served (`_headers`, ocisite's records) is no object of the bucket.
+    if (!entry || entry.kind === 'headers' || entry.kind === 'state') continue
+    await add(entry, entry.kind === 'blob' || entry.kind === 'manifest')
+    if (entry.kind !== 'manifest') continue
+    const { repo, manifestKind } = entry
+    const body = parseJsonObject(await fs.readFile(site.abs(rel)), rel)
+    if (manifestKind === 'oci-manifest' || manifestKind === 'docker-manifest') {
+      // A manifest's config and layers are served under the repository as redirects into the CAS.
+      const children = [body.config, ...(Array.isArray(body.layers) ? body.layers : [])] as Array<{ digest?: unknown }>
+      for (const c of children) {
+        if (typeof c?.digest !== 'string') continue
+        const link = { kind: 'blob-link', repo, digest: parseDigest(c.digest, rel) } as const
+        blobRedirects.set(bucketKeyOf(link), link)
       }
+    } else {
+      const listed = Array.isArray(body.manifests) ? (body.manifests as Array<{ digest?: unknown }>).flatMap((c) => (typeof c?.digest === 'string' ? [bucketKeyOf({ kind: 'manifest', repo, digest: parseDigest(c.digest, rel) })] : [])) : []
+      indexChildren.set(bucketKeyOf(entry), listed)
     }
   }
-  for (const [key, { repo, digest }] of [...blobRedirects].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const d = parseDigest(digest, key)
-    const r = await resolveRequest(site, routes, `/v2/${repo}/blobs/${d.value}`)
-    if (r.kind !== 'file') throw new OcisiteError('STATE_INVALID', `${site.root}: blob ${d.value} of ${repo} is missing from the site; rebuild it`, { digest: d.value })
-    out.push({ key, phase: Phase.redirect, contentType: r.headers['Content-Type']!, cacheControl: r.headers['Cache-Control']!, redirect: `/${SiteLayout.blob(d)}`, immutable: true, size: 0 })
+  for (const [key, link] of [...blobRedirects].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const r = await resolveRequest(site, routes, urlOf(link))
+    if (r.kind !== 'file') throw new OcisiteError('STATE_INVALID', `${site.root}: blob ${link.digest.value} of ${link.repo} is missing from the site; rebuild it`, { digest: link.digest.value })
+    out.push({ key, entry: link, phase: phaseOf(link), contentType: r.headers['Content-Type']!, cacheControl: r.headers['Cache-Control']!, redirect: urlOf({ kind: 'blob', digest: link.digest }), immutable: true, size: 0 })
   }
   // An index goes up after the manifests (and indexes) it lists.
   const depth = (key: string, seen = new Set<string>()): number => {
@@ -131,7 +120,7 @@ async function planObjects(site: SitePaths, files: Set<string>, indexDocument: s
     seen.add(key)
     return 1 + maxOf(children.map((c) => depth(c, seen)), 0)
   }
-  for (const o of out) if (o.phase === Phase.manifest) o.phase += Math.min(depth(o.key), 99) / 100
+  for (const o of out) if (o.phase === MANIFEST_PHASE) o.phase += Math.min(depth(o.key), 99) / 100
   return out.sort((a, b) => a.phase - b.phase || (a.key < b.key ? -1 : 1))
 }
 
@@ -147,12 +136,14 @@ function md5(bytes: Buffer): string {
 export async function deploy(options: DeployOptions): Promise<DeployResult> {
   const where = parseBucketUrl(options.target)
   const site = new SitePaths(path.resolve(options.cwd ?? process.cwd(), options.site))
-  if (!(await fs.stat(site.abs(SiteLayout.wellKnown)).catch(() => undefined))) {
-    throw new OcisiteError('INPUT_NOT_FOUND', `${site.root}: not a built site (no ${SiteLayout.wellKnown}); run ocisite build first`, { file: site.root })
+  const wellKnown = pathOf({ kind: 'well-known' })
+  if (!(await fs.stat(site.abs(wellKnown)).catch(() => undefined))) {
+    throw new OcisiteError('INPUT_NOT_FOUND', `${site.root}: not a built site (no ${wellKnown}); run ocisite build first`, { file: site.root })
   }
   const record = await OwnedRecord.load(site)
-  if (record.files.size === 0) throw new OcisiteError('NOT_A_SITE', `${site.root}: no record of the site's files (${SiteLayout.ownedRecord}); rebuild it with ocisite build`)
-  const objects = await planObjects(site, record.files, options.indexDocument ?? 'index.html')
+  if (record.files.size === 0) throw new OcisiteError('NOT_A_SITE', `${site.root}: no record of the site's files (${pathOf({ kind: 'state', name: 'owned' })}); rebuild it with ocisite build`)
+  const indexDocument = options.indexDocument ?? 'index.html'
+  const objects = await planObjects(site, record.files, indexDocument)
   const bucket = new Bucket(where, options)
   const listing = await bucket.list()
   const result: DeployResult = { target: options.target, dryRun: !!options.dryRun, objects: { total: objects.length, uploaded: 0, unchanged: 0, deleted: 0 }, bytesUploaded: 0, uploaded: [], deleted: [] }
@@ -167,7 +158,9 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
     return !have || have.size !== bytes.byteLength || have.etag !== md5(bytes)
   })
   const planned = new Set(objects.map((o) => o.key))
-  const stale = [...listing.keys()].filter((k) => !planned.has(k) && ownedKey(k, record.files.has(SiteLayout.homePage())))
+  // The root index.html is ocisite's only while the site has pages.
+  const html = record.files.has(pathOf({ kind: 'home', page: 1 }))
+  const stale = [...listing.keys()].filter((k) => !planned.has(k) && ownsKey(k, html))
   const toUpload = objects.filter((_, i) => needed[i])
   result.objects.unchanged = objects.length - toUpload.length
   const bytesTotal = toUpload.reduce((n, o) => n + o.size, 0)
@@ -176,7 +169,7 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
     result.uploaded = toUpload.map((o) => o.key)
     result.objects.uploaded = toUpload.length
     result.bytesUploaded = bytesTotal
-    if (options.delete) result.deleted = stale.sort(deleteOrder)
+    if (options.delete) result.deleted = inDeleteOrder(stale, indexDocument).flat()
     result.objects.deleted = result.deleted.length
     return result
   }
@@ -195,10 +188,10 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
   // stores (site → bucket), verified on the way like every other copy.
   for (const phase of [...new Set(toUpload.map((o) => o.phase))].sort((a, b) => a - b)) {
     const batch = toUpload.filter((o) => o.phase === phase)
-    if (phase === Phase.blob) {
+    if (batch[0]!.entry.kind === 'blob') {
       const stats = { hashed: 0 }
-      const from = new FileStore({ label: site.root, blobPath: (d) => site.abs(SiteLayout.blob(d)), cache: await VerifyCache.load(undefined), stats })
-      const to = new BucketStore(bucket, listing, (desc) => SiteLayout.blob(parseDigest(desc.digest)), { contentType: batch[0]!.contentType, cacheControl: batch[0]!.cacheControl })
+      const from = new FileStore({ label: site.root, blobPath: (digest) => site.abs(pathOf({ kind: 'blob', digest })), cache: await VerifyCache.load(undefined), stats })
+      const to = new BucketStore(bucket, listing, (desc) => bucketKeyOf({ kind: 'blob', digest: parseDigest(desc.digest) }), { contentType: batch[0]!.contentType, cacheControl: batch[0]!.cacheControl })
       const byDigest = new Map(batch.map((o) => [o.digest!.value, o]))
       const items: CopyItem[] = batch.map((o) => ({ desc: { mediaType: '', digest: o.digest!.value, size: o.size }, from }))
       await copyBlobs(to, items, {
@@ -217,10 +210,7 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
 
   // Only now that every document is switched: what the site no longer has, documents before the objects they named.
   if (options.delete && stale.length > 0) {
-    const ordered = stale.sort(deleteOrder)
-    for (const rank of [0, 1, 2, 3, 4, 5, 6]) {
-      const batch = ordered.filter((k) => deleteRank(k) === rank)
-      if (batch.length === 0) continue
+    for (const batch of inDeleteOrder(stale, indexDocument)) {
       await bucket.remove(batch)
       pushAll(result.deleted, batch)
     }
@@ -229,16 +219,18 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
   return result
 }
 
-function deleteRank(key: string): number {
-  if (key === SiteLayout.wellKnown || SiteLayout.isPage(key)) return 0
-  if (key.startsWith(`${SiteLayout.indexDir}/`)) return 1
-  if (key === 'v2/_catalog' || /^v2\/[^/]*$/.test(key)) return 2
-  if (key.endsWith('/tags/list')) return 3
-  if (/\/manifests\/[^/:]+$/.test(key) || key.includes('/referrers/')) return 4
-  if (key.startsWith(`${SiteLayout.v2Dir}/`)) return 5
-  return 6
-}
-
-function deleteOrder(a: string, b: string): number {
-  return deleteRank(a) - deleteRank(b) || (a < b ? -1 : 1)
+/**
+ * Stale keys in batches, by the site map's delete rank (documents before what they name), each
+ * sorted. A key of ours the map cannot read (say, an index document of another name) goes last.
+ */
+function inDeleteOrder(keys: string[], indexDocument: string): string[][] {
+  const batches = new Map<number, string[]>()
+  for (const key of [...keys].sort()) {
+    const entry = entryOfKey(key, indexDocument)
+    const rank = entry ? deleteRank(entry) : Infinity
+    const batch = batches.get(rank)
+    if (batch) batch.push(key)
+    else batches.set(rank, [key])
+  }
+  return [...batches].sort(([a], [b]) => a - b).map(([, batch]) => batch)
 }

@@ -9,7 +9,7 @@ import { checkImagePath, checkTag } from '../oci/names.js'
 import { planSite } from './plan/plan.js'
 import type { ProgressListener } from './progress.js'
 import { loadPublished, siteBlobSource, type Published, type PublishedImage } from './write/published.js'
-import { SitePaths } from './map.js'
+import { SitePaths } from './site-paths.js'
 
 /** Options every update of a live site shares. */
 export interface UpdateOptions {

@@ -3,7 +3,7 @@ import { cosignTag, referrerKind } from '../../src/site/facts/signatures.js'
 import { compareNewestFirst } from '../../src/site/facts/tag-order.js'
 import { paginate, pagination, sizeText } from '../../src/site/write/pages/views.js'
 import { siteRoutes } from '../../src/site/serve/routes.js'
-import { SiteLayout } from '../../src/site/map.js'
+import { entryOf, pathOf, urlOf } from '../../src/site/map.js'
 import { checkImagePath } from '../../src/oci/names.js'
 
 const order = (tags: Array<[string, string?]>) => tags.map(([tag, created]) => ({ tag, ...(created ? { created } : {}) })).sort(compareNewestFirst).map((t) => t.tag)
@@ -72,14 +72,17 @@ describe('pagination', () => {
 })
 
 describe('where pages live', () => {
-  it('no image path can name a page folder or an asset', () => {
-    for (const p of ['_', '_page', '_ocisite', 'ocisite.css']) {
-      if (p === 'ocisite.css') expect(SiteLayout.imagePage(p)).not.toBe(SiteLayout.pageAsset('ocisite.css'))
-      else expect(() => checkImagePath(p, 'test')).toThrow(/PATH|not usable/)
+  it('no image path can name a page folder or an asset, and page names read back', () => {
+    for (const p of ['_', '_page', '_ocisite']) expect(() => checkImagePath(p, 'test')).toThrow(/not usable/)
+    expect(pathOf({ kind: 'page', repo: 'org/app', page: 2 })).toBe('_/org/app/_page/2/index.html')
+    expect(urlOf({ kind: 'page', repo: 'org/app', page: 1 })).toBe('/_/org/app/')
+    expect(urlOf({ kind: 'home', page: 1 })).toBe('/')
+    expect(urlOf({ kind: 'home', page: 3 })).toBe('/_/_page/3/')
+    for (const entry of [{ kind: 'home', page: 1 }, { kind: 'home', page: 2 }, { kind: 'page', repo: 'ocisite.js', page: 1 }, { kind: 'page', repo: 'a/b', page: 12 }, { kind: 'page-asset', name: 'ocisite.css' }] as const) {
+      expect(entryOf(pathOf(entry))).toEqual(entry)
     }
-    expect(SiteLayout.imagePage('org/app', 2)).toBe('_/org/app/_page/2/index.html')
-    expect(SiteLayout.pageUrl(SiteLayout.imagePage('org/app'))).toBe('/_/org/app/')
-    expect(SiteLayout.pageUrl(SiteLayout.homePage())).toBe('/')
+    expect(entryOf('_/app/_page/1/index.html')).toBeUndefined()
+    expect(entryOf('_/_ocisite/index.html')).toBeUndefined()
   })
 
   it.each([

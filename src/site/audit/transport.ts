@@ -7,7 +7,8 @@ import { hashFile } from '../../content/ingest/verify.js'
 import { loadPublished, type Published } from '../write/published.js'
 import { resolveRequest } from '../serve/route-resolver.js'
 import { siteRoutes } from '../serve/routes.js'
-import { SiteLayout, SitePaths } from '../map.js'
+import { entryOf, pathOf, siteDirs, urlOf } from '../map.js'
+import { SitePaths } from '../site-paths.js'
 
 // How the audit commands (verify, ls, inspect) read a site: a live URL over HTTP, or a site
 // directory answered exactly as `serve` and the generated nginx config would answer. One
@@ -33,7 +34,7 @@ export interface Transport {
 }
 
 export function httpTransport(target: string, opts: HttpOptions): Transport {
-  const wellKnown = new URL('/.well-known/oci-host-ref-engines', target).toString()
+  const wellKnown = new URL(urlOf({ kind: 'well-known' }), target).toString()
   return {
     wellKnown,
     display: (url) => url,
@@ -73,7 +74,7 @@ export function directoryTransport(site: SitePaths, v2: boolean): Transport {
   const routes = siteRoutes({ v2 })
   const origin = 'http://site.invalid'
   return {
-    wellKnown: `${origin}/.well-known/oci-host-ref-engines`,
+    wellKnown: `${origin}${urlOf({ kind: 'well-known' })}`,
     display: (url) => (url.startsWith(origin) ? url.slice(origin.length) : url),
     async request(url) {
       const u = new URL(url)
@@ -113,24 +114,26 @@ export async function openTransport(target: string, options: HttpOptions & { cwd
     throw new OcisiteError('CONFIG_INVALID', `${target}: read a bucket through its website endpoint or CDN (an http:// or https:// URL), or give a site directory`, { target })
   }
   const site = new SitePaths(path.resolve(options.cwd ?? process.cwd(), target))
-  if (!(await fs.stat(site.abs(SiteLayout.wellKnown)).catch(() => undefined))) {
-    throw new OcisiteError('INPUT_NOT_FOUND', `${site.root}: not a built site (no ${SiteLayout.wellKnown})`, { file: site.root })
+  const wellKnown = pathOf({ kind: 'well-known' })
+  if (!(await fs.stat(site.abs(wellKnown)).catch(() => undefined))) {
+    throw new OcisiteError('INPUT_NOT_FOUND', `${site.root}: not a built site (no ${wellKnown})`, { file: site.root })
   }
   const published = await loadPublished(site).catch(() => undefined)
-  const v2 = published?.settings.v2 ?? !!(await fs.stat(site.abs(SiteLayout.v2Base)).catch(() => undefined))
+  const v2 = published?.settings.v2 ?? !!(await fs.stat(site.abs(pathOf({ kind: 'v2-base' }))).catch(() => undefined))
   return { transport: directoryTransport(site, v2), site, ...(published ? { published } : {}) }
 }
 
-/** The images a site directory serves: every file under oci-index/. */
+/** The images a site directory serves: every index file. */
 export async function listIndexFiles(site: SitePaths): Promise<string[]> {
   const out: string[] = []
   const walk = async (rel: string): Promise<void> => {
     for (const e of await fs.readdir(site.abs(rel), { withFileTypes: true }).catch(() => [])) {
       const child = `${rel}/${e.name}`
+      const entry = e.isFile() ? entryOf(child) : undefined
       if (e.isDirectory()) await walk(child)
-      else if (e.isFile() && !e.name.startsWith('.ocisite-tmp-')) out.push(child.slice(SiteLayout.indexDir.length + 1))
+      else if (entry?.kind === 'index') out.push(entry.repo)
     }
   }
-  await walk(SiteLayout.indexDir)
+  await walk(siteDirs.index)
   return out.sort()
 }

@@ -5,6 +5,7 @@ import { digestOf, parseDigest } from '../../oci/digest.js'
 import { MAX_JSON_BYTES, parseJsonObject } from '../../oci/json.js'
 import { MediaType, manifestKindOf, manifestKinds } from '../../oci/media-types.js'
 import { readNode, type DagNode } from '../../oci/walk.js'
+import { urlOf, type ServedEntry } from '../map.js'
 import { casEngines, engineList, expandUri, type CasEngine } from '../../oci/engines.js'
 import { parseContentType, type HttpOptions } from '../../http/client.js'
 import { casUrl } from '../../content/remote-store.js'
@@ -146,7 +147,8 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
   }
 
   // 2. Does the site serve /v2/?
-  const base = new URL('/v2/', transport.wellKnown).toString()
+  const base = new URL(urlOf({ kind: 'v2-base' }), transport.wellKnown).toString()
+  const at = (entry: ServedEntry) => new URL(urlOf(entry), base).toString()
   const v2Answer = await transport.request(base, 'GET').catch(() => undefined)
   result.checked.requests++
   v2Answer?.discard()
@@ -161,7 +163,7 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
     names = listed
   }
   if (!names) {
-    const catalog = result.v2 ? await document(new URL('/v2/_catalog', base).toString(), { type: MediaType.json, cache: 'document', what: '/v2/_catalog' }) : undefined
+    const catalog = result.v2 ? await document(at({ kind: 'catalog' }), { type: MediaType.json, cache: 'document', what: '/v2/_catalog' }) : undefined
     const repos = catalog?.body.repositories
     if (Array.isArray(repos) && repos.every((r) => typeof r === 'string')) names = repos as string[]
     else {
@@ -259,28 +261,28 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
     if (result.v2) await checkV2(name, tags, found, siteCas)
   }
   if (published) {
-    for (const image of published.images) if (!names.includes(image.path)) problem('tag-missing', `/oci-index/${image.path}`, `${image.path}: the site's record publishes it, but there is no index for it (an interrupted add: run it again)`)
+    for (const image of published.images) if (!names.includes(image.path)) problem('tag-missing', urlOf({ kind: 'index', repo: image.path }), `${image.path}: the site's record publishes it, but there is no index for it (an interrupted add: run it again)`)
   }
   if (result.v2) {
-    const unknown = new URL('/v2/ocisite-verify/no-such-image/tags/list', base).toString()
+    const unknown = at({ kind: 'tags-list', repo: 'ocisite-verify/no-such-image' })
     await fetchChecked(unknown, { status: 404, statusKind: 'unknown-name', what: 'an image the site does not have' }).then((a) => a?.discard())
   }
   return finish(result)
 
   /** The /v2/ view of one image: tags list, each tag's manifest, each manifest by digest, each blob. */
   async function checkV2(name: string, tags: Map<string, Descriptor>, found: Map<string, DagNode>, cas: CasEngine[]): Promise<void> {
-    const repo = new URL(`/v2/${name}/`, base).toString()
     const manifestTags = [...tags].filter(([, d]) => manifestKindOf(d.mediaType))
-    const list = await document(`${repo}tags/list`, { type: MediaType.json, cache: 'document', what: `/v2/ tags list of ${name}` })
+    const listUrl = at({ kind: 'tags-list', repo: name })
+    const list = await document(listUrl, { type: MediaType.json, cache: 'document', what: `/v2/ tags list of ${name}` })
     if (list) {
       const listed = Array.isArray(list.body.tags) ? (list.body.tags as unknown[]).filter((t): t is string => typeof t === 'string') : []
       const want = manifestTags.map(([t]) => t).sort()
       const missing = want.filter((t) => !listed.includes(t))
       const extra = listed.filter((t) => !tags.has(t))
-      if (missing.length || extra.length) problem('tags-list', `${repo}tags/list`, `/v2/ tags of ${name}: ${[missing.length ? `missing ${missing.join(', ')}` : '', extra.length ? `not in its index: ${extra.join(', ')}` : ''].filter(Boolean).join('; ')}`)
+      if (missing.length || extra.length) problem('tags-list', listUrl, `/v2/ tags of ${name}: ${[missing.length ? `missing ${missing.join(', ')}` : '', extra.length ? `not in its index: ${extra.join(', ')}` : ''].filter(Boolean).join('; ')}`)
     }
     await mapLimit(manifestTags, limit, async ([tag, entry]) => {
-      const url = `${repo}manifests/${tag}`
+      const url = at({ kind: 'tag', repo: name, tag })
       const answer = await fetchChecked(url, { type: entry.mediaType, cache: 'document', accept: manifestAccept, what: `/v2/ ${name}:${tag}` })
       if (!answer) return
       const bytes = await answer.bytes(MAX_JSON_BYTES).catch(() => Buffer.alloc(0))
@@ -289,7 +291,7 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
     })
     // Referrers of each tagged manifest (signatures, SBOMs): the index /v2/ serves, and what it lists.
     await mapLimit(manifestTags, limit, async ([, entry]) => {
-      const url = `${repo}referrers/${entry.digest}`
+      const url = at({ kind: 'referrers', repo: name, digest: parseDigest(entry.digest) })
       // A 404 means no referrers API (a bucket): clients then read the sha256-<hex> tag instead.
       const doc = await document(url, { type: MediaType.ociIndex, cache: 'document', absentOk: true, what: `/v2/ referrers of ${name}@${entry.digest}` })
       const listed = Array.isArray(doc?.body.manifests) ? (doc.body.manifests as Descriptor[]) : []
@@ -298,13 +300,13 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
     const manifests = [...found.values()].filter((n) => n.kind !== 'blob')
     await mapLimit(manifests, limit, async (node) => {
       const d = node.descriptor
-      const answer = await fetchChecked(`${repo}manifests/${d.digest}`, { method: 'HEAD', type: node.mediaType, cache: 'immutable', digest: d.digest, size: d.size, accept: manifestAccept, what: `/v2/ ${name}@${d.digest}` })
+      const answer = await fetchChecked(at({ kind: 'manifest', repo: name, digest: parseDigest(d.digest) }), { method: 'HEAD', type: node.mediaType, cache: 'immutable', digest: d.digest, size: d.size, accept: manifestAccept, what: `/v2/ ${name}@${d.digest}` })
       answer?.discard()
     })
     const blobs = new Map<string, Descriptor>()
     for (const n of manifests) if (n.kind === 'manifest') for (const c of n.children) blobs.set(c.digest, c)
     await mapLimit([...blobs.values()], limit, async (d) => {
-      const url = `${repo}blobs/${d.digest}`
+      const url = at({ kind: 'blob-link', repo: name, digest: parseDigest(d.digest) })
       const answer = await fetchChecked(url, { method: options.deep ? 'GET' : 'HEAD', type: MediaType.octetStream, cache: 'immutable', digest: d.digest, size: d.size, what: `/v2/ blob ${d.digest} of ${name}` })
       if (answer && options.deep) await checkBody(answer, d, url)
       else answer?.discard()

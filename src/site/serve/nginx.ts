@@ -2,7 +2,8 @@ import { promises as fs } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { OcisiteError } from '../../errors.js'
 import type { NginxOptions } from '../options.js'
-import { CacheControl, manifestSuffixTypes, missResponse, siteRoutes, type Miss } from './routes.js'
+import { manifestSuffixTypes, repoMarker } from '../map.js'
+import { CacheControl, expandCaptures, missResponse, siteRoutes, type Miss } from './routes.js'
 
 /** What the nginx template needs to know about a site: its options, never what it publishes. */
 export interface NginxSite extends Omit<NginxOptions, 'file'> {
@@ -44,8 +45,8 @@ export async function renderNginx(site: NginxSite): Promise<string> {
   const routes = siteRoutes({ v2: site.v2, html: site.html }).map((r) => ({
     id: r.id,
     pattern: r.pattern,
-    setRepo: r.v2 && r.pattern.startsWith('^/v2/(.+)/'),
-    types: r.contentType ? [] : manifestSuffixTypes,
+    setRepo: r.repo,
+    types: r.contentType ? [] : (r.types ?? manifestSuffixTypes),
     defaultType: r.contentType ?? 'application/octet-stream',
     charset: r.charset,
     cacheControl: r.cacheControl,
@@ -74,6 +75,8 @@ export async function renderNginx(site: NginxSite): Promise<string> {
     routes,
     misses,
     noStore: CacheControl.none,
+    // The file whose presence means a /v2/ repository exists, for the repository a route captured.
+    repoMarker: expandCaptures(repoMarker, ['', '$ocisite_repo']),
   })
 }
 

@@ -8,13 +8,14 @@ import { copyBlobs, type CopyItem, type CopyOptions } from '../../content/copy-b
 import { FileStore } from '../../content/file-store.js'
 import type { VerifyCache } from '../../content/verify-cache.js'
 import type { SitePlan } from '../plan/plan.js'
-import { SiteLayout, type SitePaths } from '../map.js'
+import { pathOf } from '../map.js'
+import type { SitePaths } from '../site-paths.js'
 import { removeEmptyParents } from './site-state.js'
 import type { V2Tree } from './v2.js'
 
 /** The site's own store: `oci-cas`, each shard directory checked before a blob is written in it. */
 export function siteStore(site: SitePaths, cache: VerifyCache, stats: CopyStats): FileStore {
-  return new FileStore({ label: site.root, blobPath: (d) => site.abs(SiteLayout.blob(d)), prepare: (d) => site.parentDir(SiteLayout.blob(d)).then(() => undefined), cache, stats })
+  return new FileStore({ label: site.root, blobPath: (digest) => site.abs(pathOf({ kind: 'blob', digest })), prepare: (digest) => site.parentDir(pathOf({ kind: 'blob', digest })).then(() => undefined), cache, stats })
 }
 
 /** Bytes ocisite generated (a referrers index), as a store to copy from. */
@@ -80,7 +81,7 @@ export async function copyIntoSite(site: SitePaths, store: UndoableStore, batche
     const dirs = new Map<string, string>()
     for (const tx of all) {
       for (const d of tx.attempted) {
-        const rel = SiteLayout.blob(parseDigest(d.digest))
+        const rel = pathOf({ kind: 'blob', digest: parseDigest(d.digest) })
         dirs.set(rel.slice(0, rel.lastIndexOf('/')), rel)
       }
     }

@@ -9,7 +9,10 @@ import { verifyBytes } from '../../content/ingest/verify.js'
 import { canonicalBytes } from '../../oci/json.js'
 import type { ProgressListener } from '../progress.js'
 import type { ImageSummary } from '../facts/image-summary.js'
-import { SiteLayout, type SitePaths } from '../map.js'
+import { pathOf } from '../map.js'
+import type { SitePaths } from '../site-paths.js'
+
+const PUBLISHED = pathOf({ kind: 'state', name: 'published' })
 
 /** How a site was built: what `add` and `rm` keep when they rewrite its documents. */
 export interface SiteSettings {
@@ -48,7 +51,7 @@ export async function savePublished(site: SitePaths, published: Published): Prom
   if (published.settings.html === false) settings.html = false
   // A site with nothing waiting records no "pending" at all (as sites did before it existed).
   const bytes = canonicalBytes({ version: 1, settings, images: published.images, ...(published.pending.length > 0 ? { pending: published.pending } : {}) })
-  const file = site.abs(SiteLayout.published)
+  const file = site.abs(PUBLISHED)
   const current = await fs.readFile(file).catch(() => undefined)
   if (current?.equals(bytes)) return
   await writeFileAtomic(file, bytes)
@@ -56,10 +59,10 @@ export async function savePublished(site: SitePaths, published: Published): Prom
 
 /** Read a site's record of what it publishes; a directory without one is not a site `add` can update. */
 export async function loadPublished(site: SitePaths): Promise<Published> {
-  const file = site.abs(SiteLayout.published)
+  const file = site.abs(PUBLISHED)
   const bytes = await fs.readFile(file).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') {
-      throw new OcisiteError('NOT_A_SITE', `${site.root} is not a site ocisite can update (no ${SiteLayout.published}); make it with ocisite build first`, { file })
+      throw new OcisiteError('NOT_A_SITE', `${site.root} is not a site ocisite can update (no ${PUBLISHED}); make it with ocisite build first`, { file })
     }
     throw err
   })
@@ -133,10 +136,11 @@ export function siteBlobSource(site: SitePaths): BlobSource {
     label: site.root,
     readJson: async (desc) => {
       const digest = parseDigest(desc.digest, site.root)
-      const file = site.abs(SiteLayout.blob(digest))
+      const rel = pathOf({ kind: 'blob', digest })
+      const file = site.abs(rel)
       const st = await fs.lstat(file).catch(() => undefined)
       if (!st?.isFile()) {
-        throw new OcisiteError('BLOB_MISSING', `${site.root}: blob ${digest.value} that the site publishes is missing (${SiteLayout.blob(digest)}); rebuild the site from its inputs`, { digest: digest.value, file })
+        throw new OcisiteError('BLOB_MISSING', `${site.root}: blob ${digest.value} that the site publishes is missing (${rel}); rebuild the site from its inputs`, { digest: digest.value, file })
       }
       if (st.size > MAX_JSON_BYTES) throw new OcisiteError('JSON_INVALID', `${site.root}: document ${digest.value} is ${st.size} bytes, over the ${MAX_JSON_BYTES}-byte limit`, { digest: digest.value })
       const bytes = await fs.readFile(file)

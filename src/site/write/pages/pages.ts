@@ -7,9 +7,10 @@ import { listedTags, summarize, type ImageSummary } from '../../facts/image-summ
 import type { PlannedImage, SitePlan } from '../../plan/plan.js'
 import type { SiteFiles } from '../documents.js'
 import type { Published, PublishedImage } from '../published.js'
-import { SiteLayout, type SitePaths } from '../../map.js'
+import { pathOf } from '../../map.js'
+import type { SitePaths } from '../../site-paths.js'
 import { planReader } from './plan-reader.js'
-import { pageAssets, pageTemplates, type PageTemplates } from './render.js'
+import { pageAssetFiles, pageTemplates, type PageTemplates } from './render.js'
 import { homeHref, imageHref, imageRow, paginate, pagination, tagView, type SiteView } from './views.js'
 import type { ReadBlob } from '../../facts/tag-facts.js'
 
@@ -42,7 +43,7 @@ export async function sitePages(site: SitePaths, plan: SitePlan, settings: SiteV
   const previous = before ? new Map(before.map((i) => [i.path, i])) : undefined
   const rendered = await mapLimit(plan.images, 4, async (image) => (previous && (await keptPages(site, image, previous.get(image.path)))) || renderImage(templates, read, image, view))
   const summaries = new Map(plan.images.map((image, i) => [image.path, rendered[i]!.summary]))
-  const assets = (await pageAssets()).map(([name, bytes]) => [SiteLayout.pageAsset(name), bytes] as [string, Buffer])
+  const assets = (await pageAssetFiles()).map(([name, bytes]) => [pathOf({ kind: 'page-asset', name }), bytes] as [string, Buffer])
   return {
     documents: [filesOf(assets), filesOf(rendered.flatMap((r) => r.files)), filesOf(homePages(templates, summaries, view))],
     summaries,
@@ -76,7 +77,7 @@ async function renderImage(t: PageTemplates, read: ReadBlob, image: PlannedImage
   const files = chunks.map((fragments, i): [string, Buffer] => {
     const body = t.image({ ...common, fragments, pagination: pagination(i + 1, chunks.length, (p) => imageHref(image.path, p)) })
     const title = `${image.path} on ${view.host}${chunks.length > 1 ? ` (page ${i + 1} of ${chunks.length})` : ''}`
-    return [SiteLayout.imagePage(image.path, i + 1), page(t, title, view, body, image.path)]
+    return [pathOf({ kind: 'page', repo: image.path, page: i + 1 }), page(t, title, view, body, image.path)]
   })
   return { files, summary }
 }
@@ -88,7 +89,7 @@ function homePages(t: PageTemplates, summaries: Map<string, ImageSummary>, view:
   const out: Array<[string, Buffer]> = []
   for (let i = 0; i < count; i++) {
     const body = t.home({ site: view, total: rows.length, images: rows.slice(i * IMAGES_PER_PAGE, (i + 1) * IMAGES_PER_PAGE), pagination: pagination(i + 1, count, homeHref) })
-    out.push([SiteLayout.homePage(i + 1), page(t, `Images on ${view.host}${count > 1 ? ` (page ${i + 1} of ${count})` : ''}`, view, body)])
+    out.push([pathOf({ kind: 'home', page: i + 1 }), page(t, `Images on ${view.host}${count > 1 ? ` (page ${i + 1} of ${count})` : ''}`, view, body)])
   }
   return out
 }
@@ -106,7 +107,7 @@ async function keptPages(site: SitePaths, image: PlannedImage, prior: PublishedI
   if (!now.equals(publishes(prior.tags, prior.referrers))) return undefined
   const files: Array<[string, Buffer]> = []
   for (let p = 1; p <= prior.summary.pages; p++) {
-    const rel = SiteLayout.imagePage(image.path, p)
+    const rel = pathOf({ kind: 'page', repo: image.path, page: p })
     const st = lstatOrUndefined(site.abs(rel))
     if (!st?.isFile() || st.size > MAX_PAGE_BYTES) return undefined
     files.push([rel, await fs.readFile(site.abs(rel))])

@@ -5,7 +5,8 @@ import { parseDigest } from '../../../oci/digest.js'
 import { verifyBytes } from '../../../content/ingest/verify.js'
 import type { SitePlan } from '../../plan/plan.js'
 import type { ReadBlob } from '../../facts/tag-facts.js'
-import { SiteLayout, type SitePaths } from '../../map.js'
+import { pathOf } from '../../map.js'
+import type { SitePaths } from '../../site-paths.js'
 
 /**
  * Read a plan's small blobs (manifests, indexes, configs) for the pages, verified: from the
@@ -18,7 +19,7 @@ export function planReader(site: SitePaths, plan: SitePlan): ReadBlob {
   const read = async (desc: Descriptor, limit: number): Promise<Buffer> => {
     const digest = parseDigest(desc.digest, site.root)
     if (desc.size > limit) throw new OcisiteError('JSON_INVALID', `${site.root}: ${digest.value} is ${desc.size} bytes, over the ${limit}-byte limit for a document`, { digest: digest.value })
-    const file = origins.get(digest.value) ?? site.abs(SiteLayout.blob(digest))
+    const file = origins.get(digest.value) ?? site.abs(pathOf({ kind: 'blob', digest }))
     // Read on the spot: a thread-pool round trip per small file costs more than the read (a
     // 1,000-tag site reads 2,000 of them).
     let bytes: Buffer

@@ -1,6 +1,7 @@
 import { promises as fs } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import type { HelperOptions, TemplateDelegate } from 'handlebars'
+import { pageAssets, type PageAsset } from '../../map.js'
 
 const templatesDir = fileURLToPath(new URL('../../../../templates/pages/', import.meta.url))
 
@@ -12,8 +13,6 @@ export interface PageTemplates {
   tag: TemplateDelegate
 }
 
-/** The files served beside the pages, byte for byte from templates/pages/. */
-export const assetNames = ['ocisite.css', 'ocisite.js', 'favicon.svg'] as const
 
 let compiled: Promise<PageTemplates> | undefined
 
@@ -43,6 +42,6 @@ export function pageTemplates(): Promise<PageTemplates> {
 }
 
 /** The assets' bytes, as shipped. */
-export async function pageAssets(): Promise<Array<[name: (typeof assetNames)[number], bytes: Buffer]>> {
-  return Promise.all(assetNames.map(async (name) => [name, await fs.readFile(`${templatesDir}${name}`)] as [(typeof assetNames)[number], Buffer]))
+export async function pageAssetFiles(): Promise<Array<[name: PageAsset, bytes: Buffer]>> {
+  return Promise.all(pageAssets.map(async (name) => [name, await fs.readFile(`${templatesDir}${name}`)] as [PageAsset, Buffer]))
 }

@@ -1,7 +1,7 @@
 import type { ImageSummary } from '../../facts/image-summary.js'
 import type { TagFacts } from '../../facts/tag-facts.js'
 import { isIndexType } from '../../../oci/media-types.js'
-import { SiteLayout } from '../../map.js'
+import { urlOf } from '../../map.js'
 
 /** What every page knows of its site. */
 export interface SiteView {
@@ -33,8 +33,8 @@ const KIND_TEXT = { signature: 'Signature', sbom: 'SBOM', attestation: 'Attestat
 const ANNOTATION_LABELS: Record<string, string> = { title: 'Title', description: 'Description', version: 'Version', source: 'Source', revision: 'Revision', url: 'URL', documentation: 'Documentation', licenses: 'Licenses', vendor: 'Vendor', authors: 'Authors' }
 
 /** The link to page `page` of the home page, or of an image's page. */
-export const homeHref = (page: number) => SiteLayout.pageUrl(SiteLayout.homePage(page))
-export const imageHref = (imagePath: string, page = 1) => SiteLayout.pageUrl(SiteLayout.imagePage(imagePath, page))
+export const homeHref = (page: number) => urlOf({ kind: 'home', page })
+export const imageHref = (imagePath: string, page = 1) => urlOf({ kind: 'page', repo: imagePath, page })
 
 /** The last segment of an image path: the local name commands write to. */
 export const localName = (imagePath: string) => imagePath.slice(imagePath.lastIndexOf('/') + 1)
