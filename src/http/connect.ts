@@ -1,9 +1,9 @@
 import dns from 'node:dns'
 import { X509Certificate } from 'node:crypto'
 import { promises as fs, readFileSync } from 'node:fs'
-import https from 'node:https'
 import { isIP, type LookupFunction } from 'node:net'
 import tls from 'node:tls'
+import type { Dispatcher } from 'undici'
 import { OcisiteError } from '../errors.js'
 
 /** How connections are made: which address a host name reaches, and which TLS certificates are trusted. */
@@ -87,20 +87,49 @@ function defaultCas(): string[] {
   }
 }
 
-/** One agent per CA list: its secure context is made once, and its kept-alive connections are its own. */
-const agents = new WeakMap<string[], https.Agent>()
+/** A secure context per CA list, made once (parsing Node's bundled CAs takes a while). */
+const contexts = new WeakMap<string[], tls.SecureContext>()
+let caLists = 0
+const caListIds = new WeakMap<string[], number>()
 
-/** The TLS options of an https request. */
-export function tlsOptionsFor(opts: ConnectOptions): https.RequestOptions {
+/** The TLS options of a connection: as Node trusts, plus `ca`, or no check with `insecure`. */
+function tlsOptionsFor(opts: ConnectOptions): tls.ConnectionOptions {
   if (opts.insecure) return { rejectUnauthorized: false }
   if (!opts.ca || opts.ca.length === 0) return {}
-  let agent = agents.get(opts.ca)
-  if (!agent) {
-    // As Node's global agent: connections kept alive, closed after 5 s idle.
-    agent = new https.Agent({ keepAlive: true, timeout: 5000, secureContext: tls.createSecureContext({ ca: [...defaultCas(), ...opts.ca] }) })
-    agents.set(opts.ca, agent)
+  let secureContext = contexts.get(opts.ca)
+  if (!secureContext) {
+    secureContext = tls.createSecureContext({ ca: [...defaultCas(), ...opts.ca] })
+    contexts.set(opts.ca, secureContext)
   }
-  return { agent }
+  return { secureContext }
+}
+
+/** One dispatcher per way of connecting, so that its kept-alive connections serve every request made that way. */
+const dispatchers = new Map<string, Promise<Dispatcher>>()
+
+/**
+ * The undici dispatcher that connects as `opts` say: `resolveHosts` is applied per origin (a rule
+ * may name a port), the CAs and `insecure` to every TLS connection, and `timeoutMs` to connecting.
+ * (undici is loaded on the first request: commands that make none do not pay for it.)
+ */
+export function dispatcherFor(opts: ConnectOptions & { timeoutMs?: number }): Promise<Dispatcher> {
+  if (opts.ca && !caListIds.has(opts.ca)) caListIds.set(opts.ca, ++caLists)
+  const key = JSON.stringify([opts.resolveHosts ?? null, opts.ca ? caListIds.get(opts.ca) : 0, opts.insecure === true, opts.timeoutMs ?? null])
+  let dispatcher = dispatchers.get(key)
+  if (!dispatcher) {
+    dispatcher = import('undici').then(({ Agent, Pool }) => {
+      const tlsOptions = tlsOptionsFor(opts)
+      return new Agent({
+        connectTimeout: opts.timeoutMs ?? 30_000,
+        factory: (origin, options) => {
+          const lookup = lookupFor(opts, new URL(origin))
+          return new Pool(origin, { ...options, connect: { ...tlsOptions, ...(lookup ? { lookup } : {}) } })
+        },
+      })
+    })
+    dispatchers.set(key, dispatcher)
+  }
+  return dispatcher
 }
 
 /** Certificate failures a CA certificate can fix. */
@@ -112,12 +141,29 @@ const WRONG_CERT = new Set(['ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED', 
  * What a failed connection means, in words (OpenSSL's own text names a C function and a source
  * line). `plainHttp` is set when an https URL reached a server that answers in plain HTTP.
  */
-export function describeConnectError(err: NodeJS.ErrnoException, url: URL): { message: string; plainHttp?: true } {
+export function describeConnectError(err: NodeJS.ErrnoException, url: URL, timeoutMs = 30_000): { message: string; plainHttp?: true } {
   const code = err.code ?? ''
   if (url.protocol === 'https:' && /wrong version number|packet length too long|http request/i.test(err.message) && (code === 'EPROTO' || code.startsWith('ERR_SSL'))) {
     return { message: `the server speaks plain HTTP, not HTTPS (use --protocol http)`, plainHttp: true }
   }
   if (UNTRUSTED.has(code)) return { message: `TLS certificate not trusted: ${err.message} (pass --cacert FILE with the CA that signed it, or --insecure to skip the check)` }
   if (WRONG_CERT.has(code)) return { message: `TLS certificate refused: ${err.message} (--insecure skips the check)` }
-  return { message: err.message }
+  return { message: describeTransferError(err, timeoutMs) }
+}
+
+/** What a failed transfer means, in words: undici's errors are named for its internals. */
+export function describeTransferError(err: NodeJS.ErrnoException, timeoutMs: number): string {
+  const seconds = timeoutMs / 1000
+  switch (err.code) {
+    case 'UND_ERR_SOCKET':
+      return err.message === 'other side closed' ? 'the server closed the connection before the answer was complete' : err.message
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return `no connection within ${seconds} s`
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return `no answer within ${seconds} s`
+    case 'UND_ERR_BODY_TIMEOUT':
+      return `no data for ${seconds} s`
+    default:
+      return err.message
+  }
 }
