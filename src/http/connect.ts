@@ -163,6 +163,10 @@ export function describeTransferError(err: NodeJS.ErrnoException, timeoutMs: num
       return `no answer within ${seconds} s`
     case 'UND_ERR_BODY_TIMEOUT':
       return `no data for ${seconds} s`
+    case 'UND_ERR_HEADERS_OVERFLOW':
+      return 'the response head is too large'
+    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
+      return 'the body does not match its Content-Length'
     default:
       return err.message
   }

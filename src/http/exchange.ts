@@ -128,6 +128,7 @@ export class Exchange implements Dispatcher.DispatchHandler {
     return {
       fill: (into) =>
         new Promise<void>((done, fail) => {
+          if (this.failure) return fail(this.failed(this.failure.err))
           if (this.sink) return fail(new Error('the body is already being read'))
           this.sink = { into, limit, put: 0, waiting: false, done, fail }
           this.fill()
