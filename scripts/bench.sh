@@ -26,15 +26,16 @@ npm run --silent build
 ocisite=(node "$repo/dist/bin.js")
 say() { echo "bench: $*" >&2; }
 
-# measure NAME CMD... → appends "seconds rss_kb" to $work/NAME.runs. Dirty pages left by the run
+# measure NAME CMD... → appends "seconds rss_kb user_s sys_s" to $work/NAME.runs. Dirty pages left by the run
 # before (a removed site, a copied tree) are flushed first, so no run pays for another's writeback.
 measure() {
   local name=$1; shift
   sync
-  /usr/bin/time -f '%e %M' -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
+  /usr/bin/time -f '%e %M %U %S' -o "$work/t" "$@" >/dev/null 2>"$work/err" || { cat "$work/err" >&2; exit 1; }
   cat "$work/t" >> "$work/$name.runs"
 }
 median() { [ -f "$work/$1.runs" ] || { echo 0; return; }; sort -n "$work/$1.runs" | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+cpu() { [ -f "$work/$1.runs" ] || { echo 0; return; }; awk '{print $3 + $4}' "$work/$1.runs" | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 peak() { [ -f "$work/$1.runs" ] || { echo 0; return; }; sort -n -k2 "$work/$1.runs" | tail -1 | awk '{print $2}'; }
 
 # --- inputs ---------------------------------------------------------------------------------
@@ -172,6 +173,7 @@ if want pull; then
   pm=$(( $(le "$(exact "$p" "$o")" 1.5) && $(le "$(exact "$p" "$sk")" 0.5) ))
   line "2. pull from nginx / openssl; / skopeo copy" "$(ratio "$p" "$o")x (<= 1.5x); $(ratio "$p" "$sk")x (<= 0.5x)" "$pm"
   line "2b. pull through undici / through the socket client" "$(ratio "$p" "$ps")x (<= 1.1x)" "$(le "$(exact "$p" "$ps")" 1.1)"
+  echo "   pull, median CPU seconds (user + system): undici $(cpu pull), socket client $(cpu pull-socket)"
 fi
 want corpus && line "3. build of the 1,000-tag corpus / cp -r" "$(ratio "$bc" "$c")x (<= 6x)" "$(le "$(exact "$bc" "$c")" 6)"
 if want corpus; then
