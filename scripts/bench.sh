@@ -5,13 +5,14 @@
 # reports, and exits non-zero only if peak RSS reaches the limit (memory must stay flat whatever
 # the blob size).
 #   usage: scripts/bench.sh [LAYER_MIB=1024] [RSS_LIMIT_MB=200]
+#   BENCH_RUNS=N sets the runs per case (3; the corpus takes 5 or more).
 #   BENCH_CASES=pull scripts/bench.sh   runs only the cases named (comma-separated: build, pull,
 #   corpus, bomb, deploy; all by default). The pull runs through undici and, side by side, through
 #   the old socket client (OCISITE_BENCH_SOCKET_CLIENT=1) while that is kept for this comparison.
 set -euo pipefail
 size_mib=${1:-1024}
 limit_mb=${2:-200}
-runs=3
+runs=${BENCH_RUNS:-3}
 cases=",${BENCH_CASES:-build,pull,corpus,bomb,deploy},"
 want() { [[ $cases == *",$1,"* ]]; }
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -94,16 +95,16 @@ fi
 if want corpus; then
 say "3/6 build of the corpus; 4/6 no-op rebuild"
 # Many small files are at the mercy of a shared machine's noise: five runs each, not three.
-for i in $(seq 5); do
+for i in $(seq $(( runs > 5 ? runs : 5 ))); do
   rm -rf "$work/cp"; measure cp cp -r "$work/corpus" "$work/cp"
   rm -rf "$work/site-corpus"; measure build-corpus "${ocisite[@]}" build "$work/corpus" --host localhost --out "$work/site-corpus"
 done
 # The first rebuild verifies what the build wrote too recently to trust by stat; then no-ops.
 sleep 0.2; "${ocisite[@]}" build "$work/corpus" --host localhost --out "$work/site-corpus" >/dev/null; sleep 0.2
-for i in $(seq 5); do measure noop "${ocisite[@]}" build "$work/corpus" --host localhost --out "$work/site-corpus"; done
+for i in $(seq $(( runs > 5 ? runs : 5 ))); do measure noop "${ocisite[@]}" build "$work/corpus" --host localhost --out "$work/site-corpus"; done
 # The floor under any no-op that checks each file's stat (as the verify cache must): starting
 # node, and one native lstat of every input and site file (find's %T@ and %C@ need one each).
-for i in $(seq 5); do
+for i in $(seq $(( runs > 5 ? runs : 5 ))); do
   measure node-start node -e 0
   measure stat-all find "$work/corpus" "$work/site-corpus" -printf '%D %i %s %T@ %C@\n'
 done
@@ -156,7 +157,7 @@ exact() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.6f", (b > 0 ? a/b : 0)}'; }
 le() { awk -v a="$1" -v b="$2" 'BEGIN {print (a <= b ? 1 : 0)}'; }
 o=$(median openssl); bb=$(median build-big); p=$(median pull); ps=$(median pull-socket); sk=$(median skopeo); c=$(median cp); bc=$(median build-corpus); n=$(median noop); dp=$(median deploy); sy=$(median sync)
 echo
-echo "medians of $runs runs (5 for the corpus), seconds: openssl $o, build $bb, pull $p (socket client $ps), skopeo $sk, cp -r $c, corpus build $bc, no-op rebuild $n, deploy $dp, aws s3 sync $sy"
+echo "medians of $runs runs ($(( runs > 5 ? runs : 5 )) for the corpus), seconds: openssl $o, build $bb, pull $p (socket client $ps), skopeo $sk, cp -r $c, corpus build $bc, no-op rebuild $n, deploy $dp, aws s3 sync $sy"
 runs_of() { [ -f "$work/$1.runs" ] || return 0; awk '{printf "%s%s", (NR > 1 ? " " : ""), $1}' "$work/$1.runs"; }
 echo "every run, in order, seconds: openssl $(runs_of openssl); build $(runs_of build-big); pull $(runs_of pull); pull, socket client $(runs_of pull-socket); skopeo $(runs_of skopeo); cp -r $(runs_of cp); corpus build $(runs_of build-corpus); no-op $(runs_of noop)"
 if want corpus; then
