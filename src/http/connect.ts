@@ -3,7 +3,6 @@ import { X509Certificate } from 'node:crypto'
 import { promises as fs, readFileSync } from 'node:fs'
 import { isIP, type LookupFunction } from 'node:net'
 import tls from 'node:tls'
-import type { Dispatcher } from 'undici'
 import { OcisiteError } from '../errors.js'
 
 /** How connections are made: which address a host name reaches, and which TLS certificates are trusted. */
@@ -75,7 +74,7 @@ export async function readCaFile(file: string): Promise<string[]> {
 }
 
 /** The CAs Node trusts by default: its bundled ones, and those of NODE_EXTRA_CA_CERTS. */
-function defaultCas(): string[] {
+export function defaultCas(): string[] {
   const extra = process.env.NODE_EXTRA_CA_CERTS
   if (!extra) return [...tls.rootCertificates]
   try {
@@ -85,51 +84,6 @@ function defaultCas(): string[] {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [...tls.rootCertificates]
     throw err
   }
-}
-
-/** A secure context per CA list, made once (parsing Node's bundled CAs takes a while). */
-const contexts = new WeakMap<string[], tls.SecureContext>()
-let caLists = 0
-const caListIds = new WeakMap<string[], number>()
-
-/** The TLS options of a connection: as Node trusts, plus `ca`, or no check with `insecure`. */
-function tlsOptionsFor(opts: ConnectOptions): tls.ConnectionOptions {
-  if (opts.insecure) return { rejectUnauthorized: false }
-  if (!opts.ca || opts.ca.length === 0) return {}
-  let secureContext = contexts.get(opts.ca)
-  if (!secureContext) {
-    secureContext = tls.createSecureContext({ ca: [...defaultCas(), ...opts.ca] })
-    contexts.set(opts.ca, secureContext)
-  }
-  return { secureContext }
-}
-
-/** One dispatcher per way of connecting, so that its kept-alive connections serve every request made that way. */
-const dispatchers = new Map<string, Promise<Dispatcher>>()
-
-/**
- * The undici dispatcher that connects as `opts` say: `resolveHosts` is applied per origin (a rule
- * may name a port), the CAs and `insecure` to every TLS connection, and `timeoutMs` to connecting.
- * (undici is loaded on the first request: commands that make none do not pay for it.)
- */
-export function dispatcherFor(opts: ConnectOptions & { timeoutMs?: number }): Promise<Dispatcher> {
-  if (opts.ca && !caListIds.has(opts.ca)) caListIds.set(opts.ca, ++caLists)
-  const key = JSON.stringify([opts.resolveHosts ?? null, opts.ca ? caListIds.get(opts.ca) : 0, opts.insecure === true, opts.timeoutMs ?? null])
-  let dispatcher = dispatchers.get(key)
-  if (!dispatcher) {
-    dispatcher = import('undici').then(({ Agent, Pool }) => {
-      const tlsOptions = tlsOptionsFor(opts)
-      return new Agent({
-        connectTimeout: opts.timeoutMs ?? 30_000,
-        factory: (origin, options) => {
-          const lookup = lookupFor(opts, new URL(origin))
-          return new Pool(origin, { ...options, connect: { ...tlsOptions, ...(lookup ? { lookup } : {}) } })
-        },
-      })
-    })
-    dispatchers.set(key, dispatcher)
-  }
-  return dispatcher
 }
 
 /** Certificate failures a CA certificate can fix. */
