@@ -148,6 +148,42 @@ describe("a large body read through undici straight into the caller's buffers (t
     expect(waits).toBeGreaterThan(1000)
   })
 
+  it('fills a sink like the hashing thread\'s (slots handed back later; room at once when there is some), byte for byte', async () => {
+    // Reading stops whenever both slots are out, and goes on when one comes back: a body that
+    // resumes must not hand the sink an empty chunk it waits on for ever.
+    const { filler } = await open(`${base}/plain`)
+    const slot = 1024 * 1024
+    const free = [new Uint8Array(slot), new Uint8Array(slot)]
+    const out: Uint8Array[] = []
+    let current: Uint8Array | undefined
+    let used = 0
+    let waiting: (() => void) | undefined
+    /** Waits asked for with room to spare, since the last bytes came: a spin, past a few. */
+    let idle = 0
+    const sink: BufferSink = {
+      room: () => (current ??= free.pop())?.subarray(used),
+      filled: (n) => {
+        if (n > 0) idle = 0
+        used += n
+        if (used < slot) return
+        const full = current!
+        out.push(full.slice())
+        ;[current, used] = [undefined, 0]
+        setTimeout(() => {
+          free.push(full)
+          waiting?.()
+        }, 1)
+      },
+      whenRoom: async () => {
+        if (sink.room() && ++idle > 1000) throw new Error('asked to wait while the sink has room, over and over')
+        while (!sink.room()) await new Promise<void>((r) => (waiting = r))
+      },
+    }
+    await filler.fill(sink)
+    out.push(current!.subarray(0, used))
+    expect(Buffer.concat(out).equals(body)).toBe(true)
+  })
+
   it.each([
     ['redirect', 'the body it leads to'],
     ['chunked', 'its chunks joined'],

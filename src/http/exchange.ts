@@ -65,6 +65,8 @@ export class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    // (undici hands on an empty chunk when a paused body resumes.)
+    if (chunk.byteLength === 0) return
     this.received += chunk.byteLength
     this.speed?.add(chunk.byteLength)
     this.queue.push(chunk)
