@@ -148,12 +148,14 @@ describe("a large body read through undici straight into the caller's buffers (t
     expect(waits).toBeGreaterThan(1000)
   })
 
-  it('fills a sink like the hashing thread\'s (slots handed back later; room at once when there is some), byte for byte', async () => {
+  it('fills a sink like the hashing thread\'s (shared memory; slots handed back later; room at once when there is some), byte for byte', async () => {
     // Reading stops whenever both slots are out, and goes on when one comes back: a body that
     // resumes must not hand the sink an empty chunk it waits on for ever.
     const { filler } = await open(`${base}/plain`)
+    // Shared memory, as the hashing thread's: chunks that start anywhere are copied in aligned.
     const slot = 1024 * 1024
-    const free = [new Uint8Array(slot), new Uint8Array(slot)]
+    const memory = new SharedArrayBuffer(2 * slot)
+    const free: Uint8Array[] = [new Uint8Array(memory, 0, slot), new Uint8Array(memory, slot, slot)]
     const out: Uint8Array[] = []
     let current: Uint8Array | undefined
     let used = 0
