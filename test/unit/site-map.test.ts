@@ -249,11 +249,14 @@ describe('site map: every path of a real built site', () => {
         'blob',
         'catalog',
         'headers',
+        'home',
         'index',
         'manifest docker-list',
         'manifest docker-manifest',
         'manifest oci-index',
         'manifest oci-manifest',
+        'page',
+        'page-asset',
         'referrers',
         'state',
         'tag docker-list',
@@ -295,8 +298,19 @@ describe('site map: every path of a real built site', () => {
     const order = phases.map((p) => p[0]!)
     expect(order).toEqual([...order].sort((a, b) => a - b))
     expect(new Set(order).size).toBe(order.length)
-    // Every document the build writes is a file of the site, and no other document is there.
+    // Every document the build writes is a file of the site, and no other document is there (the
+    // HTML pages are rendered apart, by the page writer, in their own phase: checked below).
     const written = documents.flatMap((group) => [...group.links.keys(), ...group.files.keys()]).sort()
-    expect(written).toEqual(files.filter((rel) => !['blob', 'state'].includes(entryOf(rel)!.kind)).sort())
+    const pageKinds = ['home', 'page', 'page-asset']
+    expect(written).toEqual(files.filter((rel) => !['blob', 'state', ...pageKinds].includes(entryOf(rel)!.kind)).sort())
+    // Assets, then images' pages, then the home page that links them: all after the indexes they
+    // show and before the well-known document (which stays last).
+    const pagePhases = pageKinds.map((kind) => phaseOf({ kind: kind as 'home' }))
+    expect(pagePhases).toEqual([...pagePhases].sort((a, b) => b - a))
+    for (const p of pagePhases) {
+      expect(p).toBeGreaterThan(phaseOf({ kind: 'index' }))
+      expect(p).toBeLessThan(phaseOf({ kind: 'well-known' }))
+    }
+    expect(files.filter((rel) => pageKinds.includes(entryOf(rel)!.kind)).length).toBeGreaterThan(2)
   })
 })
