@@ -85,8 +85,8 @@ function checkBaseUrl(url: string): string {
   let parsed: URL
   try {
     parsed = new URL(url)
-  } catch {
-    throw new OcisiteError('CONFIG_INVALID', `--base-url "${url}" is not an absolute URL`)
+  } catch (err) {
+    throw new OcisiteError('CONFIG_INVALID', `--base-url "${url}" is not an absolute URL`, {}, { cause: err })
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new OcisiteError('CONFIG_INVALID', `--base-url "${url}" must be http or https`)
   return url.replace(/\/+$/, '')

@@ -7,6 +7,7 @@ import { resolveRequest } from './route-resolver.js'
 import { siteRoutes } from './routes.js'
 import { pathOf } from '../map.js'
 import { SitePaths } from '../site-paths.js'
+import { unlessMissing } from '../../fs/missing.js'
 
 
 /** One request answered by the preview server. */
@@ -77,10 +78,10 @@ function reportRequests(server: Server, onRequest: (request: ServedRequest) => v
 export async function serve(options: ServeOptions = {}): Promise<RunningServer> {
   const site = new SitePaths(options.dir ?? serveDefaults.dir)
   const wellKnown = pathOf({ kind: 'well-known' })
-  if (!(await fs.stat(site.abs(wellKnown)).catch(() => undefined))) {
+  if (!(await unlessMissing(fs.stat(site.abs(wellKnown))))) {
     throw new OcisiteError('INPUT_NOT_FOUND', `${site.root}: not a built site (no ${wellKnown}); run ocisite build first`, { file: site.root })
   }
-  const v2 = !!(await fs.stat(site.abs(pathOf({ kind: 'v2-base' }))).catch(() => undefined))
+  const v2 = !!(await unlessMissing(fs.stat(site.abs(pathOf({ kind: 'v2-base' })))))
   const routes = siteRoutes({ v2 })
   const server = httpServer.createServer({
     root: site.root,
