@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startContainerd, ctrDigest } from './helpers/clients.js'
 import { tempDir } from './helpers/fixtures.js'
 import { installed, outsideDir } from './helpers/installed.js'
+import { serveInstalled } from './helpers/installed-server.js'
 import { PASSWORD, SECRET_FORMS, startPrivateSites, USER, type PrivateSites } from './helpers/private-site.js'
 
 const exec = promisify(execFile)
@@ -141,5 +142,35 @@ describe('no leak on redirect', () => {
     for (const line of lines) expect(line).toMatch(/ authorization="-"$/)
     const log = await fs.readFile(sites.cdnLog, 'utf8')
     for (const secret of SECRET_FORMS) expect(log).not.toContain(secret)
+  })
+})
+
+describe('the same options elsewhere: ocisite.json and ocisite serve', () => {
+  it('nginx.authBasic and nginx.authPath in ocisite.json write the same config as the flags', async () => {
+    const cwd = path.join(scratch, 'config-file')
+    await fs.mkdir(cwd)
+    const nginx = { file: 'site.conf', root: path.join(sites.work, 'public'), listen: `127.0.0.1:${sites.ports.prefix}`, authBasic: path.join(sites.work, 'users.htpasswd'), authPath: ['/v2/org/', '/oci-index/org'] }
+    await fs.writeFile(path.join(cwd, 'ocisite.json'), JSON.stringify({ host: '127.0.0.1', out: 'public', inputs: [path.join(sites.work, 'layouts')], nginx }))
+    const built = await installed(['build'], { cwd })
+    expect(built.code, built.stderr).toBe(0)
+    expect(await fs.readFile(path.join(cwd, 'site.conf'), 'utf8')).toBe(await fs.readFile(path.join(sites.work, 'prefix.conf'), 'utf8'))
+  })
+
+  it('ocisite serve --auth-basic --auth-path: 401 with the challenge and the JSON error, and pulls with credentials', async () => {
+    const server = await serveInstalled(path.join(sites.work, 'public'), ['--auth-basic', path.join(sites.work, 'users.htpasswd'), '--auth-path', '/v2/org/', '--auth-path', '/oci-index/org', '--auth-realm', 'preview'])
+    try {
+      const refused = await fetch(`${server.url}/v2/org/app/manifests/v1`)
+      expect(refused.status).toBe(401)
+      expect(refused.headers.get('www-authenticate')).toBe('Basic realm="preview"')
+      expect((await refused.json()).errors[0].code).toBe('UNAUTHORIZED')
+      expect((await fetch(`${server.url}/.well-known/oci-host-ref-engines`)).status).toBe(200)
+      const name = ['127.0.0.1/org/app#v1', '--protocol', 'http', '--port', String(server.port)]
+      expect((await installed(['resolve', ...name], { env: noCredentials })).code).toBe(7)
+      const pulled = await installed(['pull', ...name.slice(0, 1), path.join(scratch, 'served'), ...name.slice(1), '--user', USER, '--password-stdin'], { env: noCredentials, input: PASSWORD })
+      expect(pulled.code, pulled.stderr).toBe(0)
+      expect(server.stdout()).toMatch(/GET \/oci-index\/org%2Fapp 401 /)
+    } finally {
+      await server.stop()
+    }
   })
 })
