@@ -162,7 +162,7 @@ describe('the same options elsewhere: ocisite.json and ocisite serve', () => {
       const refused = await fetch(`${server.url}/v2/org/app/manifests/v1`)
       expect(refused.status).toBe(401)
       expect(refused.headers.get('www-authenticate')).toBe('Basic realm="preview"')
-      expect((await refused.json()).errors[0].code).toBe('UNAUTHORIZED')
+      expect(((await refused.json()) as { errors: Array<{ code: string }> }).errors[0]!.code).toBe('UNAUTHORIZED')
       expect((await fetch(`${server.url}/.well-known/oci-host-ref-engines`)).status).toBe(200)
       const name = ['127.0.0.1/org/app#v1', '--protocol', 'http', '--port', String(server.port)]
       expect((await installed(['resolve', ...name], { env: noCredentials })).code).toBe(7)
