@@ -123,7 +123,7 @@ async function siteReferrers(source: RefEnginesSource, imagePath: string, digest
     return list.map((m, i) => parseDescriptor(m, `${doc.url} manifests[${i}]`))
   } catch (err) {
     // Referrers are optional: a site without /v2/ simply has none to offer.
-    if (!(err instanceof OcisiteError)) throw err
+    if (!(err instanceof OcisiteError) || err.code === 'AUTH_FAILED') throw err
     options.onEvent?.({ type: 'attempt', url, ok: false, error: err.message })
     return []
   }

@@ -53,6 +53,9 @@ export async function tryEachSource<S extends Pick<BlobSource, 'remote'>, T>(sou
       failures.push(failure)
     }
   }
+  // Credentials missing or refused say more than the other sources' failures.
+  const auth = failures.find((f) => f.code === 'AUTH_FAILED')
+  if (auth) throw auth
   // Only when every source was unreachable is it a network failure; a bad answer is a protocol failure.
   const code = failures.every((f) => f.code === 'NETWORK') ? 'NETWORK' : 'PROTOCOL'
   throw new OcisiteError(code, `blob ${desc.digest}: no CAS engine served a verified copy (${failures.map((f) => f.message).join('; ')})`, { digest: desc.digest })
