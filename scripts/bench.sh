@@ -9,6 +9,10 @@
 #   BENCH_CASES=pull scripts/bench.sh   runs only the cases named (comma-separated: build, pull,
 #   corpus, bomb, deploy; all by default). The pull runs through undici and, side by side, through
 #   the old socket client (OCISITE_BENCH_SOCKET_CLIENT=1) while that is kept for this comparison.
+#   BENCH_BEFORE=REV also runs every case through ocisite as it was at git revision REV,
+#   alternately with today's in the same run, and prints both side by side (after/before; a
+#   redesign must not make any more than 10% worse). The corpus build compares today's
+#   --no-html build with REV's when REV has no pages.
 set -euo pipefail
 size_mib=${1:-1024}
 limit_mb=${2:-200}
@@ -26,6 +30,16 @@ cd "$repo"
 npm run --silent build
 ocisite=(node "$repo/dist/bin.js")
 say() { echo "bench: $*" >&2; }
+before=()
+if [ -n "${BENCH_BEFORE:-}" ]; then
+  say "building ocisite at ${BENCH_BEFORE} for the side-by-side comparison..."
+  mkdir -p "$work/before"
+  git -C "$repo" archive "$BENCH_BEFORE" | tar -x -C "$work/before"
+  (cd "$work/before" && npm ci --silent --no-audit --no-fund && npm run --silent build) >/dev/null 2>&1 || { echo "bench: cannot build $BENCH_BEFORE" >&2; exit 2; }
+  before=(node "$work/before/dist/bin.js")
+fi
+# bmeasure NAME CMD...: measure, only when comparing with BENCH_BEFORE.
+bmeasure() { [ ${#before[@]} -eq 0 ] || measure "$@"; }
 
 # measure NAME CMD... → appends "seconds rss_kb user_s sys_s" to $work/NAME.runs. Dirty pages left by the run
 # before (a removed site, a copied tree) are flushed first, so no run pays for another's writeback.
@@ -64,6 +78,7 @@ if want build; then
   for i in $(seq $runs); do
     measure openssl openssl dgst -sha256 "$big/blobs/sha256/$layer_hex"
     rm -rf "$work/site-big"; measure build-big "${ocisite[@]}" build "$work/in" --host localhost --out "$work/site-big"
+    rm -rf "$work/site-big-b"; bmeasure build-big-before "${before[@]}" build "$work/in" --host localhost --out "$work/site-big-b"
   done
   cmp -s "$big/blobs/sha256/$layer_hex" "$work/site-big/oci-cas/sha256/${layer_hex:0:2}/$layer_hex" || { echo "bench: published layer differs" >&2; exit 1; }
 fi
@@ -83,6 +98,7 @@ if want pull; then
   for i in $(seq $runs); do
     want build || measure openssl openssl dgst -sha256 "$big/blobs/sha256/$layer_hex"
     rm -rf "$work/pulled"; measure pull "${ocisite[@]}" pull localhost/big#1.0 "$work/pulled" --protocol http --port "$port"
+    rm -rf "$work/pulled"; bmeasure pull-before "${before[@]}" pull localhost/big#1.0 "$work/pulled" --protocol http --port "$port"
     cmp -s "$big/blobs/sha256/$layer_hex" "$work/pulled/blobs/sha256/$layer_hex" || { echo "bench: pulled layer differs" >&2; exit 1; }
     rm -rf "$work/pulled"; measure pull-socket env OCISITE_BENCH_SOCKET_CLIENT=1 "${ocisite[@]}" pull localhost/big#1.0 "$work/pulled" --protocol http --port "$port"
     cmp -s "$big/blobs/sha256/$layer_hex" "$work/pulled/blobs/sha256/$layer_hex" || { echo "bench: pulled layer differs" >&2; exit 1; }
@@ -100,11 +116,19 @@ for i in $(seq $(( runs > 5 ? runs : 5 ))); do
   rm -rf "$work/site-corpus"; measure build-corpus "${ocisite[@]}" build "$work/corpus" --host localhost --out "$work/site-corpus"
   # 7. the same build without the HTML pages, side by side (the pages' cost: goal <= 10%)
   rm -rf "$work/site-no-html"; measure build-no-html "${ocisite[@]}" build "$work/corpus" --host localhost --out "$work/site-no-html" --no-html
+  rm -rf "$work/site-corpus-b"; bmeasure build-corpus-before "${before[@]}" build "$work/corpus" --host localhost --out "$work/site-corpus-b"
 done
 rm -rf "$work/site-no-html"
 # The first rebuild verifies what the build wrote too recently to trust by stat; then no-ops.
 sleep 0.2; "${ocisite[@]}" build "$work/corpus" --host localhost --out "$work/site-corpus" >/dev/null; sleep 0.2
 for i in $(seq $(( runs > 5 ? runs : 5 ))); do measure noop "${ocisite[@]}" build "$work/corpus" --host localhost --out "$work/site-corpus"; done
+if [ ${#before[@]} -gt 0 ]; then
+  sleep 0.2; "${before[@]}" build "$work/corpus" --host localhost --out "$work/site-corpus-b" >/dev/null; sleep 0.2
+  for i in $(seq $(( runs > 5 ? runs : 5 ))); do
+    measure noop-before "${before[@]}" build "$work/corpus" --host localhost --out "$work/site-corpus-b"
+    measure noop-again "${ocisite[@]}" build "$work/corpus" --host localhost --out "$work/site-corpus"
+  done
+fi
 # The floor under any no-op that checks each file's stat (as the verify cache must): starting
 # node, and one native lstat of every input and site file (find's %T@ and %C@ need one each).
 for i in $(seq $(( runs > 5 ? runs : 5 ))); do
@@ -137,7 +161,7 @@ if want deploy; then
 say "6/6 deploy into s3rver vs aws s3 sync"
 s3port=$(node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})')
 printf '<WebsiteConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><IndexDocument><Suffix>index.html</Suffix></IndexDocument></WebsiteConfiguration>' > "$work/website.xml"
-buckets=(); for i in $(seq $runs); do buckets+=(--configure-bucket "deploy$i" "$work/website.xml" --configure-bucket "sync$i" "$work/website.xml"); done
+buckets=(); for i in $(seq $runs); do buckets+=(--configure-bucket "deploy$i" "$work/website.xml" --configure-bucket "sync$i" "$work/website.xml" --configure-bucket "before$i" "$work/website.xml"); done
 mkdir -p "$work/s3"
 node node_modules/s3rver/bin/s3rver.js -d "$work/s3" -a 127.0.0.1 -p "$s3port" --silent "${buckets[@]}" >/dev/null &
 s3_pid=$!
@@ -146,6 +170,7 @@ export AWS_ACCESS_KEY_ID=S3RVER AWS_SECRET_ACCESS_KEY=S3RVER AWS_DEFAULT_REGION=
 for i in $(seq $runs); do
   measure sync /usr/bin/aws s3 sync --only-show-errors --endpoint-url "http://127.0.0.1:$s3port" "$work/site-big" "s3://sync$i"
   measure deploy "${ocisite[@]}" deploy "$work/site-big" "s3://deploy$i" --endpoint "http://127.0.0.1:$s3port" --path-style
+  bmeasure deploy-before "${before[@]}" deploy "$work/site-big" "s3://before$i" --endpoint "http://127.0.0.1:$s3port" --path-style
 done
 kill "$s3_pid"; s3_pid=
 fi
@@ -188,6 +213,20 @@ want deploy && line "6. deploy of the ${size_mib} MiB site into s3rver / aws s3 
 if want corpus; then
   nh=$(median build-no-html)
   line "7. corpus build with the HTML pages / with --no-html" "$(ratio "$bc" "$nh")x (<= 1.1x)" "$(le "$(exact "$bc" "$nh")" 1.1)"
+fi
+if [ ${#before[@]} -gt 0 ]; then
+  echo
+  echo "before (${BENCH_BEFORE}) and after, side by side in this run: medians in seconds, after/before (goal: at most 1.10)"
+  side() { # side LABEL AFTER BEFORE
+    local a b; a=$(median "$2"); b=$(median "$3")
+    [ "$b" = 0 ] && return 0
+    line "$1" "$b s -> $a s: $(ratio "$a" "$b")x (<= 1.1x)" "$(le "$(exact "$a" "$b")" 1.1)"
+  }
+  want build && side "build, one ${size_mib} MiB layer" build-big build-big-before
+  want pull && side "pull from nginx" pull pull-before
+  want corpus && side "corpus build (after: --no-html, as before had no pages)" build-no-html build-corpus-before
+  want corpus && side "no-op rebuild of the corpus" noop-again noop-before
+  want deploy && side "deploy into s3rver" deploy deploy-before
 fi
 worst=0
 for case in build-big pull pull-socket build-corpus noop bomb deploy; do r=$(peak "$case"); [ "$r" -gt "$worst" ] && worst=$r; done
