@@ -6,11 +6,12 @@ import { defaultConcurrency } from '../content/copy-blobs.js'
 import type { ProgressListener } from './progress.js'
 import { readConfigFile, type ImageSpec, type ListenSetting } from './config-file.js'
 import { parseListen, type ListenAddress } from './serve/listen.js'
+import type { SigningOptions } from './sign/signing.js'
 
 export type { ImageSpec } from './config-file.js'
 
 /** Options for `build`, as a caller gives them. Paths are relative to `cwd`. */
-export interface BuildOptions {
+export interface BuildOptions extends SigningOptions {
   inputs?: string[]
   host?: string
   out?: string
