@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LayoutWriter } from '../src/content/layout/layout-writer.js'
 import { image, tempDir } from './helpers/fixtures.js'
 import { installed } from './helpers/installed.js'
+import { serveInstalled } from './helpers/installed-server.js'
 import { freePort, startNginx, type RunningNginx } from './helpers/nginx.js'
 
 // The publishing half of signatures, through the installed CLI and the real tools: gpg makes
@@ -147,6 +148,42 @@ describe("skopeo signs, the site serves its signature as a lookaside", () => {
     expect([unsigned.status, unsigned.out]).toEqual([125, expect.stringContaining('A signature was required, but no signature exists')])
     const otherKey = await pull('app:1.0', await policy('a-other', 'other.gpg', host, 'localhost'))
     expect([otherKey.status, otherKey.out]).toEqual([125, expect.stringContaining('Invalid GPG signature')])
+  })
+})
+
+describe('the lookaside beside nginx: serve, _headers and verify', () => {
+  it('ocisite serve answers /signatures/ like nginx does', async () => {
+    const server = await serveInstalled(sites.a.dir)
+    try {
+      const rel = `signatures/app@sha256=${digests['1.0']!.slice(7)}/signature-1`
+      const served = await get(`${server.url.replace(/\/$/, '')}/${rel}`)
+      expect([served.status, served.type]).toEqual([200, 'application/octet-stream'])
+      expect(served.bytes.equals(await fs.readFile(path.join(sites.a.dir, rel)))).toBe(true)
+      expect((await get(`${server.url.replace(/\/$/, '')}/signatures/app@sha256=${digests['unsigned']!.slice(7)}/signature-1`)).status).toBe(404)
+    } finally {
+      await server.stop()
+    }
+  })
+
+  it('_headers names the lookaside with its Content-Type', async () => {
+    const out = path.join(work, 'site-headers')
+    const r = await installed(['build', layout, '--host', 'localhost', '--out', out, '--headers-file', '--no-v2', '--signatures', path.join(work, 'staging')], { cwd: work })
+    expect(r.code, r.stderr).toBe(0)
+    expect(await fs.readFile(path.join(out, '_headers'), 'utf8')).toContain('/signatures/*\n  Content-Type: application/octet-stream\n')
+    expect((await fs.readdir(path.join(out, 'signatures'))).sort()).toEqual([`app@sha256=${digests['1.0']!.slice(7)}`])
+  })
+
+  it('verify checks the served signatures, and names one that is no OpenPGP message', async () => {
+    const ok = await installed(['verify', `http://${sites.b.host}`])
+    expect([ok.code, ok.stdout]).toEqual([0, expect.stringMatching(/^ok: /)])
+    const copy = path.join(work, 'site-broken')
+    await fs.cp(sites.b.dir, copy, { recursive: true })
+    const rel = `signatures/app@sha256=${digests['1.0']!.slice(7)}/signature-1`
+    await fs.writeFile(path.join(copy, rel), 'not a signature')
+    const bad = await installed(['verify', copy])
+    expect(bad.code).toBe(5)
+    expect(bad.stdout).toContain(`lookaside  /${rel}`)
+    expect(bad.stdout).toContain(`signature-1 of app@${digests['1.0']}: not an OpenPGP message`)
   })
 })
 
