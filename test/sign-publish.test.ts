@@ -308,15 +308,16 @@ describe('cosign signatures already made', () => {
     const { dir, host } = sites.b
     const tag = `sha256-${digests['1.0']!.slice(7)}.sig`
     const accept = { headers: { Accept: 'application/vnd.oci.image.manifest.v1+json' } }
-    const before = await (await fetch(`http://${host}/v2/app/manifests/${tag}`, accept)).json()
+    type Sig = { layers: Array<{ digest: string; annotations: Record<string, string> }> }
+    const before = (await (await fetch(`http://${host}/v2/app/manifests/${tag}`, accept)).json()) as Sig
     const r = await installed(['sign', 'app#1.0', '--site', dir, '--sign-key', 'ed.pem', '--sign-format', 'tag'], { cwd: work })
     expect(r.code, r.stderr).toBe(0)
-    const after = await (await fetch(`http://${host}/v2/app/manifests/${tag}`, accept)).json()
+    const after = (await (await fetch(`http://${host}/v2/app/manifests/${tag}`, accept)).json()) as Sig
     expect(after.layers).toHaveLength(2)
     expect(after.layers[0]).toEqual(before.layers[0])
-    const layer = after.layers[1]
+    const layer = after.layers[1]!
     await fs.writeFile(path.join(work, 'ed.payload'), (await get(`http://${host}/v2/app/blobs/${layer.digest}`)).bytes)
-    await fs.writeFile(path.join(work, 'ed.sig'), Buffer.from(layer.annotations['dev.cosignproject.cosign/signature'], 'base64'))
+    await fs.writeFile(path.join(work, 'ed.sig'), Buffer.from(layer.annotations['dev.cosignproject.cosign/signature']!, 'base64'))
     expect(tool('openssl', ['pkeyutl', '-verify', '-pubin', '-inkey', 'ed.pub', '-rawin', '-in', 'ed.payload', '-sigfile', 'ed.sig']).status).toBe(0)
   })
 })
