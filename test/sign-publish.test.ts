@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from 'node:child_process'
+import { execFileSync, spawn, spawnSync } from 'node:child_process'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { bundleFromJSON } from '@sigstore/bundle'
@@ -11,7 +11,7 @@ import { buildSignatureManifest, signTagLayer } from '../src/sign/cosign-tag.js'
 import { loadSigningKey } from '../src/sign/keys.js'
 import { installed } from './helpers/installed.js'
 import { serveInstalled } from './helpers/installed-server.js'
-import { freePort, startNginx, type RunningNginx } from './helpers/nginx.js'
+import { freePort, startNginx, stopChild, waitForPort, type RunningNginx } from './helpers/nginx.js'
 
 // The publishing half of signatures, through the installed CLI and the real tools: gpg makes
 // the keys, skopeo signs and verifies, podman pulls under a signedBy policy, openssl and jq check
@@ -176,6 +176,28 @@ describe('the lookaside beside nginx: serve, _headers and verify', () => {
     expect((await fs.readdir(path.join(out, 'signatures'))).sort()).toEqual([`app@sha256=${digests['1.0']!.slice(7)}`])
   })
 
+  it('deploy puts the lookaside into the bucket under signatures/, as application/octet-stream', async () => {
+    const port = await freePort()
+    const website = path.join(work, 'website.xml')
+    await fs.writeFile(website, '<WebsiteConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><IndexDocument><Suffix>index.html</Suffix></IndexDocument></WebsiteConfiguration>')
+    const repo = path.resolve(import.meta.dirname, '..')
+    const s3 = spawn(process.execPath, ['--import', 'tsx', path.join(repo, 'test/helpers/s3rver-main.ts'), path.join(work, 's3'), String(port), website, 'signed'], { cwd: repo, stdio: 'ignore' })
+    try {
+      await waitForPort(port, 20_000)
+      const creds = { AWS_ACCESS_KEY_ID: 'S3RVER', AWS_SECRET_ACCESS_KEY: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_REGION: 'us-east-1' }
+      const r = await installed(['deploy', sites.a.dir, 's3://signed', '--endpoint', `http://127.0.0.1:${port}`, '--path-style'], { env: creds })
+      expect(r.code, r.stderr).toBe(0)
+      const key = `signatures/app@sha256=${digests['1.0']!.slice(7)}/signature-1`
+      const head = tool('/usr/bin/aws', ['s3api', 'head-object', '--endpoint-url', `http://127.0.0.1:${port}`, '--bucket', 'signed', '--key', key], creds)
+      expect(head.status, head.out).toBe(0)
+      expect(JSON.parse(head.out)).toMatchObject({ ContentType: 'application/octet-stream', CacheControl: 'public, max-age=60' })
+      const served = await get(`http://127.0.0.1:${port}/signed/${key}`)
+      expect(served.bytes.equals(await fs.readFile(path.join(sites.a.dir, key)))).toBe(true)
+    } finally {
+      await stopChild(s3, 'SIGTERM')
+    }
+  })
+
   it('verify checks the served signatures, and names one that is no OpenPGP message', async () => {
     const ok = await installed(['verify', `http://${sites.b.host}`])
     expect([ok.code, ok.stdout]).toEqual([0, expect.stringMatching(/^ok: /)])
@@ -329,8 +351,21 @@ describe('bad signing input is refused before anything is written', () => {
     await fs.writeFile(path.join(staging, 'signature-1'), '{"critical":{}}')
     const out = path.join(work, 'never')
     const r = await installed(['build', layout, '--host', 'localhost', '--out', out, '--signatures', path.join(work, 'bad-staging')], { cwd: work })
-    expect([r.code, r.stderr]).toEqual([expect.any(Number), expect.stringContaining(`error[SIGNATURE_INVALID]: ${path.join(staging, 'signature-1')}: not an OpenPGP message`)])
-    expect(r.code).not.toBe(0)
+    expect([r.code, r.stderr]).toEqual([2, expect.stringContaining(`error[SIGNATURE_INVALID]: ${path.join(staging, 'signature-1')}: not an OpenPGP message`)])
+    await expect(fs.stat(out)).rejects.toMatchObject({ code: 'ENOENT' })
+  })
+
+  it.each<[string, string[], string]>([
+    ['an unknown --sign-format', ['--sign-key', 'ec.pem', '--sign-format', 'sig'], 'error[CONFIG_INVALID]: --sign-format sig: use tag, bundle, both'],
+    ['--sign-format without a key', ['--sign-format', 'tag'], 'error[CONFIG_INVALID]: --sign-format selects the cosign schemes: it needs --sign-key'],
+    ['--passphrase-file alone', ['--passphrase-file', 'pass.txt'], 'error[CONFIG_INVALID]: --passphrase-file is for --sign-key or --sign-by, and neither is given'],
+    ['a gpg key the keyring lacks', ['--sign-by', 'F'.repeat(40)], `error[SIGNING_FAILED]: gpg has no public key ${'F'.repeat(40)}`],
+    ['a missing staging tree', ['--signatures', 'nowhere'], 'error[INPUT_NOT_FOUND]: --signatures'],
+    ['a key file that is no key', ['--sign-key', 'trusted.gpg'], 'error[KEY_INVALID]'],
+  ])('%s is refused, and nothing is written', async (_name, flags, message) => {
+    const out = path.join(work, 'refused')
+    const r = await installed(['build', layout, '--host', 'localhost', '--out', out, ...flags], { env: env(), cwd: work })
+    expect([r.code, r.stderr]).toEqual([2, expect.stringContaining(message)])
     await expect(fs.stat(out)).rejects.toMatchObject({ code: 'ENOENT' })
   })
 
@@ -349,7 +384,7 @@ describe('bad signing input is refused before anything is written', () => {
       expect(r.stdout).toContain('.sig')
       expect(r.stdout).not.toContain('referrer')
     } else {
-      expect([r.code, r.stderr]).toEqual([expect.any(Number), `ocisite: error[KEY_INVALID]: ${path.join(work, 'ec-enc.pem')}: ${error}\n`])
+      expect([r.code, r.stderr]).toEqual([2, `ocisite: error[KEY_INVALID]: ${path.join(work, 'ec-enc.pem')}: ${error}\n`])
       expect(await fs.readdir(out)).toEqual([])
     }
   })
