@@ -293,6 +293,25 @@ describe('signing again', () => {
   })
 })
 
+describe('add signs what it publishes', () => {
+  it('add --sign-by --sign-key signs the added image in both families, and leaves the other images as they were', async () => {
+    const { dir, host } = sites.a
+    const w = await LayoutWriter.create(path.join(work, 'tool'))
+    const tool2 = await image(w, 'amd64', 'tool 2.0')
+    await w.addToIndex(tool2, '2.0')
+    const files = () => execFileSync('sh', ['-c', 'find v2/app oci-index/app signatures/app@* -type f | sort | xargs sha256sum'], { cwd: dir, encoding: 'utf8' })
+    const appBefore = files()
+    const r = await installed(['add', path.join(work, 'tool'), '--path', 'team/tool', '--site', dir, '--sign-by', trusted, '--sign-key', 'ec.pem'], { env: env(), cwd: work })
+    expect(r.code, r.stderr).toBe(0)
+    expect(files()).toBe(appBefore)
+    const ok = await skopeoCopy(host, 'team/tool:2.0', await policy('a-trusted', 'trusted.gpg', host, 'localhost'))
+    expect(ok.status, ok.out).toBe(0)
+    expect((await get(`http://${host}/v2/team/tool/manifests/sha256-${tool2.digest.slice(7)}.sig`)).status).toBe(200)
+    const referrers = JSON.parse((await get(`http://${host}/v2/team/tool/referrers/${tool2.digest}`)).bytes.toString())
+    expect(referrers.manifests.map((m: { artifactType: string }) => m.artifactType)).toEqual(['application/vnd.dev.sigstore.bundle.v0.3+json'])
+  })
+})
+
 describe('cosign signatures already made', () => {
   it('an input carrying signatures by the key (as cosign save writes them) is published as it is, and not signed again', async () => {
     const dir = path.join(work, 'cosigned')

@@ -74,7 +74,10 @@ export async function add(options: AddOptions): Promise<BuildResult> {
   if (options.inputs.length === 0) throw new OcisiteError('NOTHING_TO_PUBLISH', 'no inputs: name layout directories or archives to add')
   const images = options.inputs.map((input) => ({ from: path.resolve(cwd, input), path: options.path ?? '', tags: options.tags ?? [], explicitPath: options.path !== undefined }))
   const opts = await writeOptions(options, images.map((i) => i.from))
-  const signing = await loadSigning(options, cwd)
+  const loaded = await loadSigning(options, cwd)
+  // add signs what its inputs bring, not the site's other images (`ocisite sign` signs those).
+  const siteRoot = new SitePaths(opts.out).root
+  const signing = loaded && { ...loaded, only: (t: { label: string }) => t.label !== siteRoot }
   const scratch = new Scratch()
   try {
     const inputs = await openInputs(images, scratch, options.maxArchiveSize ?? buildDefaults.maxArchiveSize)

@@ -63,7 +63,7 @@ type ReadBlob = (digest: string) => Promise<Buffer>
 /** The digests a tag names, except the tags of signatures and referrers themselves. */
 function signedDigests(image: PlannedImage, only: Signing['only']): string[] {
   const manifests = new Set(image.manifests.map((m) => m.digest.value))
-  const signed = image.tags.filter((t) => !isSignatureTag(t.tag) && manifests.has(t.entry.digest) && (!only || only(image.path, t.tag)))
+  const signed = image.tags.filter((t) => !isSignatureTag(t.tag) && manifests.has(t.entry.digest) && (!only || only({ path: image.path, tag: t.tag, label: t.label })))
   return [...new Set(signed.map((t) => t.entry.digest))].sort()
 }
 

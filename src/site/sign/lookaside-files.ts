@@ -80,8 +80,8 @@ async function siteSignatures(site: SitePaths, isPublished: (repo: string, diges
  */
 async function signWithGpg(plan: SitePlan, host: string, gpg: NonNullable<Signing['gpg']> & Pick<Signing, 'only'>, listOf: (repo: string, digest: string) => Signatures): Promise<void> {
   for (const image of plan.images) {
-    for (const { tag, entry } of image.tags) {
-      if (isSignatureTag(tag) || !manifestKindOf(entry.mediaType) || (gpg.only && !gpg.only(image.path, tag))) continue
+    for (const { tag, entry, label } of image.tags) {
+      if (isSignatureTag(tag) || !manifestKindOf(entry.mediaType) || (gpg.only && !gpg.only({ path: image.path, tag, label }))) continue
       const identity = `${host}/${image.path}:${tag}`
       const list = listOf(image.path, entry.digest)
       const candidates: GpgCandidate[] = list.map((s) => ({ kind: 'gpg', source: s.source, signature: s.bytes }))

@@ -22,7 +22,7 @@ export async function signSite(options: SignOptions): Promise<BuildResult> {
   const wanted = options.names.map((n) => parseName(n, opts.host))
   const loaded = await loadSigning(options, cwd)
   if (!loaded?.gpg && !loaded?.cosign) throw new OcisiteError('CONFIG_INVALID', 'sign: give --sign-by FINGERPRINT (containers signatures) or --sign-key FILE (cosign), or both')
-  const signing = { ...loaded, only: (p: string, tag: string) => wanted.some((w) => w.path === p && w.tag === tag) }
+  const signing = { ...loaded, only: (t: { path: string; tag: string }) => wanted.some((w) => w.path === t.path && w.tag === t.tag) }
   const scratch = new Scratch()
   try {
     const signed = { host: identityHost(opts.host, opts.baseUrl), signing, scratch, mode: 'update' as const, ...(options.onProgress ? { onProgress: options.onProgress } : {}) }

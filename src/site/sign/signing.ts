@@ -29,8 +29,8 @@ export interface Signing {
   readonly staging: readonly LookasideFile[]
   readonly gpg?: { readonly fingerprint: string; readonly keyring: Keyring; readonly options: GpgOptions }
   readonly cosign?: { readonly key: SigningKey; readonly tag: boolean; readonly bundle: boolean }
-  /** Sign only these tags (`ocisite sign NAME#TAG`); default every tag. */
-  readonly only?: (path: string, tag: string) => boolean
+  /** Sign only these tags (`add`: those its inputs bring; `sign NAME#TAG`: those named); default every tag. `label`: where the tag comes from. */
+  readonly only?: (tag: { path: string; tag: string; label: string }) => boolean
 }
 
 /**
