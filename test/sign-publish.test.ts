@@ -6,9 +6,6 @@ import { Verifier, toSignedEntity } from '@sigstore/verify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LayoutWriter } from '../src/content/layout/layout-writer.js'
 import { image, tempDir } from './helpers/fixtures.js'
-import { buildBundleReferrer, signBundle } from '../src/sign/cosign-bundle.js'
-import { buildSignatureManifest, signTagLayer } from '../src/sign/cosign-tag.js'
-import { loadSigningKey } from '../src/sign/keys.js'
 import { installed } from './helpers/installed.js'
 import { serveInstalled } from './helpers/installed-server.js'
 import { freePort, startNginx, stopChild, waitForPort, type RunningNginx } from './helpers/nginx.js'
@@ -312,37 +309,7 @@ describe('add signs what it publishes', () => {
   })
 })
 
-describe('cosign signatures already made', () => {
-  it('an input carrying signatures by the key (as cosign save writes them) is published as it is, and not signed again', async () => {
-    const dir = path.join(work, 'cosigned')
-    await fs.cp(layout, dir, { recursive: true })
-    const w = await LayoutWriter.create(dir)
-    const key = await loadSigningKey(await fs.readFile(path.join(work, 'ec.pem')), 'ec.pem')
-    const digest = digests['1.0']!
-    const sig = buildSignatureManifest([signTagLayer(key, digest, 'localhost/cosigned')])
-    for (const b of [sig.config, ...sig.layers]) await w.putBytes(b.bytes, b.mediaType)
-    await w.addToIndex(await w.putBytes(sig.manifest.bytes, sig.manifest.mediaType), `sha256-${digest.slice(7)}.sig`)
-    const index = (await w.readIndex()).find((d) => d.annotations?.['org.opencontainers.image.ref.name'] === '1.0')!
-    const ref = buildBundleReferrer(await signBundle(key, digest), index)
-    for (const b of [ref.config, ref.layer]) await w.putBytes(b.bytes, b.mediaType)
-    await w.addToIndex(await w.putBytes(ref.manifest.bytes, ref.manifest.mediaType, { artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json' }))
-
-    const out = path.join(work, 'site-cosigned')
-    const r = await installed(['build', dir, '--host', 'localhost', '--out', out, '--sign-key', 'ec.pem', '--sign-format', 'both', '--json'], { cwd: work })
-    expect(r.code, r.stderr).toBe(0)
-    const app = JSON.parse(r.stdout).images.find((i: { path: string }) => i.path === 'cosigned')
-    const tags = Object.fromEntries(app.tags.map((t: { tag: string; digest: string }) => [t.tag, t.digest]))
-    // 1.0 keeps the input's signatures; the unsigned tag gets new ones.
-    expect(tags[`sha256-${digest.slice(7)}.sig`]).toBe(sig.manifest.digest)
-    expect(tags[`sha256-${digests['unsigned']!.slice(7)}.sig`]).toMatch(/^sha256:/)
-    const oci = JSON.parse(await fs.readFile(path.join(out, 'oci-index', 'cosigned'), 'utf8'))
-    expect(oci.manifests.map((m: { annotations: Record<string, string> }) => m.annotations['org.opencontainers.image.ref.name'])).toContain(`sha256-${digest.slice(7)}.sig`)
-    const referrers = JSON.parse(await fs.readFile(path.join(out, 'v2', 'cosigned', '_referrers', 'sha256', `${digest.slice(7)}.json`), 'utf8'))
-    expect(referrers.manifests.map((m: { digest: string }) => m.digest)).toEqual([ref.manifest.digest])
-    const fallback = await fs.readFile(path.join(out, 'v2', 'cosigned', '_tags', `sha256-${digest.slice(7)}.oci-index`), 'utf8')
-    expect(JSON.parse(fallback)).toEqual(referrers)
-  })
-
+describe('a second cosign key', () => {
   it('ocisite sign with a second key appends its signature to the .sig manifest the site serves, keeping the first byte for byte', async () => {
     execFileSync('openssl', ['genpkey', '-algorithm', 'ed25519', '-out', 'ed.pem'], { cwd: work })
     execFileSync('openssl', ['pkey', '-in', 'ed.pem', '-pubout', '-out', 'ed.pub'], { cwd: work })

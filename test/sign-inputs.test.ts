@@ -3,16 +3,21 @@ import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { buildBundleReferrer, signBundle } from '../src/sign/cosign-bundle.js'
+import { buildSignatureManifest, signTagLayer } from '../src/sign/cosign-tag.js'
+import { loadSigningKey } from '../src/sign/keys.js'
 import { image, tempDir } from './helpers/fixtures.js'
 import { installed } from './helpers/installed.js'
 
-// Signing flags the installed CLI refuses before it writes anything (exit 2, one line naming the
-// flag or file at fault), and encrypted cosign keys with their passphrase from each source.
+// What signing takes in, through the installed CLI: signatures an input already carries, flags
+// refused before anything is written (exit 2, one line naming the flag or file at fault), and
+// encrypted cosign keys with their passphrase from each source.
 
 let work: string
 let home: string
 let layout: string
 let digest: string
+const digests: Record<string, string> = {}
 
 const env = (): NodeJS.ProcessEnv => ({ GNUPGHOME: home })
 
@@ -24,14 +29,49 @@ beforeAll(async () => {
   await fs.writeFile(path.join(work, 'not-a-key.pem'), 'hello\n')
   layout = path.join(work, 'app')
   const w = await LayoutWriter.create(layout)
-  const d = await image(w, 'amd64', 'app 1.0')
-  await w.addToIndex(d, '1.0')
-  digest = d.digest
+  for (const tag of ['1.0', 'unsigned']) {
+    const d = await image(w, 'amd64', `app ${tag}`)
+    await w.addToIndex(d, tag)
+    digests[tag] = d.digest
+  }
+  digest = digests['1.0']!
 })
 
 afterAll(async () => {
   spawnSync('gpgconf', ['--kill', 'gpg-agent'], { env: { ...process.env, ...env() } })
   await fs.rm(work, { recursive: true, force: true })
+})
+
+describe('cosign signatures an input carries', () => {
+  it('an input carrying signatures by the key (as cosign save writes them) is published as it is, and not signed again', async () => {
+    const dir = path.join(work, 'cosigned')
+    await fs.cp(layout, dir, { recursive: true })
+    const w = await LayoutWriter.create(dir)
+    const key = await loadSigningKey(await fs.readFile(path.join(work, 'ec.pem')), 'ec.pem')
+    const sig = buildSignatureManifest([signTagLayer(key, digest, 'localhost/cosigned')])
+    for (const b of [sig.config, ...sig.layers]) await w.putBytes(b.bytes, b.mediaType)
+    await w.addToIndex(await w.putBytes(sig.manifest.bytes, sig.manifest.mediaType), `sha256-${digest.slice(7)}.sig`)
+    const index = (await w.readIndex()).find((d) => d.annotations?.['org.opencontainers.image.ref.name'] === '1.0')!
+    const ref = buildBundleReferrer(await signBundle(key, digest), index)
+    for (const b of [ref.config, ref.layer]) await w.putBytes(b.bytes, b.mediaType)
+    await w.addToIndex(await w.putBytes(ref.manifest.bytes, ref.manifest.mediaType, { artifactType: 'application/vnd.dev.sigstore.bundle.v0.3+json' }))
+
+    const out = path.join(work, 'site-cosigned')
+    const r = await installed(['build', dir, '--host', 'localhost', '--out', out, '--sign-key', 'ec.pem', '--sign-format', 'both', '--json'], { cwd: work })
+    expect(r.code, r.stderr).toBe(0)
+    const app = JSON.parse(r.stdout).images.find((i: { path: string }) => i.path === 'cosigned')
+    const tags = Object.fromEntries(app.tags.map((t: { tag: string; digest: string }) => [t.tag, t.digest]))
+    // 1.0 keeps the input's signatures; the unsigned tag gets new ones.
+    expect(tags[`sha256-${digest.slice(7)}.sig`]).toBe(sig.manifest.digest)
+    expect(tags[`sha256-${digests['unsigned']!.slice(7)}.sig`]).toMatch(/^sha256:/)
+    const oci = JSON.parse(await fs.readFile(path.join(out, 'oci-index', 'cosigned'), 'utf8'))
+    expect(oci.manifests.map((m: { annotations: Record<string, string> }) => m.annotations['org.opencontainers.image.ref.name'])).toContain(`sha256-${digest.slice(7)}.sig`)
+    const referrers = JSON.parse(await fs.readFile(path.join(out, 'v2', 'cosigned', '_referrers', 'sha256', `${digest.slice(7)}.json`), 'utf8'))
+    expect(referrers.manifests.map((m: { digest: string }) => m.digest)).toEqual([ref.manifest.digest])
+    const fallback = await fs.readFile(path.join(out, 'v2', 'cosigned', '_tags', `sha256-${digest.slice(7)}.oci-index`), 'utf8')
+    expect(JSON.parse(fallback)).toEqual(referrers)
+  })
+
 })
 
 describe('bad signing input is refused before anything is written', () => {
