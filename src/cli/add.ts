@@ -1,9 +1,9 @@
-import { copyValues, Flags, siteDir, withCopyOptions, type RegisterCommand } from './options.js'
+import { copyValues, Flags, signValues, siteDir, withCopyOptions, withSignOptions, type RegisterCommand } from './options.js'
 import { buildProgress, printJson } from './output.js'
 import { writeReport } from './write-report.js'
 
 export const addCommand: RegisterCommand = (cli, io) => {
-  withCopyOptions(cli.command('add [...inputs]', 'Publish layouts or archives into an existing site, leaving its other images alone'))
+  withSignOptions(withCopyOptions(cli.command('add [...inputs]', 'Publish layouts or archives into an existing site, leaving its other images alone')))
     .option('--site <dir>', 'The site to publish into (made by ocisite build)')
     .option('--path <path>', 'Image path for a single layout or archive (a prefix for a searched directory)')
     .option('--tags <glob>', 'Publish only tags matching this glob; repeatable')
@@ -16,7 +16,7 @@ export const addCommand: RegisterCommand = (cli, io) => {
       const f = new Flags(raw)
       const { add } = await import('../site/publish.js')
       const progress = buildProgress(io)
-      const options = { site: siteDir(f), inputs, path: f.text('path'), tags: f.list('tags'), force: f.on('force'), dryRun: f.on('dryRun'), ...copyValues(f) }
+      const options = { site: siteDir(f), inputs, path: f.text('path'), tags: f.list('tags'), force: f.on('force'), dryRun: f.on('dryRun'), ...copyValues(f), ...signValues(f) }
       const result = await add({ ...options, onProgress: progress.listener }).finally(() => progress.finish())
       if (f.on('json')) return printJson(io, result)
       io.stdout.write(writeReport(result, true))

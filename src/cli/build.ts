@@ -1,6 +1,6 @@
 import { buildDefaults } from '../defaults.js'
 import type { BuildOptions } from '../site/options.js'
-import { copyValues, Flags, withCopyOptions, type RegisterCommand } from './options.js'
+import { copyValues, Flags, signValues, withCopyOptions, withSignOptions, type RegisterCommand } from './options.js'
 import { buildProgress, printJson } from './output.js'
 import { writeReport } from './write-report.js'
 
@@ -32,11 +32,12 @@ export function buildOptions(inputs: string[], f: Flags): BuildOptions {
     force: f.on('force'),
     dryRun: f.on('dryRun'),
     ...copyValues(f),
+    ...signValues(f),
   }
 }
 
 export const buildCommand: RegisterCommand = (cli, io) => {
-  withCopyOptions(cli.command('build [...inputs]', 'Build a static site from OCI layouts, archives, or directories holding them'))
+  withSignOptions(withCopyOptions(cli.command('build [...inputs]', 'Build a static site from OCI layouts, archives, or directories holding them')))
     .option('--host <host>', 'Host the site is published for (example.com)')
     .option('--out <dir>', `Output directory (default: "out" in ocisite.json, else ${buildDefaults.out})`)
     .option('--config <file>', `Config file (default: ./${buildDefaults.config} when present)`)

@@ -134,6 +134,21 @@ export function copyValues(f: Flags): { verify: boolean; concurrency?: number; m
   return { verify: f.on('verify'), concurrency: f.positiveInt('concurrency'), maxArchiveSize: f.size('maxArchiveSize'), wait: f.negated('wait') }
 }
 
+/** What build, add and sign take to sign what they publish. */
+export function withSignOptions(command: Command, staging = true): Command {
+  if (staging) command.option('--signatures <dir>', 'Publish the containers signatures of this lookaside staging tree (<repository>@sha256=<hex>/signature-<n>, as skopeo writes it) at /signatures/')
+  return command
+    .option('--sign-by <fingerprint>', 'Sign every published manifest with this gpg key, as skopeo copy --sign-by does (served at /signatures/)')
+    .option('--sign-key <file>', 'Sign every published manifest with this cosign key (PEM: ECDSA P-256, RSA, Ed25519, or cosign\'s encrypted key; passphrase from $COSIGN_PASSWORD)')
+    .option('--passphrase-file <file>', 'The key\'s passphrase is the first line of this file (instead of $COSIGN_PASSWORD)')
+    .option('--sign-format <format>', 'Cosign schemes: tag (sha256-<hex>.sig), bundle (a referrer) or both (default both)')
+}
+
+export function signValues(f: Flags): { signatures?: string; signBy?: string; signKey?: string; passphraseFile?: string; signFormat?: string } {
+  const values = { signatures: f.text('signatures'), signBy: f.text('signBy'), signKey: f.text('signKey'), passphraseFile: f.text('passphraseFile'), signFormat: f.text('signFormat') }
+  return Object.fromEntries(Object.entries(values).filter(([, v]) => v !== undefined))
+}
+
 /** What every command that reaches a server takes: where a host connects, which TLS certificates are trusted. */
 export function withConnectOptions(command: Command): Command {
   return command

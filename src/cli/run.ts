@@ -20,10 +20,11 @@ import { resolveCommand } from './resolve.js'
 import { rmCommand } from './rm.js'
 import { schemaCommand } from './schema.js'
 import { serveCommand } from './serve.js'
+import { signCommand } from './sign.js'
 import { verifyCommand } from './verify.js'
 
 /** Every command, in the order `ocisite --help` lists them. */
-const commands: RegisterCommand[] = [buildCommand, addCommand, rmCommand, pruneCommand, verifyCommand, lsCommand, inspectCommand, deployCommand, resolveCommand, pullCommand, packCommand, getCommand, lockCommand, serveCommand, schemaCommand]
+const commands: RegisterCommand[] = [buildCommand, addCommand, rmCommand, signCommand, pruneCommand, verifyCommand, lsCommand, inspectCommand, deployCommand, resolveCommand, pullCommand, packCommand, getCommand, lockCommand, serveCommand, schemaCommand]
 
 /** The installed package's version, from its package.json (one level above dist/, or src/). */
 function packageVersion(): string {

@@ -1,4 +1,5 @@
 import { promises as fs, statSync } from 'node:fs'
+import path from 'node:path'
 import { ensureDir, linkAtomic, lstatOrUndefined, stampOf, writeFileAtomic } from '../fs/atomic.js'
 import { mapLimit } from '../concurrency.js'
 import { VerifyCache } from '../content/verify-cache.js'
@@ -20,12 +21,16 @@ import { changesBetween } from './write/site-changes.js'
 import { expectedFiles, ownedAfter, readIfSize, siteDocuments } from './write/site-files.js'
 import { sitePages, withSummaries } from './write/pages/pages.js'
 import { resultOf, type BuildResult } from './write/write-result.js'
+import { identityHost, loadSigning, type Signing } from './sign/signing.js'
+import { planSigned } from './sign/plan-signed.js'
+import { lookasideFiles } from './sign/lookaside-files.js'
 
 export type { BuildResult } from './write/write-result.js'
 
 /** Build (or update) a static site from OCI layouts. See README.md for the tree it writes. */
 export async function build(options: BuildOptions): Promise<BuildResult> {
   const opts = await normalizeBuildOptions(options)
+  const signing = await loadSigning(options, path.resolve(options.cwd ?? process.cwd()))
   if (opts.headersFile && opts.v2) {
     opts.onProgress?.({ type: 'warning', message: '--headers-file: Netlify and Cloudflare Pages can serve the discovery paths, but not /v2/ (it needs a URL mapped onto one of several files); pass --no-v2 to leave /v2/ out' })
   }
@@ -34,8 +39,11 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
     const inputs = await openInputs(opts.images, scratch, opts.maxArchiveSize)
     for (const i of inputs) opts.onProgress?.({ type: 'input', label: i.layout.label, imagePath: i.imagePath })
     // What the site will depend on, taken before anything is read: a later change then shows.
-    const memo = opts.verify || opts.dryRun ? undefined : buildRequest(opts, inputs)
-    return await writeSite({ ...opts, inputs: opts.images.map((i) => i.from) }, { kind: 'build', plan: (onProgress) => planSite(inputs, onProgress), ...(memo ? { memo } : {}) })
+    // (The memo does not know keys or a staging tree: a signing build always plans.)
+    const memo = opts.verify || opts.dryRun || signing ? undefined : buildRequest(opts, inputs)
+    const signed = { site: new SitePaths(opts.out), host: identityHost(opts.host, opts.baseUrl), signing, scratch, mode: 'build' as const }
+    const plan = (onProgress?: ProgressListener) => planSigned({ ...signed, ...(onProgress ? { onProgress } : {}) }, (extra, _replaced, progress) => planSite([...inputs, ...extra], progress))
+    return await writeSite({ ...opts, inputs: opts.images.map((i) => i.from), ...(signing ? { signing } : {}) }, { kind: 'build', plan, ...(memo ? { memo } : {}) })
   } finally {
     await scratch.dispose()
   }
@@ -46,6 +54,8 @@ export type SiteWriteOptions = Pick<NormalizedBuildOptions, 'out' | 'host' | 'ba
   nginx?: NginxOptions
   /** The inputs, which must not lie inside the site. */
   inputs: string[]
+  /** The lookaside's staging tree and the gpg key to sign with (cosign signatures are planned as inputs). */
+  signing?: Signing
 }
 
 /**
@@ -59,13 +69,18 @@ export type WriteMode =
   | { kind: 'update'; plan: (site: SitePaths, published: Published) => Promise<SitePlan> }
 
 /** What the site publishes now (nothing, for a new site), and the plan of what it will publish. */
-async function planWrite(site: SitePaths, mode: WriteMode, onProgress: ProgressListener | undefined, warn: ProgressListener | undefined): Promise<{ before: PublishedImage[]; plan: SitePlan }> {
+async function planWrite(site: SitePaths, mode: WriteMode, opts: SiteWriteOptions, onProgress: ProgressListener | undefined, warn: ProgressListener | undefined): Promise<{ before: PublishedImage[]; plan: SitePlan }> {
+  let planned: { before: PublishedImage[]; plan: SitePlan }
   if (mode.kind === 'build') {
     const before = await publishedBefore(site, warn)
-    return { before: before?.images ?? [], plan: await mode.plan(onProgress) }
+    planned = { before: before?.images ?? [], plan: await mode.plan(onProgress) }
+  } else {
+    const published = await loadPublished(site)
+    planned = { before: published.images, plan: await mode.plan(site, published) }
   }
-  const published = await loadPublished(site)
-  return { before: published.images, plan: await mode.plan(site, published) }
+  // The lookaside follows what the plan publishes: every write keeps, adds or drops signatures.
+  planned.plan.lookaside = await lookasideFiles(site, planned.plan, identityHost(opts.host, opts.baseUrl), opts.signing, onProgress)
+  return planned
 }
 
 /**
@@ -81,7 +96,7 @@ export async function writeSite(opts: SiteWriteOptions, mode: WriteMode): Promis
   if (mode.kind === 'build') await checkOut(opts.out, opts.inputs, opts.force)
   if (opts.dryRun) {
     warnIfLocked(site, opts.onProgress)
-    const { before, plan } = await planWrite(site, mode, opts.onProgress, opts.onProgress)
+    const { before, plan } = await planWrite(site, mode, opts, opts.onProgress, opts.onProgress)
     return resultOf(site.root, opts.host, plan, await previewWrite(site, plan, before, opts, mode.kind === 'update'), true)
   }
   if (mode.kind === 'build') await ensureDir(opts.out)
@@ -104,7 +119,7 @@ export async function writeSite(opts: SiteWriteOptions, mode: WriteMode): Promis
       // An update reads what the site publishes only once it holds the lock: no other writer's
       // change can be lost between the read and the write. (A warning about the old record is
       // not remembered: the write replaces it.)
-      const { before, plan } = await planWrite(site, mode, onProgress, opts.onProgress)
+      const { before, plan } = await planWrite(site, mode, opts, onProgress, opts.onProgress)
       const written = await writeLocked(site, plan, before, opts, lock, mode.kind === 'update', cache)
       result = written.result
       if (memo) await BuildMemo.save(site, memo, plan.seen, written.complete, written.vouched, result, warnings)

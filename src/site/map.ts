@@ -44,6 +44,8 @@ export type SiteEntry =
   | { kind: 'page'; repo: string; page: number }
   /** `_ocisite/<name>`: the pages' stylesheet, script and icon. */
   | { kind: 'page-asset'; name: PageAsset }
+  /** `signatures/<repo>@<algorithm>=<hex>/signature-<n>`: a containers (GPG) signature of a manifest, the lookaside clients read (n = 1, 2, …). */
+  | { kind: 'signature'; repo: string; digest: Digest; index: number }
 
 /** The files served beside the pages. */
 export const pageAssets = ['ocisite.css', 'ocisite.js', 'favicon.svg'] as const
@@ -65,7 +67,7 @@ export type EntryKind = SiteEntry['kind'] | ServedEntry['kind']
 const WELL_KNOWN = WELL_KNOWN_PATH.slice(1)
 const HEADERS = '_headers'
 /** The directories ocisite writes in, at the root of a site. */
-export const siteDirs = { state: '.ocisite', cas: 'oci-cas', index: 'oci-index', v2: 'v2', wellKnown: path.posix.dirname(WELL_KNOWN), pages: '_', pageAssets: '_ocisite' } as const
+export const siteDirs = { state: '.ocisite', cas: 'oci-cas', index: 'oci-index', v2: 'v2', wellKnown: path.posix.dirname(WELL_KNOWN), pages: '_', pageAssets: '_ocisite', signatures: 'signatures' } as const
 const HOME = 'index.html'
 const stateFiles: Record<StateName, string> = { owned: 'owned.json', lock: 'lock', verified: 'verified.json', published: 'site.json', unreferenced: 'unreferenced.json', 'build-memo': 'build.json' }
 
@@ -82,6 +84,7 @@ const file = {
   home: (page: number) => (page === 1 ? HOME : `${siteDirs.pages}/_page/${page}/${HOME}`),
   page: (repo: string, page: number) => (page === 1 ? `${siteDirs.pages}/${repo}/${HOME}` : `${siteDirs.pages}/${repo}/_page/${page}/${HOME}`),
   pageAsset: (name: string) => `${siteDirs.pageAssets}/${name}`,
+  signature: (repo: string, algorithm: string, encoded: string, index: string) => `${siteDirs.signatures}/${repo}@${algorithm}=${encoded}/signature-${index}`,
 }
 
 /** A site entry's path, relative to the site root, in POSIX form. */
@@ -115,6 +118,8 @@ export function pathOf(entry: SiteEntry): string {
       return file.page(entry.repo, entry.page)
     case 'page-asset':
       return file.pageAsset(entry.name)
+    case 'signature':
+      return file.signature(entry.repo, entry.digest.algorithm, entry.digest.encoded, String(entry.index))
   }
 }
 
@@ -129,6 +134,7 @@ function digestOf(algorithm: string | undefined, encoded: string | undefined): D
 }
 
 const repoOf = (text: string | undefined) => (text !== undefined && isImagePath(text) ? text : undefined)
+const indexOf = (text: string | undefined) => (text !== undefined && /^[1-9][0-9]{0,8}$/.test(text) ? Number(text) : undefined)
 const kindOf = (text: string | undefined) => (text !== undefined && Object.hasOwn(manifestKinds, text) ? (text as ManifestKind) : undefined)
 const stateNames = new Map(Object.entries(stateFiles).map(([name, f]) => [`${siteDirs.state}/${f}`, name as StateName]))
 
@@ -170,6 +176,10 @@ const fileParsers: Array<[RegExp, (m: RegExpExecArray) => SiteEntry | undefined]
   [new RegExp(patternOf(file.referrers(PART, PART, PART), REPO, ALG, '([0-9a-f]+)')), (m) => {
     const [repo, digest] = [repoOf(m[1]), digestOf(m[2], m[3])]
     return repo !== undefined && digest ? { kind: 'referrers', repo, digest } : undefined
+  }],
+  [new RegExp(patternOf(file.signature(PART, PART, PART, PART), REPO, ALG, '([0-9a-f]+)', '([0-9]+)')), (m) => {
+    const [repo, digest, index] = [repoOf(m[1]), digestOf(m[2], m[3]), indexOf(m[4])]
+    return repo !== undefined && digest && index !== undefined ? { kind: 'signature', repo, digest, index } : undefined
   }],
 ]
 
@@ -217,8 +227,9 @@ export function entryOf(rel: string): SiteEntry | undefined {
  * `/v2/`, the indexes, and the well-known document last (README, "Crashes").
  */
 // The pages go after the indexes they show and before the well-known document: assets, then
-// images' pages, then the home page that links them.
-const phases: Record<EntryKind, number> = { state: 0, blob: 1, 'blob-link': 2, manifest: 3, tag: 4, referrers: 4, 'tags-list': 5, catalog: 6, 'v2-base': 6, index: 7, 'page-asset': 7.25, page: 7.5, home: 7.75, 'well-known': 8, headers: 8 }
+// images' pages, then the home page that links them. A manifest's signatures go before the tags
+// that name it, so a client that reads a tag finds its signature.
+const phases: Record<EntryKind, number> = { state: 0, blob: 1, 'blob-link': 2, manifest: 3, signature: 3.5, tag: 4, referrers: 4, 'tags-list': 5, catalog: 6, 'v2-base': 6, index: 7, 'page-asset': 7.25, page: 7.5, home: 7.75, 'well-known': 8, headers: 8 }
 const LAST_PHASE = 8
 
 /** When an entry is written: every entry of a lower phase first. */
@@ -287,7 +298,7 @@ export function entryOfKey(key: string, indexDocument = 'index.html'): ServedEnt
  * below a folder ending in `/`. The home page only while the site has pages (a bucket may have
  * an `index.html` of its own).
  */
-export const bucketOwned = [WELL_KNOWN, `${siteDirs.index}/`, `${siteDirs.cas}/`, `${siteDirs.v2}/`, `${siteDirs.pages}/`, `${siteDirs.pageAssets}/`, HOME] as const
+export const bucketOwned = [WELL_KNOWN, `${siteDirs.index}/`, `${siteDirs.cas}/`, `${siteDirs.v2}/`, `${siteDirs.pages}/`, `${siteDirs.pageAssets}/`, `${siteDirs.signatures}/`, HOME] as const
 
 /** Whether a bucket key is one of ocisite's: nothing else is ever deleted. */
 export function ownsKey(key: string, html = true): boolean {
@@ -343,6 +354,8 @@ export const requestPatterns: RequestPattern[] = [
   { kind: 'home', pattern: `^/(?:${regexText(HOME)})?$`, glob: '/', files: [`/${HOME}`], repo: false, v2: false, html: true },
   { kind: 'page', pattern: `^/${regexText(siteDirs.pages)}/(.+?)(?:/${regexText(HOME)}|/)?$`, glob: `/${siteDirs.pages}/*`, files: [`/${siteDirs.pages}/$1/${HOME}`], repo: false, v2: false, html: true },
   { kind: 'page-asset', pattern: patternOf(`/${file.pageAsset(PART)}`, `(${pageAssets.map(regexText).join('|')})`), glob: `/${siteDirs.pageAssets}/*`, files: [`/${file.pageAsset('$1')}`], repo: false, v2: false, html: true },
+  // The lookaside: `lookaside: https://HOST/signatures` in a client's registries.d.
+  { kind: 'signature', pattern: patternOf(`/${file.signature(PART, PART, PART, PART)}`, REPO, ALG, HEX, '([1-9][0-9]{0,8})'), glob: `/${siteDirs.signatures}/*`, files: [`/${file.signature('$1', '$2', '$3', '$4')}`], repo: false, v2: false },
 ]
 
 /** The file whose presence means a /v2/ repository exists (`$1`: the repository). */
@@ -380,6 +393,10 @@ function servedEntry(kind: ServedEntry['kind'], m: RegExpExecArray): ServedEntry
       return pageEntry(m[1]!)
     case 'page-asset':
       return { kind, name: m[1] as PageAsset }
+    case 'signature': {
+      const [digest, index] = [digestOf(m[2], m[3]), indexOf(m[4])]
+      return repo === undefined || !digest || index === undefined ? undefined : { kind, repo, digest, index }
+    }
   }
 }
 

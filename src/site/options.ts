@@ -7,11 +7,12 @@ import type { ProgressListener } from './progress.js'
 import { readConfigFile, type ImageSpec, type ListenSetting } from './config-file.js'
 import { parseListen, type ListenAddress } from './serve/listen.js'
 import { normalizeSiteAuth, type SiteAuth } from './serve/auth.js'
+import type { SigningOptions } from './sign/signing.js'
 
 export type { ImageSpec } from './config-file.js'
 
 /** Options for `build`, as a caller gives them. Paths are relative to `cwd`. */
-export interface BuildOptions {
+export interface BuildOptions extends SigningOptions {
   inputs?: string[]
   host?: string
   out?: string

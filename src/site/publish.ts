@@ -10,6 +10,8 @@ import { planSite } from './plan/plan.js'
 import type { ProgressListener } from './progress.js'
 import { loadPublished, siteBlobSource, type Published, type PublishedImage } from './write/published.js'
 import { SitePaths } from './site-paths.js'
+import { identityHost, loadSigning, type SigningOptions } from './sign/signing.js'
+import { planSigned, withoutReplaced } from './sign/plan-signed.js'
 
 /** Options every update of a live site shares. */
 export interface UpdateOptions {
@@ -23,7 +25,7 @@ export interface UpdateOptions {
   onProgress?: ProgressListener
 }
 
-export interface AddOptions extends UpdateOptions {
+export interface AddOptions extends UpdateOptions, SigningOptions {
   /** Layouts, archives, or directories holding them. */
   inputs: string[]
   /** Image path for a single layout or archive; a prefix for a searched directory. */
@@ -37,7 +39,8 @@ export interface AddOptions extends UpdateOptions {
   maxArchiveSize?: number
 }
 
-async function writeOptions(opts: UpdateOptions & { concurrency?: number; verify?: boolean; force?: boolean }, inputs: string[]): Promise<SiteWriteOptions> {
+/** The write options of an update: the site's own settings, kept. */
+export async function writeOptions(opts: UpdateOptions & { concurrency?: number; verify?: boolean; force?: boolean }, inputs: string[]): Promise<SiteWriteOptions> {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(opts.site)) {
     // Updating a bucket in place needs conditional writes (If-Match on each document read), which
     // ocisite does not do yet: refused rather than risk a lost update.
@@ -71,13 +74,21 @@ export async function add(options: AddOptions): Promise<BuildResult> {
   if (options.inputs.length === 0) throw new OcisiteError('NOTHING_TO_PUBLISH', 'no inputs: name layout directories or archives to add')
   const images = options.inputs.map((input) => ({ from: path.resolve(cwd, input), path: options.path ?? '', tags: options.tags ?? [], explicitPath: options.path !== undefined }))
   const opts = await writeOptions(options, images.map((i) => i.from))
+  const loaded = await loadSigning(options, cwd)
+  // add signs what its inputs bring, not the site's other images (`ocisite sign` signs those).
+  const siteRoot = new SitePaths(opts.out).root
+  const signing = loaded && { ...loaded, only: (t: { label: string }) => t.label !== siteRoot }
   const scratch = new Scratch()
   try {
     const inputs = await openInputs(images, scratch, options.maxArchiveSize ?? buildDefaults.maxArchiveSize)
     for (const i of inputs) options.onProgress?.({ type: 'input', label: i.layout.label, imagePath: i.imagePath })
-    return await writeSite(opts, {
+    const signed = { host: identityHost(opts.host, opts.baseUrl), signing, scratch, mode: 'update' as const, ...(options.onProgress ? { onProgress: options.onProgress } : {}) }
+    return await writeSite({ ...opts, ...(signing ? { signing } : {}) }, {
       kind: 'update',
-      plan: (site, published) => planSite(inputs, options.onProgress, { label: site.root, images: published.images, pending: published.pending, source: siteBlobSource(site), force: options.force ?? false }),
+      plan: (site, published) =>
+        planSigned({ ...signed, site }, (extra, replaced, progress) =>
+          planSite([...inputs, ...extra], progress, { label: site.root, images: withoutReplaced(published.images, replaced), pending: published.pending, source: siteBlobSource(site), force: options.force ?? false }),
+        ),
     })
   } finally {
     await scratch.dispose()

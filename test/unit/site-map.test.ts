@@ -55,6 +55,8 @@ const table: Array<[SiteEntry, string]> = [
   [{ kind: 'manifest', repo: 'app', digest: A, manifestKind: 'docker-manifest' }, `v2/app/_manifests/sha256/${A.encoded}.docker-manifest`],
   [{ kind: 'manifest', repo: 'a/b', digest: B, manifestKind: 'oci-index' }, `v2/a/b/_manifests/sha512/${B.encoded}.oci-index`],
   [{ kind: 'referrers', repo: 'app', digest: A }, `v2/app/_referrers/sha256/${A.encoded}.json`],
+  [{ kind: 'signature', repo: 'org/app', digest: A, index: 1 }, `signatures/org/app@sha256=${A.encoded}/signature-1`],
+  [{ kind: 'signature', repo: 'app', digest: B, index: 12 }, `signatures/app@sha512=${B.encoded}/signature-12`],
 ]
 
 describe('site map: entry <-> path', () => {
@@ -77,6 +79,9 @@ describe('site map: entry <-> path', () => {
     ['a file of the user', 'robots.txt'],
     ['an unknown state file', '.ocisite/other.json'],
     ['the lock directory', '.ocisite/lock.d'],
+    ['a signature numbered 0', `signatures/app@sha256=${A.encoded}/signature-0`],
+    ['a signature of half a digest', `signatures/app@sha256=${A.encoded.slice(2)}/signature-1`],
+    ['a signature outside a repository', `signatures/@sha256=${A.encoded}/signature-1`],
   ])('%s is no entry (%s)', (_what, rel) => {
     expect(entryOf(rel)).toBeUndefined()
   })
@@ -104,6 +109,7 @@ describe('site map: URLs and bucket keys', () => {
     [{ kind: 'manifest', repo: 'app', digest: A }, `/v2/app/manifests/${A.value}`, `v2/app/manifests/${A.value}`],
     [{ kind: 'referrers', repo: 'app', digest: B }, `/v2/app/referrers/${B.value}`, `v2/app/referrers/${B.value}`],
     [{ kind: 'blob-link', repo: 'app', digest: A }, `/v2/app/blobs/${A.value}`, `v2/app/blobs/${A.value}`],
+    [{ kind: 'signature', repo: 'org/app', digest: A, index: 2 }, `/signatures/org/app@sha256=${A.encoded}/signature-2`, `signatures/org/app@sha256=${A.encoded}/signature-2`],
   ] satisfies Array<[ServedEntry, string, string]>)('%j is served at %s, bucket key %s', (entry, url, key) => {
     expect(urlOf(entry)).toBe(url)
     expect(entryOfUrl(url)).toEqual(entry)
@@ -131,6 +137,7 @@ describe('site map: URLs and bucket keys', () => {
     ['oci-index/anything', true],
     ['v2/anything/else', true],
     ['oci-cas/x', true],
+    ['signatures/app@sha256=00/signature-1', true],
   ])('deploy --delete may touch %s: %s', (key, owned) => {
     expect(ownsKey(key)).toBe(owned)
   })
@@ -150,7 +157,7 @@ describe('site map: URLs and bucket keys', () => {
 })
 
 /** The publishing order README "Crashes" describes, kind by kind; kinds in one row share a phase. */
-const publishingOrder: EntryKind[][] = [['state'], ['blob'], ['blob-link'], ['manifest'], ['tag', 'referrers'], ['tags-list'], ['catalog', 'v2-base'], ['index'], ['well-known', 'headers']]
+const publishingOrder: EntryKind[][] = [['state'], ['blob'], ['blob-link'], ['manifest'], ['signature'], ['tag', 'referrers'], ['tags-list'], ['catalog', 'v2-base'], ['index'], ['well-known', 'headers']]
 
 describe('site map: publishing phases and delete ranks', () => {
   it('orders every kind as the README says, and deletes in the reverse order', () => {
@@ -163,7 +170,7 @@ describe('site map: publishing phases and delete ranks', () => {
       expect(rows[i]![0]!.phase).toBeGreaterThan(rows[i - 1]![0]!.phase)
       expect(rows[i]![0]!.rank).toBeLessThan(rows[i - 1]![0]!.rank)
     }
-    expect(rows.flat().map((k) => k.kind).sort()).toEqual(['blob', 'blob-link', 'catalog', 'headers', 'index', 'manifest', 'referrers', 'state', 'tag', 'tags-list', 'v2-base', 'well-known'])
+    expect(rows.flat().map((k) => k.kind).sort()).toEqual(['blob', 'blob-link', 'catalog', 'headers', 'index', 'manifest', 'referrers', 'signature', 'state', 'tag', 'tags-list', 'v2-base', 'well-known'])
   })
 
   // What each kind of document names: it must be written after, and deleted before, what it names.
@@ -178,6 +185,8 @@ describe('site map: publishing phases and delete ranks', () => {
     ['manifest', 'blob'],
     ['manifest', 'blob-link'],
     ['blob-link', 'blob'],
+    ['signature', 'manifest'],
+    ['tag', 'signature'],
   ] satisfies Array<[EntryKind, EntryKind]>)('%s is written after and deleted before %s', (document, named) => {
     expect(phaseOf({ kind: document })).toBeGreaterThan(phaseOf({ kind: named }))
     expect(deleteRank({ kind: document })).toBeLessThan(deleteRank({ kind: named }))

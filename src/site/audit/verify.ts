@@ -10,6 +10,7 @@ import { casEngines, engineList, expandUri, type CasEngine } from '../../oci/eng
 import { parseContentType, type HttpOptions } from '../../http/client.js'
 import { casUrl } from '../../content/remote-store.js'
 import { listIndexFiles, openTransport, type Answer } from './transport.js'
+import { MAX_SIGNATURE_BYTES } from '../../sign/blob.js'
 
 /** What kind of thing a problem is; `--json` carries these names. */
 export type ProblemKind =
@@ -27,6 +28,7 @@ export type ProblemKind =
   | 'catalog'
   | 'unknown-name'
   | 'tag-missing'
+  | 'lookaside'
 
 export interface Problem {
   kind: ProblemKind
@@ -263,6 +265,7 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
       for (const t of recorded?.tags ?? []) if (!tags.has(t.tag)) problem('tag-missing', indexUrl, `${name}#${t.tag}: the site's record publishes it, but its index does not list it (an interrupted add: run it again)`)
     }
     if (result.v2) await checkV2(name, tags, found, siteCas)
+    await checkLookaside(name, tags)
   }
   if (published) {
     for (const image of published.images) if (!names.includes(image.path)) problem('tag-missing', urlOf({ kind: 'index', repo: image.path }), `${image.path}: the site's record publishes it, but there is no index for it (an interrupted add: run it again)`)
@@ -272,6 +275,29 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
     await fetchChecked(unknown, { status: 404, statusKind: 'unknown-name', what: 'an image the site does not have' }).then((a) => a?.discard())
   }
   return finish(result)
+
+  /** The containers signatures of each tagged manifest at /signatures/: served as bytes, each an OpenPGP message (the first gap ends them, as for clients). */
+  async function checkLookaside(name: string, tags: Map<string, Descriptor>): Promise<void> {
+    const digests = [...new Set([...tags.values()].filter((d) => manifestKindOf(d.mediaType)).map((d) => d.digest))]
+    await mapLimit(digests, limit, async (digest) => {
+      for (let index = 1; ; index++) {
+        const url = at({ kind: 'signature', repo: name, digest: parseDigest(digest), index })
+        const what = `signature-${index} of ${name}@${digest}`
+        const answer = await fetchChecked(url, { type: MediaType.octetStream, cache: 'document', absentOk: true, what })
+        if (!answer) return
+        const bytes = await answer.bytes(MAX_SIGNATURE_BYTES).catch((err: unknown) => {
+          if (!(err instanceof OcisiteError)) throw err
+          problem('lookaside', url, `${what}: ${err.message}`)
+        })
+        if (!bytes) return
+        const { checkOpenPgpMessage } = await import('../../sign/openpgp.js') // OpenPGP.js is loaded only for a site with signatures
+        await checkOpenPgpMessage(bytes, what).catch((err: unknown) => {
+          if (!(err instanceof OcisiteError)) throw err
+          problem('lookaside', url, err.message)
+        })
+      }
+    })
+  }
 
   /** The /v2/ view of one image: tags list, each tag's manifest, each manifest by digest, each blob. */
   async function checkV2(name: string, tags: Map<string, Descriptor>, found: Map<string, DagNode>, cas: CasEngine[]): Promise<void> {

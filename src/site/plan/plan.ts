@@ -62,6 +62,8 @@ export interface SitePlan {
    * While none of them changes (nor the blobs), planning again would give the same plan.
    */
   seen: Array<[file: string, stamp: FileStamp]>
+  /** The lookaside of containers signatures (`signatures/…`, path → bytes); see site/sign/lookaside-files.ts. */
+  lookaside?: Map<string, Buffer>
 }
 
 interface ImageState {

@@ -93,6 +93,8 @@ const serving: Record<RequestPattern['kind'], Omit<Route, 'pattern' | 'files' | 
   home: { id: 'page-home', contentType: 'text/html', charset: true, cacheControl: CacheControl.short, headers: pageHeaders },
   page: { id: 'page', contentType: 'text/html', charset: true, cacheControl: CacheControl.short, headers: pageHeaders },
   'page-asset': { id: 'page-asset', types: pageAssetTypes, charset: true, cacheControl: CacheControl.short, headers: pageHeaders },
+  // The lookaside of containers signatures: OpenPGP messages, short-lived (a manifest gains signatures).
+  signature: { id: 'lookaside', contentType: MediaType.octetStream, charset: false, cacheControl: CacheControl.short },
 }
 
 /** Every route a site serves, discovery first, then /v2/, then the pages (unless `html` is false). Anything else is 404. */

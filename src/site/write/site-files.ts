@@ -23,7 +23,8 @@ export function siteDocuments(plan: SitePlan, settings: DocumentSettings, pages:
   const discovery = discoveryDocuments(plan, engineTemplates(settings.baseUrl))
   const v2: V2Tree | undefined = settings.v2 ? v2Tree(plan) : undefined
   // The HTML pages (`pages`) fall in their own phases: after the indexes, before the well-known document.
-  const documents: SiteFiles[] = [...(v2 ? [v2, v2.siteWide] : []), discovery.indexes, ...pages, discovery.wellKnown]
+  const lookaside: SiteFiles = { files: plan.lookaside ?? new Map(), links: new Map() }
+  const documents: SiteFiles[] = [...(v2 ? [v2, v2.siteWide] : []), lookaside, discovery.indexes, ...pages, discovery.wellKnown]
   if (settings.headersFile) documents.push({ files: new Map([[pathOf({ kind: 'headers' }), Buffer.from(renderHeadersFile({ html: settings.html }))]]), links: new Map() })
   return { documents: byPhase(documents), v2 }
 }
