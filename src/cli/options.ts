@@ -167,3 +167,17 @@ export async function clientOptions(f: Flags, io: CliIo) {
   const port = f.port('port')
   return { protocols: protocols as Array<'https' | 'http'>, port, platform: f.text('platform'), minSpeed, ...(await connectOptions(f, io)) }
 }
+
+/** The signature policy flags of the client commands that fetch (resolve, pull, get, lock). */
+export function withTrustOptions(command: Command): Command {
+  return command
+    .option('--policy <file>', "Require signatures: containers' policy.json or doco-cd's trust policy (default $XDG_CONFIG_HOME/ocisite/policy.json, if it exists)")
+    .option('--registries-d <dir>', "containers' registries.d naming the lookaside (default $CONTAINERS_REGISTRIES_D, else /etc/containers/registries.d; else the site's /signatures/)")
+}
+
+/** The signature policy flags as the client core takes them. */
+export function trustValues(f: Flags): { policy?: string; registriesD?: string } {
+  const policy = f.text('policy')
+  const registriesD = f.text('registriesD')
+  return { ...(policy !== undefined ? { policy } : {}), ...(registriesD !== undefined ? { registriesD } : {}) }
+}
