@@ -172,7 +172,7 @@ export async function clientOptions(f: Flags, io: CliIo) {
 export function withTrustOptions(command: Command): Command {
   return command
     .option('--policy <file>', "Require signatures: containers' policy.json or doco-cd's trust policy (default $XDG_CONFIG_HOME/ocisite/policy.json, if it exists)")
-    .option('--registries-d <dir>', "containers' registries.d naming the lookaside (default $CONTAINERS_REGISTRIES_D, else /etc/containers/registries.d; else the site's /signatures/)")
+    .option('--registries-d <dir>', "containers' registries.d naming the lookaside (default $CONTAINERS_REGISTRIES_D, ~/.config/containers/registries.d or /etc/containers/registries.d; without one, the site's /signatures/)")
 }
 
 /** The signature policy flags as the client core takes them. */

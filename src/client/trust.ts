@@ -1,4 +1,5 @@
 import { promises as fs } from 'node:fs'
+import os from 'node:os'
 import path from 'node:path'
 import { OcisiteError } from '../errors.js'
 import { REF_NAME } from '../oci/descriptor.js'
@@ -23,7 +24,10 @@ export interface TrustOptions {
    * `$XDG_CONFIG_HOME/ocisite/policy.json` when that file exists; otherwise nothing is checked.
    */
   policy?: string
-  /** A registries.d directory naming lookasides (default `$CONTAINERS_REGISTRIES_D`, else /etc/containers/registries.d). */
+  /**
+   * A registries.d directory naming lookasides. Default: `$CONTAINERS_REGISTRIES_D`, else
+   * ~/.config/containers/registries.d when it exists, else /etc/containers/registries.d.
+   */
   registriesD?: string
 }
 
@@ -79,7 +83,11 @@ export function subjectOf(name: ImageName, root: ResolvedRoot, port: number | un
 }
 
 async function registriesD(options: TrustOptions, env: NodeJS.ProcessEnv): Promise<RegistriesD> {
-  if (options.registriesD === undefined) return readRegistriesD(env.CONTAINERS_REGISTRIES_D || SYSTEM_REGISTRIES_D)
+  if (options.registriesD === undefined) {
+    // As containers/image: the user's directory when it exists, else the system's.
+    const user = path.join(env.HOME || os.homedir(), '.config', 'containers', 'registries.d')
+    return readRegistriesD(env.CONTAINERS_REGISTRIES_D || (await existing(user)) || SYSTEM_REGISTRIES_D)
+  }
   const st = await fs.stat(options.registriesD).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') return undefined
     throw err
