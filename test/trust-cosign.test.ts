@@ -213,6 +213,17 @@ describe('get, resolve and lock under a policy', () => {
     expect(JSON.parse(await fs.readFile(path.join(user, 'ok.lock'), 'utf8')).pins[0].digest).toBe(digests['app#1.0'])
   })
 
+  it.each([
+    [['--policy', 'missing.yaml'], 'POLICY_INVALID', 'missing.yaml: cannot read the policy (ENOENT)'],
+    [['--policy', 'trust.yaml', '--registries-d', 'missing.d'], 'POLICY_INVALID', '--registries-d missing.d: not a directory'],
+    [['--policy', 'site.conf'], 'POLICY_INVALID', 'site.conf: '],
+  ])('a bad %j exits 2 with one line naming the file, before anything is fetched', async (flags, code, message) => {
+    const r = await run(['pull', 'localhost/app#1.0', 'bad-input', ...flags, ...http()])
+    expect(r.code).toBe(2)
+    expect(r.stderr).toMatch(new RegExp(`^ocisite: error\\[${code}\\]: ${message.replace(/[.()[\]]/g, '\\$&')}.*\n$`))
+    expect(existsSync(path.join(user, 'bad-input'))).toBe(false)
+  })
+
   it('$XDG_CONFIG_HOME/ocisite/policy.json applies without --policy, when it exists', async () => {
     await fs.mkdir(path.join(user, '.config', 'ocisite'), { recursive: true })
     await fs.copyFile(path.join(user, 'policy.json'), path.join(user, '.config', 'ocisite', 'policy.json'))
