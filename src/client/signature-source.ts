@@ -8,63 +8,42 @@ import { parseDigest } from '../oci/digest.js'
 import { distributionPaths } from '../oci/distribution.js'
 import type { ImageName } from '../oci/image-name.js'
 import { MediaType } from '../oci/media-types.js'
-import { MAX_SIGNATURE_BYTES, type FetchBlob } from '../sign/blob.js'
-import { BUNDLE_MEDIA_TYPE, bundleCandidates, type BundleCandidate } from '../sign/cosign-bundle.js'
-import { cosignSignatureTag, tagCandidates, type TagCandidate } from '../sign/cosign-tag.js'
-import { lookasideUrl } from '../sign/lookaside.js'
-import type { GpgCandidate } from '../sign/openpgp.js'
+import { MAX_SIGNATURE_BYTES } from '../sign/blob.js'
 import type { SignatureSource } from '../sign/policy/evaluate.js'
+import { SITE_LOOKASIDE_PATH, signatureSource as sharedSource, type SignatureLookup } from '../sign/signature-lookup.js'
 import type { DiscoveryOptions } from './discovery.js'
 import { resolveName, type ResolvedRoot } from './resolve.js'
 
-// Where a consumer finds the signatures of a digest it is about to fetch, as cosign and
-// containers/image look for them: the `.sig` tag in the image's index, Sigstore bundles among
-// the referrers (/v2/ referrers API, else the `sha256-<hex>` fallback tag), and containers
-// signatures in a lookaside (`<repository>@sha256=<hex>/signature-<n>`). Nothing is stored.
-
-/** A lookaside answering 200 to every signature-<n> is refused past this many. */
-const MAX_LOOKASIDE_SIGNATURES = 64
+// Where a consumer finds the signatures of a digest it is about to fetch (sign/'s
+// SignatureLookup, reached through discovery): the `.sig` tag in the image's index, Sigstore
+// bundles among the referrers (/v2/ referrers API, else the `sha256-<hex>` fallback tag), and
+// containers signatures in a lookaside. Nothing is stored.
 
 /** The signatures of `root` (in the image `name`): fetched only when the policy asks for them. */
 export function signatureSource(name: ImageName, root: ResolvedRoot, lookaside: string | undefined, options: DiscoveryOptions): SignatureSource {
-  const digest = root.descriptor.digest
-  const fetch: FetchBlob = (d) => casFetchBytes(root.casEngines, d, options)
-  return {
-    cosign: async () => [...(await tagScheme(name, digest, fetch, options)), ...(await bundles(name, root, fetch, options))],
-    gpg: async () => (lookaside === undefined ? [] : lookasideSignatures(lookaside, name.path, digest, options)),
+  const lookup: SignatureLookup = {
+    tag: (tag) => taggedDescriptor(name, tag, options),
+    referrers: () => referrers(name, root, options),
+    fetch: (d) => casFetchBytes(root.casEngines, d, options),
+    ...(lookaside === undefined ? {} : { lookaside: { base: lookaside, read: (url: string) => readSignature(url, options) } }),
   }
+  return sharedSource(lookup, { repository: name.path, where: `${name.host}/${name.path}` }, root.descriptor.digest)
 }
 
 /** The site's own lookaside, `/signatures/` at the root of the host that served the index. */
 export function siteLookaside(root: ResolvedRoot): string | undefined {
   const url = new URL(root.uri)
-  return url.protocol === 'https:' || url.protocol === 'http:' ? new URL('/signatures/', url).toString() : undefined
+  return url.protocol === 'https:' || url.protocol === 'http:' ? new URL(SITE_LOOKASIDE_PATH, url).toString() : undefined
 }
 
-/** cosign's tag scheme: the layers of `sha256-<hex>.sig`, looked up in the image's index. */
-async function tagScheme(name: ImageName, digest: string, fetch: FetchBlob, options: DiscoveryOptions): Promise<TagCandidate[]> {
-  const tag = cosignSignatureTag(digest)
-  let sig: ResolvedRoot | undefined
+/** What a tag of the image names (cosign's `.sig` tag), looked up in the image's index. */
+async function taggedDescriptor(name: ImageName, tag: string, options: DiscoveryOptions): Promise<Descriptor | undefined> {
   try {
-    sig = (await resolveName({ ...name, fragment: tag }, options)).roots[0]
+    return (await resolveName({ ...name, fragment: tag }, options)).roots[0]?.descriptor
   } catch (err) {
-    if (err instanceof OcisiteError && err.code === 'NOT_FOUND') return []
+    if (err instanceof OcisiteError && err.code === 'NOT_FOUND') return undefined
     throw err
   }
-  if (!sig) return []
-  const where = `${name.host}/${name.path}#${tag}`
-  return tagCandidates(await fetch(sig.descriptor), where, fetch)
-}
-
-/** Sigstore bundles among the referrers of the root, as the site's /v2/ lists them. */
-async function bundles(name: ImageName, root: ResolvedRoot, fetch: FetchBlob, options: DiscoveryOptions): Promise<BundleCandidate[]> {
-  const out: BundleCandidate[] = []
-  for (const r of await referrers(name, root, options)) {
-    if (r.artifactType !== undefined && r.artifactType !== BUNDLE_MEDIA_TYPE) continue
-    if (r.size > MAX_SIGNATURE_BYTES) continue
-    out.push(...(await bundleCandidates(await fetch(r), `referrer ${r.digest}`, fetch)))
-  }
-  return out
 }
 
 /**
@@ -89,18 +68,6 @@ async function referrers(name: ImageName, root: ResolvedRoot, options: Discovery
     }
   }
   return []
-}
-
-/** containers signatures of `digest`: signature-1, -2, … under the lookaside, until one is missing. */
-async function lookasideSignatures(base: string, repository: string, digest: string, options: DiscoveryOptions): Promise<GpgCandidate[]> {
-  const out: GpgCandidate[] = []
-  for (let index = 1; index <= MAX_LOOKASIDE_SIGNATURES; index++) {
-    const url = lookasideUrl(base, { repository, digest, index })
-    const signature = await readSignature(url, options)
-    if (!signature) return out
-    out.push({ kind: 'gpg', source: url, signature })
-  }
-  throw new OcisiteError('PROTOCOL', `${base}: more than ${MAX_LOOKASIDE_SIGNATURES} signatures of ${repository}@${digest}`, { url: base })
 }
 
 /** One lookaside file (http, https or file URL); undefined when it does not exist. */

@@ -1,13 +1,12 @@
-import { promises as fs } from 'node:fs'
-import os from 'node:os'
 import path from 'node:path'
-import { OcisiteError } from '../errors.js'
 import { REF_NAME } from '../oci/descriptor.js'
 import type { ImageName } from '../oci/image-name.js'
 import { referenceOf } from '../sign/reference.js'
-import { lookasideFor, readRegistriesD, type RegistriesD } from '../sign/registries-d.js'
+import { lookasideFor } from '../sign/registries-d.js'
 import { enforcePolicy, type Subject } from '../sign/policy/evaluate.js'
 import { KeyCache, loadPolicy } from '../sign/policy/load.js'
+import { COSIGN_ATTACHMENT_TAG } from '../sign/signature-lookup.js'
+import { existingFile, loadRegistriesD } from '../sign/trust-files.js'
 import type { DiscoveryOptions } from './discovery.js'
 import type { ResolvedRoot } from './resolve.js'
 import { signatureSource, siteLookaside } from './signature-source.js'
@@ -34,11 +33,6 @@ export interface TrustOptions {
 /** Checks the roots a name resolved to; throws SIGNATURE_REFUSED for the first one refused. */
 export type RootCheck = (name: ImageName, roots: readonly ResolvedRoot[]) => Promise<void>
 
-const COSIGN_TAG = /^sha(256|512)-[0-9a-f]+\.(sig|att|sbom)$/
-
-/** The containers default directory of registries.d files. */
-export const SYSTEM_REGISTRIES_D = '/etc/containers/registries.d'
-
 /** The policy used when `--policy` is not given (if the file exists). */
 export function defaultPolicyFile(env: NodeJS.ProcessEnv = process.env): string {
   return path.join(xdgConfigDirs(env)[0]!, 'ocisite', 'policy.json')
@@ -51,16 +45,16 @@ export function defaultPolicyFile(env: NodeJS.ProcessEnv = process.env): string 
  */
 export async function rootChecker(options: TrustOptions & DiscoveryOptions): Promise<RootCheck | undefined> {
   const env = options.env ?? process.env
-  const file = options.policy ?? (await existing(defaultPolicyFile(env)))
+  const file = options.policy ?? (await existingFile(defaultPolicyFile(env)))
   if (file === undefined) return undefined
   const policy = await loadPolicy(file)
   if (policy.kind === 'doco-cd') for (const message of policy.warnings) options.onEvent?.({ type: 'warning', message })
-  const registries = await registriesD(options, env)
+  const registries = await loadRegistriesD(options.registriesD, env)
   const keys = new KeyCache()
   return async (name, roots) => {
     for (const root of roots) {
       // A name without a tag names every entry: cosign's own `.sig`/`.att` tags are signatures, not content.
-      if (!name.fragment && COSIGN_TAG.test(root.descriptor.annotations?.[REF_NAME] ?? '')) continue
+      if (!name.fragment && COSIGN_ATTACHMENT_TAG.test(root.descriptor.annotations?.[REF_NAME] ?? '')) continue
       const subject = subjectOf(name, root, options.port)
       const lookaside = lookasideFor(registries, subject.reference)?.url ?? siteLookaside(root)
       const verdict = await enforcePolicy(policy, subject, signatureSource(name, root, lookaside, options), keys)
@@ -80,29 +74,4 @@ export function subjectOf(name: ImageName, root: ResolvedRoot, port: number | un
   const host = port === undefined ? name.host : `${name.host}:${port}`
   const reference = referenceOf(host, name.path, tag ? { tag } : { digest })
   return { name: `${name.host}/${name.path}${tag ? `#${tag}` : `@${digest}`}`, reference, manifestDigest: digest }
-}
-
-async function registriesD(options: TrustOptions, env: NodeJS.ProcessEnv): Promise<RegistriesD> {
-  if (options.registriesD === undefined) {
-    // As containers/image: the user's directory when it exists, else the system's.
-    const user = path.join(env.HOME || os.homedir(), '.config', 'containers', 'registries.d')
-    return readRegistriesD(env.CONTAINERS_REGISTRIES_D || (await existing(user)) || SYSTEM_REGISTRIES_D)
-  }
-  const st = await fs.stat(options.registriesD).catch((err: NodeJS.ErrnoException) => {
-    if (err.code === 'ENOENT') return undefined
-    throw err
-  })
-  if (!st?.isDirectory()) throw new OcisiteError('POLICY_INVALID', `--registries-d ${options.registriesD}: not a directory`, { file: options.registriesD })
-  return readRegistriesD(options.registriesD)
-}
-
-/** The file, if it exists (a default that is not there means "no policy"). */
-async function existing(file: string): Promise<string | undefined> {
-  try {
-    await fs.access(file)
-    return file
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
 }
