@@ -11,26 +11,13 @@ import { parseContentType } from '../../http/client.js'
 import type { Published } from '../write/published.js'
 import type { SitePaths } from '../site-paths.js'
 import { listIndexFiles, openTransport } from './transport.js'
+import { checkSignatures, loadSignatureAudit } from './signatures.js'
 import { SiteChecks } from './verify-checks.js'
-import type { VerifyOptions, VerifyResult } from './verify-result.js'
+import type { Engines, ImageView, VerifyOptions, VerifyResult } from './verify-result.js'
 
 export type { Problem, ProblemKind, VerifyOptions, VerifyResult } from './verify-result.js'
 
 const manifestAccept = Object.values(manifestKinds).join(', ')
-
-/** Where the site's indexes and CAS are, as its well-known document says. */
-interface Engines {
-  refEngineUri: string
-  siteCas: CasEngine[]
-  /** The /v2/ base URL (the site's root /v2/). */
-  base: string
-}
-
-/** One image's index as the site serves it: its tags, and every node reached from them. */
-interface ImageView {
-  tags: Map<string, Descriptor>
-  found: Map<string, DagNode>
-}
 
 /**
  * Check a live site (or a site directory) the way a consumer walks it: the well-known document,
@@ -41,6 +28,9 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
   const { transport, published, site } = await openTransport(target, options)
   const run = new SiteChecks(transport, options, target)
   const result = run.result
+  // The policy is read before any request: a bad file fails first.
+  const audit = options.policy === undefined ? undefined : await loadSignatureAudit(target, { ...options, policy: options.policy }, published)
+  if (audit) result.policy = audit.file
 
   // 1. The well-known document: where the indexes and the CAS are.
   const engines = await readWellKnown(run, target)
@@ -57,6 +47,7 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
   for (const name of names) {
     const view = await checkImage(run, name, engines, published)
     if (view && result.v2) await checkV2(run, name, view, engines)
+    if (view && audit) await checkSignatures(run, audit, name, view, engines)
   }
   if (published) {
     for (const image of published.images) if (!names.includes(image.path)) run.problem('tag-missing', urlOf({ kind: 'index', repo: image.path }), `${image.path}: the site's record publishes it, but there is no index for it (an interrupted add: run it again)`)
@@ -129,6 +120,7 @@ async function checkImage(run: SiteChecks, name: string, engines: Engines, publi
   const entries = Array.isArray(index.body.manifests) ? index.body.manifests : []
   const tags = new Map<string, Descriptor>()
   const found = new Map<string, DagNode>()
+  const casOf = new Map<string, CasEngine[]>()
   for (const raw of entries) {
     const entry = raw as Descriptor & { casEngines?: unknown }
     const tag = entry.annotations?.[REF_NAME]
@@ -138,6 +130,7 @@ async function checkImage(run: SiteChecks, name: string, engines: Engines, publi
       run.problem('document', indexUrl, `${name}#${tag ?? '?'}: no CAS engine names where ${entry.digest} is`)
       continue
     }
+    casOf.set(entry.digest, cas)
     run.result.checked.tags++
     if (manifestKindOf(entry.mediaType)) await run.walk(entry, cas, found)
     else await run.checkBlob(entry, cas)
@@ -146,7 +139,7 @@ async function checkImage(run: SiteChecks, name: string, engines: Engines, publi
     const recorded = published.images.find((i) => i.path === name)
     for (const t of recorded?.tags ?? []) if (!tags.has(t.tag)) run.problem('tag-missing', indexUrl, `${name}#${t.tag}: the site's record publishes it, but its index does not list it (an interrupted add: run it again)`)
   }
-  return { tags, found }
+  return { indexUrl, tags, cas: casOf, found }
 }
 
 /** The /v2/ view of one image: tags list, each tag's manifest, referrers, each manifest by digest, each blob. */
