@@ -1,8 +1,8 @@
-import { Flags, clientOptions, withDiscoveryOptions, type RegisterCommand } from './options.js'
+import { Flags, clientOptions, trustValues, withDiscoveryOptions, withTrustOptions, type RegisterCommand } from './options.js'
 import { clientReporter, printJson } from './output.js'
 
 export const getCommand: RegisterCommand = (cli, io) => {
-  withDiscoveryOptions(cli.command('get <name> <dir>', 'Fetch an artifact (through a cache) and write its files into DIR'))
+  withTrustOptions(withDiscoveryOptions(cli.command('get <name> <dir>', 'Fetch an artifact (through a cache) and write its files into DIR')))
     .option('--platform <os/arch[/variant]>', 'Pick this platform from a multi-platform index')
     .option('--lock <file>', 'Fetch by the digest this lock file pins, never by tag')
     .option('--json', 'Print a machine-readable summary')
@@ -11,7 +11,7 @@ export const getCommand: RegisterCommand = (cli, io) => {
     .action(async (name: string, dir: string, raw: Record<string, unknown>) => {
       const f = new Flags(raw)
       const { get } = await import('../client/get.js')
-      const options = { ...(await clientOptions(f, io, [name])), lock: f.text('lock') }
+      const options = { ...(await clientOptions(f, io, [name])), lock: f.text('lock'), ...trustValues(f) }
       const reporter = clientReporter(io, f.on('verbose'))
       const result = await get(name, dir, { ...options, onEvent: reporter.listener }).finally(() => reporter.finish())
       if (f.on('json')) return printJson(io, result)

@@ -1,9 +1,9 @@
 import { lockDefaults } from '../defaults.js'
-import { Flags, clientOptions, withDiscoveryOptions, type RegisterCommand } from './options.js'
+import { Flags, clientOptions, trustValues, withDiscoveryOptions, withTrustOptions, type RegisterCommand } from './options.js'
 import { clientReporter, plural, printJson } from './output.js'
 
 export const lockCommand: RegisterCommand = (cli, io) => {
-  withDiscoveryOptions(cli.command('lock <...names>', 'Pin names (NAME#TAG, or NAME#GLOB for every matching tag) to digests in a lock file, keeping its other pins'))
+  withTrustOptions(withDiscoveryOptions(cli.command('lock <...names>', 'Pin names (NAME#TAG, or NAME#GLOB for every matching tag) to digests in a lock file, keeping its other pins')))
     .option('--out <file>', `The lock file to create or update (default ${lockDefaults.out})`)
     .option('--prune', 'Drop the pins of names not given in this run')
     .option('--json', 'Print a machine-readable summary')
@@ -13,7 +13,7 @@ export const lockCommand: RegisterCommand = (cli, io) => {
       const f = new Flags(raw)
       const { lock } = await import('../client/lock.js')
       const out = f.text('out') ?? lockDefaults.out
-      const options = { ...(await clientOptions(f, io, names)), out, prune: f.on('prune') }
+      const options = { ...(await clientOptions(f, io, names)), out, prune: f.on('prune'), ...trustValues(f) }
       const reporter = clientReporter(io, f.on('verbose'))
       const result = await lock(names, { ...options, onEvent: reporter.listener }).finally(() => reporter.finish())
       if (f.on('json')) return printJson(io, result)

@@ -201,3 +201,17 @@ export async function clientOptions(f: Flags, io: CliIo, names: string[]) {
   const port = f.port('port')
   return { protocols: protocols as Array<'https' | 'http'>, port, platform: f.text('platform'), minSpeed, ...(await connectOptions(f, io, namedSites(names, protocols, port))) }
 }
+
+/** The signature policy flags of the client commands that fetch (resolve, pull, get, lock). */
+export function withTrustOptions(command: Command): Command {
+  return command
+    .option('--policy <file>', "Require signatures: containers' policy.json or doco-cd's trust policy (default $XDG_CONFIG_HOME/ocisite/policy.json, if it exists)")
+    .option('--registries-d <dir>', "containers' registries.d naming the lookaside (default $CONTAINERS_REGISTRIES_D, ~/.config/containers/registries.d or /etc/containers/registries.d; without one, the site's /signatures/)")
+}
+
+/** The signature policy flags as the client core takes them. */
+export function trustValues(f: Flags): { policy?: string; registriesD?: string } {
+  const policy = f.text('policy')
+  const registriesD = f.text('registriesD')
+  return { ...(policy !== undefined ? { policy } : {}), ...(registriesD !== undefined ? { registriesD } : {}) }
+}

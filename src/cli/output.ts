@@ -136,6 +136,10 @@ export function clientReporter(io: CliIo, verbose: boolean): { listener: (e: Cli
       } else if (e.type === 'source' && verbose) {
         line.clear()
         io.stderr.write(`ocisite: ref engines from ${e.uri} (${e.origin})\n`)
+      } else if (e.type === 'verified' && verbose) {
+        line.clear()
+        const by = e.signatures.length ? `signed by ${e.signatures.join(', ')}` : 'no signature required'
+        io.stderr.write(`ocisite: ${e.name}: ${e.digest}: accepted by ${e.policy} [${e.scope}]: ${by}\n`)
       } else if (e.type === 'warning') {
         line.clear()
         io.stderr.write(`ocisite: warning: ${e.message}\n`)

@@ -1,8 +1,8 @@
-import { Flags, clientOptions, withDiscoveryOptions, type RegisterCommand } from './options.js'
+import { Flags, clientOptions, trustValues, withDiscoveryOptions, withTrustOptions, type RegisterCommand } from './options.js'
 import { clientReporter, formatBytes, plural, printJson } from './output.js'
 
 export const pullCommand: RegisterCommand = (cli, io) => {
-  withDiscoveryOptions(cli.command('pull <name> <dest>', 'Resolve a name and fetch its content into an OCI image layout'))
+  withTrustOptions(withDiscoveryOptions(cli.command('pull <name> <dest>', 'Resolve a name and fetch its content into an OCI image layout')))
     .option('--platform <os/arch[/variant]>', 'Pick this platform from a multi-platform index (default: this machine)')
     .option('--all-platforms', 'Pull every platform of a multi-platform index')
     .option('--concurrency <n>', 'Blobs fetched at once (default 4)')
@@ -14,7 +14,7 @@ export const pullCommand: RegisterCommand = (cli, io) => {
     .action(async (name: string, dest: string, raw: Record<string, unknown>) => {
       const f = new Flags(raw)
       const { pull } = await import('../client/pull.js')
-      const options = { ...(await clientOptions(f, io, [name])), allPlatforms: f.on('allPlatforms'), concurrency: f.positiveInt('concurrency'), lock: f.text('lock'), force: f.on('force') }
+      const options = { ...(await clientOptions(f, io, [name])), allPlatforms: f.on('allPlatforms'), concurrency: f.positiveInt('concurrency'), lock: f.text('lock'), force: f.on('force'), ...trustValues(f) }
       const reporter = clientReporter(io, f.on('verbose'))
       const result = await pull(name, dest, { ...options, onEvent: reporter.listener }).finally(() => reporter.finish())
       if (f.on('json')) return printJson(io, result)

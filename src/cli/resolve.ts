@@ -1,5 +1,5 @@
 import type { TaggedRoot } from '../client/resolve.js'
-import { Flags, clientOptions, withDiscoveryOptions, type RegisterCommand } from './options.js'
+import { Flags, clientOptions, trustValues, withDiscoveryOptions, withTrustOptions, type RegisterCommand } from './options.js'
 import { clientReporter, printJson, ReportedError, type CliIo } from './output.js'
 
 /** `example.com/app#1.0 → sha256:… (linux/amd64)`: one line per root, the tag from its index entry. */
@@ -15,7 +15,7 @@ async function printRoots(io: CliIo, name: string, roots: TaggedRoot[]): Promise
 }
 
 export const resolveCommand: RegisterCommand = (cli, io) => {
-  withDiscoveryOptions(cli.command('resolve <...names>', 'Resolve host-based image names (example.com/app#1.0) through ref-engine discovery'))
+  withTrustOptions(withDiscoveryOptions(cli.command('resolve <...names>', 'Resolve host-based image names (example.com/app#1.0) through ref-engine discovery')))
     .option('--platform <os/arch[/variant]>', 'Follow multi-platform indexes to this platform')
     .option('--json', 'Print JSON (the default when stdout is not a terminal)')
     .example('ocisite resolve example.com/app#1.0')
@@ -23,9 +23,11 @@ export const resolveCommand: RegisterCommand = (cli, io) => {
     .action(async (names: string[], raw: Record<string, unknown>) => {
       const f = new Flags(raw)
       const { resolveNames } = await import('../client/resolve.js')
+      const { rootChecker } = await import('../client/trust.js')
       const options = await clientOptions(f, io, names)
       const reporter = clientReporter(io, f.on('verbose'))
-      const results = await resolveNames(names, { ...options, onEvent: reporter.listener }).finally(() => reporter.finish())
+      const checkRoots = await rootChecker({ ...options, ...trustValues(f), onEvent: reporter.listener })
+      const results = await resolveNames(names, { ...options, ...(checkRoots ? { checkRoots } : {}), onEvent: reporter.listener }).finally(() => reporter.finish())
       const failed = results.flatMap((r) => ('error' in r ? [r.error] : []))
       const { redact } = await import('../client/credentials/redact.js')
       for (const err of failed) io.stderr.write(`ocisite: error[${err.code}]: ${redact(err.message)}\n`)

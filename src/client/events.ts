@@ -7,5 +7,7 @@ export type ClientEvent =
   | { type: 'blob'; digest: string; size: number; action: 'fetched' | 'cached'; done: number; total: number; bytesDone: number; bytesTotal: number }
   | { type: 'blob-bytes'; bytes: number }
   | { type: 'warning'; message: string }
+  /** A signature policy accepted a digest: the policy file, the scope that applied, each signature accepted (key and source). */
+  | { type: 'verified'; name: string; digest: string; policy: string; scope: string; signatures: string[] }
 
 export type ClientListener = (event: ClientEvent) => void

@@ -7,6 +7,7 @@ import { parseDescriptor, REF_NAME, type Descriptor } from '../oci/descriptor.js
 import { parseImageName } from '../oci/image-name.js'
 import { parseJsonObject } from '../oci/json.js'
 import { resolve, type ResolveOptions } from './resolve.js'
+import { rootChecker, type RootCheck, type TrustOptions } from './trust.js'
 
 /** One name pinned to the descriptor it resolved to. */
 export interface Pin {
@@ -22,7 +23,7 @@ export interface LockFile {
   pins: Pin[]
 }
 
-export interface LockOptions extends ResolveOptions {
+export interface LockOptions extends ResolveOptions, TrustOptions {
   /** Where to write the lock file. Pins already in it stay, unless `prune`. */
   out: string
   /** Drop the pins this run did not resolve (default false: they are kept as they are). */
@@ -112,7 +113,7 @@ export async function readLockFile(file: string): Promise<{ lock: LockFile; byte
 }
 
 /** The pins `names` resolve to now. A tag may be a glob: every tag of the image matching it. */
-async function resolvePins(names: string[], options: ResolveOptions): Promise<Map<string, Pin>> {
+async function resolvePins(names: string[], options: ResolveOptions, checkRoots: RootCheck | undefined): Promise<Map<string, Pin>> {
   const pins = new Map<string, Pin>()
   for (const text of names) {
     const name = parseImageName(text)
@@ -124,6 +125,7 @@ async function resolvePins(names: string[], options: ResolveOptions): Promise<Ma
       for (const r of roots) {
         const tag = r.descriptor.annotations?.[REF_NAME] ?? name.fragment
         if (match && !match(tag)) continue
+        await checkRoots?.({ ...name, fragment: tag }, [r])
         const key = `${name.host}/${name.path}#${tag}`
         pins.set(key, { name: key, digest: r.descriptor.digest, mediaType: r.descriptor.mediaType, size: r.descriptor.size })
         found++
@@ -149,7 +151,7 @@ export async function lock(names: string[], options: LockOptions): Promise<LockR
     throw err
   })
   const existing = await readLockFile(file)
-  const fresh = await resolvePins(names, options)
+  const fresh = await resolvePins(names, options, await rootChecker(options))
   const before = new Map((existing?.lock.pins ?? []).map((p) => [p.name, p]))
   const merged = new Map(options.prune ? [] : before)
   for (const [name, pin] of fresh) merged.set(name, pin)

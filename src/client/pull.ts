@@ -22,9 +22,10 @@ import { pinFor } from './lock.js'
 import { formatPlatform, hostPlatform, parsePlatform, platformMatches } from '../oci/platform.js'
 import { asProtocolError, indexChildren, manifestPlatform, matchPlatform, resolveName, resolvePinned, type ResolvedRoot } from './resolve.js'
 import { pushAll } from '../arrays.js'
+import { rootChecker, type TrustOptions } from './trust.js'
 
 
-export interface PullOptions extends DiscoveryOptions {
+export interface PullOptions extends DiscoveryOptions, TrustOptions {
   /** `os/arch[/variant]` to pick from a multi-platform index (default: this machine's). */
   platform?: string
   /** Pull every platform of a multi-platform index. */
@@ -136,11 +137,14 @@ async function siteReferrers(source: RefEnginesSource, imagePath: string, digest
 export async function pull(nameText: string, dest: string, options: PullOptions = {}): Promise<PullResult> {
   const name = parseImageName(nameText)
   const pinned = options.pinned ?? (options.lock === undefined ? undefined : await pinFor(options.lock, nameText))
+  const checkSignatures = await rootChecker(options)
   // DEST is checked before anything is fetched: a refusal writes nothing and reaches no server.
   await checkLayoutDir(dest, 'DEST', options.force)
   const { roots, source } = pinned ? await resolvePinned(name, pinned, options) : await resolveName(name, options)
   // Every target is chosen (and a missing platform refused) before DEST is touched.
   const targets = await Promise.all(roots.map((root) => chooseTarget(root, options)))
+  // The signature policy (if any) accepts each root's digest before DEST is touched.
+  await checkSignatures?.(name, roots)
   const writer = await LayoutWriter.create(dest)
   // DEST is hashed whole on every pull (it is the user's directory; no state file is kept there),
   // unless the caller keeps a verify cache for it (get's own cache layout).

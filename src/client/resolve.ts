@@ -20,6 +20,8 @@ export interface ResolvedRoot {
 export interface ResolveOptions extends DiscoveryOptions {
   /** `os/arch[/variant]`: follow multi-platform indexes to the matching manifest. */
   platform?: string
+  /** Checks each name's roots before `platform` narrows them (the signature policy: trust.ts's rootChecker). */
+  checkRoots?: (name: ImageName, roots: readonly ResolvedRoot[]) => Promise<void>
 }
 
 /** What resolution found for one name, and the discovery source that answered. */
@@ -155,7 +157,9 @@ export interface TaggedRoot {
 export type NameResolution = { name: string; roots: TaggedRoot[] } | { name: string; error: OcisiteError }
 
 async function resolveTagged(text: string, want: PlatformSpec | undefined, options: ResolveOptions): Promise<TaggedRoot[]> {
-  const { roots } = await resolveName(parseImageName(text), options)
+  const name = parseImageName(text)
+  const { roots } = await resolveName(name, options)
+  await options.checkRoots?.(name, roots)
   return Promise.all(roots.map(async (r) => ({ tag: r.descriptor.annotations?.[REF_NAME], root: want ? await selectPlatform(r, want, options) : r })))
 }
 
