@@ -10,6 +10,8 @@ import { planSite } from './plan/plan.js'
 import type { ProgressListener } from './progress.js'
 import { loadPublished, siteBlobSource, type Published, type PublishedImage } from './write/published.js'
 import { SitePaths } from './site-paths.js'
+import { publishToBucket, type BucketWriteResult, type Replan } from './bucket/publish.js'
+import type { BucketSiteOptions } from './bucket/writer.js'
 
 /** Options every update of a live site shares. */
 export interface UpdateOptions {
@@ -21,6 +23,16 @@ export interface UpdateOptions {
   dryRun?: boolean
   cwd?: string
   onProgress?: ProgressListener
+  /** For a bucket site (`s3://BUCKET[/PREFIX]`): how to reach it and share it (README, "Publishing into a bucket"). */
+  bucket?: Omit<BucketSiteOptions, 'site' | 'onProgress'> & { host?: string }
+}
+
+const isBucketSite = (site: string) => site.startsWith('s3://')
+
+/** Write into a bucket site: the same planner, against the record the bucket holds. */
+function intoBucket(options: UpdateOptions & { concurrency?: number }, replan: Replan): Promise<BucketWriteResult> {
+  if (options.dryRun) throw new OcisiteError('CONFIG_INVALID', `--dry-run: not supported for a bucket site (${options.site}) yet`)
+  return publishToBucket({ ...options.bucket, site: options.site, ...(options.concurrency ? { concurrency: options.concurrency } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) }, replan)
 }
 
 export interface AddOptions extends UpdateOptions {
@@ -38,11 +50,7 @@ export interface AddOptions extends UpdateOptions {
 }
 
 async function writeOptions(opts: UpdateOptions & { concurrency?: number; verify?: boolean; force?: boolean }, inputs: string[]): Promise<SiteWriteOptions> {
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(opts.site)) {
-    // Updating a bucket in place needs conditional writes (If-Match on each document read), which
-    // ocisite does not do yet: refused rather than risk a lost update.
-    throw new OcisiteError('CONFIG_INVALID', `--site ${opts.site}: a bucket cannot be updated in place (that needs conditional writes, which ocisite does not do yet); update the site directory, then ocisite deploy it`)
-  }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(opts.site)) throw new OcisiteError('CONFIG_INVALID', `--site ${opts.site}: a site is a directory or s3://BUCKET[/PREFIX]`)
   const out = path.resolve(opts.cwd ?? process.cwd(), opts.site)
   const { settings } = await loadPublished(new SitePaths(out))
   return {
@@ -70,11 +78,13 @@ export async function add(options: AddOptions): Promise<BuildResult> {
   const cwd = path.resolve(options.cwd ?? process.cwd())
   if (options.inputs.length === 0) throw new OcisiteError('NOTHING_TO_PUBLISH', 'no inputs: name layout directories or archives to add')
   const images = options.inputs.map((input) => ({ from: path.resolve(cwd, input), path: options.path ?? '', tags: options.tags ?? [], explicitPath: options.path !== undefined }))
-  const opts = await writeOptions(options, images.map((i) => i.from))
+  const bucket = isBucketSite(options.site)
+  const opts = bucket ? undefined : await writeOptions(options, images.map((i) => i.from))
   const scratch = new Scratch()
   try {
     const inputs = await openInputs(images, scratch, options.maxArchiveSize ?? buildDefaults.maxArchiveSize)
     for (const i of inputs) options.onProgress?.({ type: 'input', label: i.layout.label, imagePath: i.imagePath })
+    if (!opts) return await intoBucket(options, (published, source) => planSite(inputs, options.onProgress, { label: options.site, images: published.images, pending: published.pending, source, force: options.force ?? false }))
     return await writeSite(opts, {
       kind: 'update',
       plan: (site, published) => planSite(inputs, options.onProgress, { label: site.root, images: published.images, pending: published.pending, source: siteBlobSource(site), force: options.force ?? false }),
@@ -115,6 +125,12 @@ function parseRemoval(text: string, host: string): Removal {
 export async function rm(options: RmOptions): Promise<BuildResult> {
   if (options.names.length === 0) throw new OcisiteError('CONFIG_INVALID', 'rm: name what to remove: PATH#TAG, or PATH for a whole image')
   options.names.forEach(refuseDockerStyle)
+  if (isBucketSite(options.site)) {
+    return intoBucket(options, (published, source) => {
+      const removals = options.names.map((n) => parseRemoval(n, published.settings.host))
+      return planSite([], options.onProgress, { label: options.site, images: withoutRemoved(published, removals, options.site), pending: published.pending, source, force: false })
+    })
+  }
   const opts = await writeOptions(options, [])
   const removals = options.names.map((n) => parseRemoval(n, opts.host))
   return writeSite(opts, {
