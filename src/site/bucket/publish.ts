@@ -57,7 +57,7 @@ export async function publishToBucket(options: BucketSiteOptions & { host?: stri
     }
     const writes = await writeDocuments(bucket, old.objects, objects, concurrency)
     await markDone(bucket, next.generation)
-    const outcome = { blobs: { written: blobs.written, skipped: plan.blobs.length - blobs.written, hashed: 0, bytesWritten: blobs.bytes }, documents: { written: writes.written, unchanged: writes.unchanged }, deleted: writes.deleted, changes: changesBetween(published.images, plan.images) }
+    const outcome = { blobs: { written: blobs.written, skipped: Math.max(0, plan.blobs.length - blobs.written), hashed: 0, bytesWritten: blobs.bytes }, documents: { written: writes.written, unchanged: writes.unchanged }, deleted: writes.deleted, changes: changesBetween(published.images, plan.images) }
     return { ...resultOf(url, published.settings.host, plan, outcome, false), requests: bucket.requests, changed: writes.changed, generation: next.generation }
   }
   throw new OcisiteError('SITE_LOCKED', `${url}: ${attempts} commits in a row were taken by other writers; try again later`)
