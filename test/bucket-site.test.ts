@@ -157,3 +157,59 @@ describe('an endpoint that ignores preconditions', () => {
     expect(await readBucket(b, true)).toEqual({})
   }, 120_000)
 })
+
+/** Keys whose object a CDN may hold stale: everything but content-addressed ones. */
+const mutableKey = (k: string) => !k.startsWith('oci-cas/') && !/\/manifests\/sha(256|512):/.test(k) && !/^v2\/.+\/blobs\//.test(k)
+
+/** Keys added, removed, or changed (bytes or headers) between two reads of a bucket. */
+function changedBetween(before: Record<string, unknown>, after: Record<string, unknown>): string[] {
+  const keys = new Set([...Object.keys(before), ...Object.keys(after)])
+  return [...keys].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k])).sort()
+}
+
+describe('--on-change', () => {
+  it('receives exactly the changed mutable keys (compared with a read of the bucket before and after)', async () => {
+    const b = await bucket()
+    for (const s of [app(), multi()]) await addInto(b, s)
+    const out = path.join(work, 'changed.txt')
+    for (const step of [
+      ['add', L['org/app']!, '--path', 'org/app'],
+      ['rm', 'app#1.0'],
+    ]) {
+      const before = await readBucket(b)
+      const r = await ok([...step, '--site', `s3://${b}`, ...endpoint(), '--single-writer', '--json', '--on-change', `cat > '${out}'`])
+      const after = await readBucket(b)
+      const expected = changedBetween(before, after).filter(mutableKey)
+      expect(expected.length).toBeGreaterThan(0)
+      expect((await fs.readFile(out, 'utf8')).trim().split('\n')).toEqual(expected)
+      expect(JSON.parse(r.stdout).changed).toEqual(expected)
+    }
+  }, 240_000)
+})
+
+describe('cost proportional to the change', () => {
+  it('one new image into a 10,000-tag bucket site: requests (counted by a logging proxy) <= N + documents changed + 8', async () => {
+    const many = await LayoutWriter.create(path.join(work, 'layouts', 'many'))
+    await many.addToIndex(await image(many, 'amd64', 'many tags'), 't0')
+    const indexFile = path.join(many.paths.root, 'index.json')
+    const index = JSON.parse(await fs.readFile(indexFile, 'utf8')) as { manifests: Array<Record<string, unknown>> }
+    const entry = index.manifests[0]!
+    index.manifests = Array.from({ length: 10_000 }, (_, i) => ({ ...entry, annotations: { 'org.opencontainers.image.ref.name': `t${i}` } }))
+    await fs.writeFile(indexFile, JSON.stringify(index))
+    const b = await bucket()
+    await addInto(b, { from: many.paths.root, path: 'many' })
+
+    const log = path.join(logProxy.prefix, 'log', 's3.log')
+    await fs.truncate(log).catch(() => undefined)
+    const r = await ok(['add', L.app2!, '--path', 'fresh', '--site', `s3://${b}`, ...endpoint(logPort), '--single-writer', '--json'])
+    const result = JSON.parse(r.stdout) as { requests: number; blobs: { total: number; written: number }; documents: { written: number }; deleted: string[] }
+    const counted = (await fs.readFile(log, 'utf8')).trim().split('\n').filter(Boolean)
+    const n = 3 // the new image: manifest, config, layer
+    const bound = n + result.documents.written + result.deleted.length + 8
+    console.log(`one image of ${n} blobs into a 10,000-tag bucket site: ${counted.length} requests (--json says ${result.requests}; bound ${bound}; ${result.documents.written} documents written)`)
+    expect(result.blobs.written).toBe(n)
+    expect(counted.length).toBe(result.requests)
+    expect(counted.length).toBeLessThanOrEqual(bound)
+    expect(counted.filter((l) => /^GET \d+ \/[^/?]+\/?\?(.*&)?list-type=2/.test(l) && !l.includes('prefix=.ocisite%2Frecord%2F'))).toEqual([])
+  }, 900_000)
+})

@@ -2,16 +2,25 @@ import type { Bucket } from '../../content/bucket-store.js'
 import { OcisiteError } from '../../errors.js'
 import { parseDigest } from '../../oci/digest.js'
 import { bucketKeyOf, bucketState, recordKeyOf } from '../map.js'
-import type { PruneResult } from '../prune.js'
 import { commitRecord, markDone } from './record.js'
 import { backoff, openBucketSite, settledRecord, type BucketSiteOptions } from './writer.js'
+
+/** What prune did (the shape of a directory prune's result, plus the requests it cost). */
+export interface BucketPruneResult {
+  site: string
+  dryRun: boolean
+  removed: Array<{ digest: string; size: number; unreferencedSince: string }>
+  waiting: Array<{ digest: string; size: number; unreferencedSince: string; removableAfter: string }>
+  bytesRemoved: number
+  requests: number
+}
 
 /**
  * Prune a bucket site: commit a generation whose record no longer lists the blobs unreferenced
  * for longer than `grace`, then delete them; and delete record generations older than `grace`
  * (the newest two always stay).
  */
-export async function pruneBucket(options: BucketSiteOptions & { grace: number; dryRun?: boolean; now?: number }): Promise<PruneResult & { requests: number }> {
+export async function pruneBucket(options: BucketSiteOptions & { grace: number; dryRun?: boolean; now?: number }): Promise<BucketPruneResult> {
   const bucket = await openBucketSite(options)
   const now = options.now ?? Date.now()
   for (let attempt = 1; attempt <= (options.attempts ?? 20); attempt++) {
