@@ -20,12 +20,12 @@ const SINGLE_PUT = 8 * 1024 * 1024
 
 /**
  * Upload the blobs of `now` that the bucket may not have: not in the previous generation, not
- * waiting for prune, not uploaded by an earlier attempt of this run. Returns how many went up.
+ * waiting for prune, not uploaded by an earlier attempt of this run. Returns the digests that went up.
  */
-export async function uploadBlobs(bucket: Bucket, before: Map<string, BucketObject>, now: Map<string, BucketObject>, waiting: Unreferenced[], uploaded: Set<string>, concurrency: number): Promise<{ written: number; bytes: number }> {
+export async function uploadBlobs(bucket: Bucket, before: Map<string, BucketObject>, now: Map<string, BucketObject>, waiting: Unreferenced[], uploaded: Set<string>, concurrency: number): Promise<{ written: Set<string>; bytes: number }> {
   const kept = new Set(waiting.map((u) => u.digest))
   const todo = [...now.values()].filter((o) => o.entry.kind === 'blob' && !before.has(o.key) && !kept.has(o.digest!.value) && !uploaded.has(o.digest!.value))
-  const counts = { written: 0, bytes: 0 }
+  const counts = { written: new Set<string>(), bytes: 0 }
   await mapLimit(todo, concurrency, async (o) => {
     const digest = o.digest!
     const headers = { contentType: o.contentType, cacheControl: o.cacheControl }
@@ -33,12 +33,12 @@ export async function uploadBlobs(bucket: Bucket, before: Map<string, BucketObje
       const bytes = o.body ?? (await fs.readFile(o.origin!))
       verifyBytes(bytes, { digest, size: o.size, label: o.origin ?? bucket.where.url })
       // Content-addressed: an object already there (412) holds these bytes.
-      if (await bucket.create(o.key, bytes, headers)) counts.written++
+      if (await bucket.create(o.key, bytes, headers)) counts.written.add(digest.value)
     } else if ((await bucket.head(o.key))?.size !== o.size) {
       if (!o.origin) throw new OcisiteError('BLOB_MISSING', `${bucket.where.url}: blob ${digest.value} is in no input and missing from the bucket (${o.key}); add its image again`, { digest: digest.value })
       const store = new BucketStore(bucket, new Map(), () => o.key, headers)
       await store.push({ mediaType: '', digest: digest.value, size: o.size }, { label: o.origin, open: async () => ({ file: o.origin! }) })
-      counts.written++
+      counts.written.add(digest.value)
     }
     counts.bytes += o.size
     uploaded.add(digest.value)

@@ -57,7 +57,9 @@ export async function publishToBucket(options: BucketSiteOptions & { host?: stri
     }
     const writes = await writeDocuments(bucket, old.objects, objects, concurrency)
     await markDone(bucket, next.generation)
-    const outcome = { blobs: { written: blobs.written, skipped: Math.max(0, plan.blobs.length - blobs.written), hashed: 0, bytesWritten: blobs.bytes }, documents: { written: writes.written, unchanged: writes.unchanged }, deleted: writes.deleted, changes: changesBetween(published.images, plan.images) }
+    // Counted as a build counts them: the plan's blobs (generated referrers indexes aside).
+    const written = plan.blobs.filter((b) => blobs.written.has(b.digest.value))
+    const outcome = { blobs: { written: written.length, skipped: plan.blobs.length - written.length, hashed: 0, bytesWritten: written.reduce((n, b) => n + b.size, 0) }, documents: { written: writes.written, unchanged: writes.unchanged }, deleted: writes.deleted, changes: changesBetween(published.images, plan.images) }
     return { ...resultOf(url, published.settings.host, plan, outcome, false), requests: bucket.requests, changed: writes.changed, generation: next.generation }
   }
   throw new OcisiteError('SITE_LOCKED', `${url}: ${attempts} commits in a row were taken by other writers; try again later`)
