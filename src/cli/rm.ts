@@ -1,11 +1,11 @@
 import { Flags, siteDir, type RegisterCommand } from './options.js'
+import { bucketValues, runOnChange, withBucketSiteOptions } from './bucket-site.js'
 import { buildProgress, printJson } from './output.js'
 import { writeReport } from './write-report.js'
 
 export const rmCommand: RegisterCommand = (cli, io) => {
-  cli
-    .command('rm [...names]', 'Remove tags (PATH#TAG), or whole images (PATH), from a site; blobs stay until prune')
-    .option('--site <dir>', 'The site to remove from')
+  withBucketSiteOptions(cli.command('rm [...names]', 'Remove tags (PATH#TAG), or whole images (PATH), from a site; blobs stay until prune'))
+    .option('--site <dir>', 'The site to remove from: a directory, or s3://BUCKET[/PREFIX]')
     .option('--no-wait', 'Fail at once if another ocisite is writing the site, instead of waiting')
     .option('--dry-run', 'Show what would be unpublished and deleted; change nothing')
     .option('--json', 'Print a machine-readable summary (as build --json)')
@@ -15,7 +15,8 @@ export const rmCommand: RegisterCommand = (cli, io) => {
       const f = new Flags(raw)
       const { rm } = await import('../site/publish.js')
       const progress = buildProgress(io)
-      const result = await rm({ site: siteDir(f), names, wait: f.negated('wait'), dryRun: f.on('dryRun'), onProgress: progress.listener }).finally(() => progress.finish())
+      const result = await rm({ site: siteDir(f), names, wait: f.negated('wait'), dryRun: f.on('dryRun'), bucket: bucketValues(f), onProgress: progress.listener }).finally(() => progress.finish())
+      await runOnChange(f.text('onChange'), 'changed' in result ? (result.changed as string[]) : undefined)
       if (f.on('json')) return printJson(io, result)
       io.stdout.write(writeReport(result, false))
     })

@@ -1,7 +1,7 @@
 import { createReadStream } from 'node:fs'
 import { PassThrough, Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3'
+import { DeleteObjectsCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client, S3ServiceException } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { OcisiteError } from '../errors.js'
 import type { Descriptor } from '../oci/descriptor.js'
@@ -61,6 +61,8 @@ export function bucketError(err: unknown, what: string, where: BucketLocation): 
  */
 export class Bucket {
   readonly client: S3Client
+  /** HTTP requests sent so far (each retry counts). */
+  requests = 0
   constructor(
     readonly where: BucketLocation,
     options: BucketOptions,
@@ -77,6 +79,11 @@ export class Bucket {
       responseChecksumValidation: 'WHEN_REQUIRED',
       requestHandler: { connectionTimeout: 10_000, requestTimeout: 120_000 },
     })
+    // Inside the retry loop: one count per request that goes out.
+    this.client.middlewareStack.add((next) => (args) => {
+      this.requests++
+      return next(args)
+    }, { step: 'finalizeRequest', priority: 'low', name: 'ocisiteRequestCount' })
   }
 
   key(rel: string): string {
@@ -97,6 +104,59 @@ export class Bucket {
       token = page.IsTruncated ? page.NextContinuationToken : undefined
     } while (token)
     return out
+  }
+
+  /** Keys (relative to the prefix) below `under`, with sizes: a listing of that folder only. */
+  async listUnder(under: string): Promise<Map<string, ListedObject & { modified?: Date }>> {
+    const out = new Map<string, ListedObject & { modified?: Date }>()
+    let token: string | undefined
+    do {
+      const page = await this.client.send(new ListObjectsV2Command({ Bucket: this.where.bucket, Prefix: this.key(under), ContinuationToken: token })).catch((err: unknown) => {
+        throw bucketError(err, `listing ${under}`, this.where)
+      })
+      for (const o of page.Contents ?? []) if (o.Key) out.set(o.Key.slice(this.where.prefix.length), { size: o.Size ?? 0, etag: (o.ETag ?? '').replace(/"/g, ''), ...(o.LastModified ? { modified: o.LastModified } : {}) })
+      token = page.IsTruncated ? page.NextContinuationToken : undefined
+    } while (token)
+    return out
+  }
+
+  /** An object's size, or undefined when there is none. */
+  async head(rel: string): Promise<{ size: number } | undefined> {
+    try {
+      const r = await this.client.send(new HeadObjectCommand({ Bucket: this.where.bucket, Key: this.key(rel) }))
+      return { size: r.ContentLength ?? 0 }
+    } catch (err) {
+      if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode === 404) return undefined
+      throw bucketError(err, `checking ${rel}`, this.where)
+    }
+  }
+
+  /** A small object's bytes (at most `limit`), or undefined when there is none. */
+  async read(rel: string, limit: number): Promise<Buffer | undefined> {
+    try {
+      const r = await this.client.send(new GetObjectCommand({ Bucket: this.where.bucket, Key: this.key(rel) }))
+      if ((r.ContentLength ?? 0) > limit) throw new OcisiteError('STATE_INVALID', `${this.where.url}: ${rel} is ${r.ContentLength} bytes, over the ${limit}-byte limit`)
+      return Buffer.from(await r.Body!.transformToByteArray())
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } }
+      if (e.name === 'NoSuchKey' || e.$metadata?.httpStatusCode === 404) return undefined
+      throw bucketError(err, `reading ${rel}`, this.where)
+    }
+  }
+
+  /**
+   * Put-if-absent (`If-None-Match: *`): true when this call created the object, false when one
+   * was already there (412; 409 is a concurrent creation of the same key, which also lost).
+   */
+  async create(rel: string, body: Buffer, headers: { contentType?: string; cacheControl?: string } = {}): Promise<boolean> {
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.where.bucket, Key: this.key(rel), Body: body, IfNoneMatch: '*', ...(headers.contentType ? { ContentType: headers.contentType } : {}), ...(headers.cacheControl ? { CacheControl: headers.cacheControl } : {}) }))
+      return true
+    } catch (err) {
+      const status = (err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode
+      if (status === 412 || status === 409) return false
+      throw bucketError(err, `creating ${rel}`, this.where)
+    }
   }
 
   /** `metadata`: `x-amz-meta-*` headers (S3 sends no other headers of an object's own choosing). */

@@ -3,19 +3,17 @@ import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { mapLimit } from '../concurrency.js'
 import { OcisiteError } from '../errors.js'
-import { parseDigest, type Digest } from '../oci/digest.js'
-import { parseJsonObject } from '../oci/json.js'
+import { parseDigest } from '../oci/digest.js'
 import { Bucket, BucketStore, parseBucketUrl, type BucketOptions, type ListedObject } from '../content/bucket-store.js'
 import { copyBlobs, type CopyItem } from '../content/copy-blobs.js'
 import { FileStore } from '../content/file-store.js'
 import { VerifyCache } from '../content/verify-cache.js'
 import type { ProgressListener } from './progress.js'
-import { resolveRequest } from './serve/route-resolver.js'
-import { siteRoutes } from './serve/routes.js'
-import { bucketKeyOf, deleteRank, entryOf, entryOfKey, ownsKey, pathOf, phaseOf, urlOf, type ServedEntry } from './map.js'
+import { inDeleteOrder, planObjects, type PlannedObject, type SiteSource } from './serve/bucket-objects.js'
+import { bucketKeyOf, ownsKey, pathOf } from './map.js'
 import { SitePaths } from './site-paths.js'
 import { OwnedRecord } from './write/site-state.js'
-import { maxOf, pushAll } from '../arrays.js'
+import { pushAll } from '../arrays.js'
 
 export interface DeployOptions extends BucketOptions {
   /** The built site directory. */
@@ -44,86 +42,6 @@ export interface DeployResult {
   deleted: string[]
 }
 
-/** One object of a bucket site: its key (the request path), headers, and where its bytes come from. */
-interface PlannedObject {
-  key: string
-  entry: ServedEntry
-  /** Upload phase (the site map's): what an object names always goes up in an earlier phase. */
-  phase: number
-  contentType: string
-  cacheControl: string
-  /** A site file, or (for a blob's /v2/ URL) a redirect into the CAS. */
-  file?: string
-  redirect?: string
-  /** Content-addressed: present with the right size means present. */
-  immutable: boolean
-  /** Headers S3 cannot send, kept as `x-amz-meta-*` metadata for a CDN to send (the pages' Content-Security-Policy). */
-  metadata?: Record<string, string>
-  digest?: Digest
-  size: number
-}
-
-/** Manifests by digest go up children first: an index's phase is above every manifest it lists (`phase + depth / 100`). */
-const MANIFEST_PHASE = phaseOf({ kind: 'manifest' })
-
-/**
- * Map a site directory onto bucket keys. Each key is the URL path a consumer requests, and its
- * Content-Type and Cache-Control come from the route table that also drives nginx and `serve`
- * (each key is resolved through it, so the bucket answers as nginx does).
- */
-async function planObjects(site: SitePaths, files: Set<string>, indexDocument: string): Promise<PlannedObject[]> {
-  const v2 = files.has(pathOf({ kind: 'v2-base' }))
-  const routes = siteRoutes({ v2 })
-  const out: PlannedObject[] = []
-  const add = async (entry: ServedEntry, immutable: boolean) => {
-    const requestPath = urlOf(entry)
-    const key = bucketKeyOf(entry, indexDocument)
-    const r = await resolveRequest(site, routes, requestPath)
-    if (r.kind !== 'file') throw new OcisiteError('STATE_INVALID', `${site.root}: ${requestPath} does not resolve to a file of the site (is the site complete? run ocisite build or verify)`, { path: requestPath })
-    const file = site.abs(r.file.replace(/^\/+/, ''))
-    const st = await fs.stat(file)
-    const csp = r.headers['Content-Security-Policy']
-    out.push({ key, entry, phase: phaseOf(entry), contentType: r.headers['Content-Type']!, cacheControl: r.headers['Cache-Control']!, file, immutable, size: st.size, ...(entry.kind === 'blob' ? { digest: entry.digest } : {}), ...(csp ? { metadata: { 'content-security-policy': csp } } : {}) })
-  }
-  const blobRedirects = new Map<string, Extract<ServedEntry, { kind: 'blob-link' }>>()
-  const indexChildren = new Map<string, string[]>()
-  for (const rel of [...files].sort()) {
-    const entry = entryOf(rel)
-    // A file that is not served (`_headers`, ocisite's records) is no object of the bucket.
-    if (!entry || entry.kind === 'headers' || entry.kind === 'state') continue
-    await add(entry, entry.kind === 'blob' || entry.kind === 'manifest')
-    if (entry.kind !== 'manifest') continue
-    const { repo, manifestKind } = entry
-    const body = parseJsonObject(await fs.readFile(site.abs(rel)), rel)
-    if (manifestKind === 'oci-manifest' || manifestKind === 'docker-manifest') {
-      // A manifest's config and layers are served under the repository as redirects into the CAS.
-      const children = [body.config, ...(Array.isArray(body.layers) ? body.layers : [])] as Array<{ digest?: unknown }>
-      for (const c of children) {
-        if (typeof c?.digest !== 'string') continue
-        const link = { kind: 'blob-link', repo, digest: parseDigest(c.digest, rel) } as const
-        blobRedirects.set(bucketKeyOf(link), link)
-      }
-    } else {
-      const listed = Array.isArray(body.manifests) ? (body.manifests as Array<{ digest?: unknown }>).flatMap((c) => (typeof c?.digest === 'string' ? [bucketKeyOf({ kind: 'manifest', repo, digest: parseDigest(c.digest, rel) })] : [])) : []
-      indexChildren.set(bucketKeyOf(entry), listed)
-    }
-  }
-  for (const [key, link] of [...blobRedirects].sort(([a], [b]) => (a < b ? -1 : 1))) {
-    const r = await resolveRequest(site, routes, urlOf(link))
-    if (r.kind !== 'file') throw new OcisiteError('STATE_INVALID', `${site.root}: blob ${link.digest.value} of ${link.repo} is missing from the site; rebuild it`, { digest: link.digest.value })
-    out.push({ key, entry: link, phase: phaseOf(link), contentType: r.headers['Content-Type']!, cacheControl: r.headers['Cache-Control']!, redirect: urlOf({ kind: 'blob', digest: link.digest }), immutable: true, size: 0 })
-  }
-  // An index goes up after the manifests (and indexes) it lists.
-  const depth = (key: string, seen = new Set<string>()): number => {
-    const children = indexChildren.get(key)
-    if (!children || seen.has(key)) return 0
-    seen.add(key)
-    return 1 + maxOf(children.map((c) => depth(c, seen)), 0)
-  }
-  for (const o of out) if (o.phase === MANIFEST_PHASE) o.phase += Math.min(depth(o.key), 99) / 100
-  return out.sort((a, b) => a.phase - b.phase || (a.key < b.key ? -1 : 1))
-}
-
 function md5(bytes: Buffer): string {
   return createHash('md5').update(bytes).digest('hex')
 }
@@ -143,7 +61,8 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
   const record = await OwnedRecord.load(site)
   if (record.files.size === 0) throw new OcisiteError('NOT_A_SITE', `${site.root}: no record of the site's files (${pathOf({ kind: 'state', name: 'owned' })}); rebuild it with ocisite build`)
   const indexDocument = options.indexDocument ?? 'index.html'
-  const objects = await planObjects(site, record.files, indexDocument)
+  const source: SiteSource = { label: site.root, files: site, size: async (rel) => (await fs.stat(site.abs(rel))).size, read: (rel) => fs.readFile(site.abs(rel)) }
+  const objects = await planObjects(source, record.files, indexDocument)
   const bucket = new Bucket(where, options)
   const listing = await bucket.list()
   const result: DeployResult = { target: options.target, dryRun: !!options.dryRun, objects: { total: objects.length, uploaded: 0, unchanged: 0, deleted: 0 }, bytesUploaded: 0, uploaded: [], deleted: [] }
@@ -153,7 +72,7 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
   const needed = await mapLimit(objects, 32, async (o) => {
     const have: ListedObject | undefined = listing.get(o.key)
     if (o.immutable) return !have || have.size !== o.size
-    const bytes = await fs.readFile(o.file!)
+    const bytes = await fs.readFile(site.abs(o.file!))
     bodies.set(o.key, bytes)
     return !have || have.size !== bytes.byteLength || have.etag !== md5(bytes)
   })
@@ -202,7 +121,7 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
       continue
     }
     await mapLimit(batch, concurrency, async (o) => {
-      const body = o.redirect !== undefined ? Buffer.alloc(0) : (bodies.get(o.key) ?? (await fs.readFile(o.file!)))
+      const body = o.redirect !== undefined ? Buffer.alloc(0) : (bodies.get(o.key) ?? (await fs.readFile(site.abs(o.file!))))
       await bucket.put(o.key, body, { contentType: o.contentType, cacheControl: o.cacheControl, ...(o.redirect ? { redirect: o.redirect } : {}), ...(o.metadata ? { metadata: o.metadata } : {}) })
       finished(o)
     })
@@ -217,20 +136,4 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
     result.objects.deleted = result.deleted.length
   }
   return result
-}
-
-/**
- * Stale keys in batches, by the site map's delete rank (documents before what they name), each
- * sorted. A key of ours the map cannot read (say, an index document of another name) goes last.
- */
-function inDeleteOrder(keys: string[], indexDocument: string): string[][] {
-  const batches = new Map<number, string[]>()
-  for (const key of [...keys].sort()) {
-    const entry = entryOfKey(key, indexDocument)
-    const rank = entry ? deleteRank(entry) : Infinity
-    const batch = batches.get(rank)
-    if (batch) batch.push(key)
-    else batches.set(rank, [key])
-  }
-  return [...batches].sort(([a], [b]) => a - b).map(([, batch]) => batch)
 }

@@ -306,6 +306,25 @@ export function ownsKey(key: string, html = true): boolean {
   return bucketOwned.some((k) => (k.endsWith('/') ? key.startsWith(k) : key === k))
 }
 
+/**
+ * A bucket site's own records, below its state folder (never listed but by these prefixes): the
+ * site record as numbered generations (`record/<n>`, zero-padded so keys sort as numbers), a
+ * marker per generation whose documents are all out (`record/<n>.done`), and probe keys.
+ */
+const RECORDS = `${siteDirs.state}/record/`
+export const bucketState = {
+  records: RECORDS,
+  record: (n: number) => `${RECORDS}${String(n).padStart(16, '0')}`,
+  done: (n: number) => `${RECORDS}${String(n).padStart(16, '0')}.done`,
+  probe: (id: string) => `${siteDirs.state}/probe/${id}`,
+} as const
+
+/** What a key below `bucketState.records` is: generation n's record, or its done marker. */
+export function recordKeyOf(key: string): { generation: number; done: boolean } | undefined {
+  const m = /^([0-9]{16})(\.done)?$/.exec(key.startsWith(RECORDS) ? key.slice(RECORDS.length) : '')
+  return m ? { generation: Number(m[1]), done: m[2] !== undefined } : undefined
+}
+
 /** The URI templates (RFC 6570) a site's discovery documents advertise: `urlOf` of an index and of a blob. */
 export const engineUris = {
   index: `/${file.index('{path}')}`,

@@ -85,6 +85,10 @@ async function referencedOnDisk(site: SitePaths, files: Iterable<string>, known:
  * the grace period: pulls that read an older index, and CDN caches holding one, keep working.
  */
 export async function prune(options: PruneOptions): Promise<PruneResult> {
+  if (options.site.startsWith('s3://')) {
+    const { pruneBucket } = await import('./bucket/prune.js')
+    return pruneBucket({ ...options.bucket, site: options.site, grace: options.grace ?? defaultGrace, ...(options.dryRun !== undefined ? { dryRun: options.dryRun } : {}), ...(options.now !== undefined ? { now: options.now } : {}) })
+  }
   const site = new SitePaths(path.resolve(options.cwd ?? process.cwd(), options.site))
   // Read once before locking, so a directory that is not a site is refused before a lock is made in it.
   await loadPublished(site)

@@ -12,6 +12,8 @@ import { loadPublished, siteBlobSource, type Published, type PublishedImage } fr
 import { SitePaths } from './site-paths.js'
 import { identityHost, loadSigning, type SigningOptions } from './sign/signing.js'
 import { planSigned, withoutReplaced } from './sign/plan-signed.js'
+import { publishToBucket, type BucketWriteResult, type Replan } from './bucket/publish.js'
+import type { BucketSiteOptions } from './bucket/writer.js'
 
 /** Options every update of a live site shares. */
 export interface UpdateOptions {
@@ -23,6 +25,16 @@ export interface UpdateOptions {
   dryRun?: boolean
   cwd?: string
   onProgress?: ProgressListener
+  /** For a bucket site (`s3://BUCKET[/PREFIX]`): how to reach it and share it (README, "Publishing into a bucket"). */
+  bucket?: Omit<BucketSiteOptions, 'site' | 'onProgress'> & { host?: string }
+}
+
+const isBucketSite = (site: string) => site.startsWith('s3://')
+
+/** Write into a bucket site: the same planner, against the record the bucket holds. */
+function intoBucket(options: UpdateOptions & { concurrency?: number }, replan: Replan): Promise<BucketWriteResult> {
+  if (options.dryRun) throw new OcisiteError('CONFIG_INVALID', `--dry-run: not supported for a bucket site (${options.site}) yet`)
+  return publishToBucket({ ...options.bucket, site: options.site, ...(options.concurrency ? { concurrency: options.concurrency } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) }, replan)
 }
 
 export interface AddOptions extends UpdateOptions, SigningOptions {
@@ -42,9 +54,8 @@ export interface AddOptions extends UpdateOptions, SigningOptions {
 /** The write options of an update: the site's own settings, kept. */
 export async function writeOptions(opts: UpdateOptions & { concurrency?: number; verify?: boolean; force?: boolean }, inputs: string[]): Promise<SiteWriteOptions> {
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(opts.site)) {
-    // Updating a bucket in place needs conditional writes (If-Match on each document read), which
-    // ocisite does not do yet: refused rather than risk a lost update.
-    throw new OcisiteError('CONFIG_INVALID', `--site ${opts.site}: a bucket cannot be updated in place (that needs conditional writes, which ocisite does not do yet); update the site directory, then ocisite deploy it`)
+    const why = isBucketSite(opts.site) ? 'add, rm and prune update a bucket site; this needs a site directory' : 'a site is a directory, or s3://BUCKET[/PREFIX] for add, rm and prune'
+    throw new OcisiteError('CONFIG_INVALID', `--site ${opts.site}: ${why}`)
   }
   const out = path.resolve(opts.cwd ?? process.cwd(), opts.site)
   const { settings } = await loadPublished(new SitePaths(out))
@@ -73,15 +84,18 @@ export async function add(options: AddOptions): Promise<BuildResult> {
   const cwd = path.resolve(options.cwd ?? process.cwd())
   if (options.inputs.length === 0) throw new OcisiteError('NOTHING_TO_PUBLISH', 'no inputs: name layout directories or archives to add')
   const images = options.inputs.map((input) => ({ from: path.resolve(cwd, input), path: options.path ?? '', tags: options.tags ?? [], explicitPath: options.path !== undefined }))
-  const opts = await writeOptions(options, images.map((i) => i.from))
+  const bucket = isBucketSite(options.site)
+  const opts = bucket ? undefined : await writeOptions(options, images.map((i) => i.from))
   const loaded = await loadSigning(options, cwd)
-  // add signs what its inputs bring, not the site's other images (`ocisite sign` signs those).
-  const siteRoot = new SitePaths(opts.out).root
-  const signing = loaded && { ...loaded, only: (t: { label: string }) => t.label !== siteRoot }
+  if (bucket && loaded) throw new OcisiteError('CONFIG_INVALID', `--site ${options.site}: signing while publishing into a bucket is not supported yet; sign in a site directory (build or add with --sign-by or --sign-key), then ocisite deploy it`)
   const scratch = new Scratch()
   try {
     const inputs = await openInputs(images, scratch, options.maxArchiveSize ?? buildDefaults.maxArchiveSize)
     for (const i of inputs) options.onProgress?.({ type: 'input', label: i.layout.label, imagePath: i.imagePath })
+    if (!opts) return await intoBucket(options, (published, source) => planSite(inputs, options.onProgress, { label: options.site, images: published.images, pending: published.pending, source, force: options.force ?? false }))
+    // add signs what its inputs bring, not the site's other images (`ocisite sign` signs those).
+    const siteRoot = new SitePaths(opts.out).root
+    const signing = loaded && { ...loaded, only: (t: { label: string }) => t.label !== siteRoot }
     const signed = { host: identityHost(opts.host, opts.baseUrl), signing, scratch, mode: 'update' as const, ...(options.onProgress ? { onProgress: options.onProgress } : {}) }
     return await writeSite({ ...opts, ...(signing ? { signing } : {}) }, {
       kind: 'update',
@@ -126,6 +140,12 @@ function parseRemoval(text: string, host: string): Removal {
 export async function rm(options: RmOptions): Promise<BuildResult> {
   if (options.names.length === 0) throw new OcisiteError('CONFIG_INVALID', 'rm: name what to remove: PATH#TAG, or PATH for a whole image')
   options.names.forEach(refuseDockerStyle)
+  if (isBucketSite(options.site)) {
+    return intoBucket(options, (published, source) => {
+      const removals = options.names.map((n) => parseRemoval(n, published.settings.host))
+      return planSite([], options.onProgress, { label: options.site, images: withoutRemoved(published, removals, options.site), pending: published.pending, source, force: false })
+    })
+  }
   const opts = await writeOptions(options, [])
   const removals = options.names.map((n) => parseRemoval(n, opts.host))
   return writeSite(opts, {

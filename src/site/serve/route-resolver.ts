@@ -34,7 +34,11 @@ export function normalizeUriPath(raw: string): string | undefined {
   return `/${segments.join('/')}${trailing}`
 }
 
-async function isFile(site: SitePaths, rel: string): Promise<boolean> {
+/** What a request is resolved against: a site directory, or the set of a planned site's files (relative, POSIX). */
+export type SiteFileSet = SitePaths | ReadonlySet<string>
+
+async function isFile(site: SiteFileSet, rel: string): Promise<boolean> {
+  if (!('abs' in site)) return site.has(rel.replace(/^\/+/, ''))
   const st = await unlessMissing(fs.lstat(site.abs(rel.replace(/^\/+/, ''))))
   return !!st?.isFile()
 }
@@ -55,7 +59,7 @@ function typeOf(route: Route, file: string): string {
 const notFound = (): Extract<Resolution, { kind: 'body' }> => ({ kind: 'body', status: 404, headers: { 'Content-Type': 'text/plain', 'Access-Control-Allow-Origin': '*' }, body: 'not found\n' })
 
 /** Resolve a request path against the route table, exactly as the generated nginx config does. */
-export async function resolveRequest(site: SitePaths, routes: Route[], rawPath: string): Promise<Resolution> {
+export async function resolveRequest(site: SiteFileSet, routes: Route[], rawPath: string): Promise<Resolution> {
   const uri = normalizeUriPath(rawPath)
   if (uri === undefined) return { ...notFound(), status: 400, body: 'bad request\n' }
   for (const route of routes) {

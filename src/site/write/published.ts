@@ -45,12 +45,17 @@ export interface Published {
   pending: Descriptor[]
 }
 
-export async function savePublished(site: SitePaths, published: Published): Promise<void> {
+/** The record as a JSON object (canonical when serialised): what `.ocisite/site.json` holds, and a bucket's record generation too. */
+export function publishedDoc(published: Published): Record<string, unknown> {
   const settings: Record<string, unknown> = { host: published.settings.host, v2: published.settings.v2, headersFile: published.settings.headersFile }
   if (published.settings.baseUrl !== undefined) settings.baseUrl = published.settings.baseUrl
   if (published.settings.html === false) settings.html = false
   // A site with nothing waiting records no "pending" at all (as sites did before it existed).
-  const bytes = canonicalBytes({ version: 1, settings, images: published.images, ...(published.pending.length > 0 ? { pending: published.pending } : {}) })
+  return { version: 1, settings, images: published.images, ...(published.pending.length > 0 ? { pending: published.pending } : {}) }
+}
+
+export async function savePublished(site: SitePaths, published: Published): Promise<void> {
+  const bytes = canonicalBytes(publishedDoc(published))
   const file = site.abs(PUBLISHED)
   const current = await fs.readFile(file).catch(() => undefined)
   if (current?.equals(bytes)) return
@@ -66,6 +71,11 @@ export async function loadPublished(site: SitePaths): Promise<Published> {
     }
     throw err
   })
+  return parsePublished(bytes, file)
+}
+
+/** Parse a site record (`file` names it in errors). */
+export function parsePublished(bytes: Buffer, file: string): Published {
   const bad = (why: string) => new OcisiteError('STATE_INVALID', `${file}: ${why}; rebuild the site with ocisite build`, { file })
   let doc: Record<string, unknown>
   try {
