@@ -98,8 +98,11 @@ if want pull; then
   for i in $(seq $runs); do
     want build || measure openssl openssl dgst -sha256 "$big/blobs/sha256/$layer_hex"
     rm -rf "$work/pulled"; measure pull "${ocisite[@]}" pull localhost/big#1.0 "$work/pulled" --protocol http --port "$port"
-    rm -rf "$work/pulled"; bmeasure pull-before "${before[@]}" pull localhost/big#1.0 "$work/pulled" --protocol http --port "$port"
     cmp -s "$big/blobs/sha256/$layer_hex" "$work/pulled/blobs/sha256/$layer_hex" || { echo "bench: pulled layer differs" >&2; exit 1; }
+    if [ ${#before[@]} -gt 0 ]; then
+      rm -rf "$work/pulled"; measure pull-before "${before[@]}" pull localhost/big#1.0 "$work/pulled" --protocol http --port "$port"
+      cmp -s "$big/blobs/sha256/$layer_hex" "$work/pulled/blobs/sha256/$layer_hex" || { echo "bench: pulled layer differs (ocisite at $BENCH_BEFORE)" >&2; exit 1; }
+    fi
     rm -rf "$work/pulled"; measure pull-socket env OCISITE_BENCH_SOCKET_CLIENT=1 "${ocisite[@]}" pull localhost/big#1.0 "$work/pulled" --protocol http --port "$port"
     cmp -s "$big/blobs/sha256/$layer_hex" "$work/pulled/blobs/sha256/$layer_hex" || { echo "bench: pulled layer differs" >&2; exit 1; }
     rm -rf "$work/skopeo"; measure skopeo skopeo copy --src-tls-verify=false "docker://127.0.0.1:$port/big:1.0" "oci:$work/skopeo:1.0"
