@@ -133,7 +133,7 @@ describe('verify --policy', () => {
       expect.stringMatching(/^unsigned \S+app$/),
       `${name}#2.0: ${digests['gpg 2.0']}: refused by ${file}: no signature (no containers signature in the lookaside)`,
       expect.stringMatching(/^signature \S+app$/),
-      expect.stringMatching(new RegExp(`^${name.replace(/[.]/g, '\\.')}#3\\.0: ${digests['gpg 3.0']}: refused by ${file.replace(/[.]/g, '\\.')}: unknown key \\(\\S+${lookaside('3.0')}: signed by key ID [0-9A-F]{16}, not in the policy's keyring\\)$`)),
+      expect.stringMatching(new RegExp(`^${name.replace(/[.]/g, '\\.')}#3\\.0: ${digests['gpg 3.0']}: refused by ${file.replace(/[.]/g, '\\.')}: unknown key \\(${target === 'URL' ? site : ''}${lookaside('3.0')}: signed by key ID [0-9A-F]{16}, not in the policy's keyring\\)$`)),
     ])
     expect(lines.at(-1)).toMatch(new RegExp(`^2 problems: ${site}: 1 image, 3 tags, .*; 1 signed as ${file.replace(/[.]/g, '\\.')} requires$`))
 
