@@ -29,8 +29,11 @@ export interface SignatureLookup {
   referrers(digest: string): Promise<readonly Descriptor[]>
   /** A blob's bytes (signature manifests, payloads, bundles). */
   fetch: FetchBlob
-  /** The lookaside base URL, if any, and how one of its files is read (undefined when missing). */
-  lookaside?: { base: string; read(url: string): Promise<Uint8Array | undefined> }
+  /**
+   * The lookaside base URL, if any, and how one of its files is read (undefined when missing);
+   * `display` names a file's URL in messages (verify of a directory names it by its site path).
+   */
+  lookaside?: { base: string; read(url: string): Promise<Uint8Array | undefined>; display?(url: string): string }
 }
 
 /** The signatures of `digest` in `repository`, fetched only when a policy asks for that family. */
@@ -67,7 +70,7 @@ async function lookasideSignatures(lookaside: NonNullable<SignatureLookup['looka
     const url = lookasideUrl(lookaside.base, { repository, digest, index })
     const signature = await lookaside.read(url)
     if (!signature) return out
-    out.push({ kind: 'gpg', source: url, signature })
+    out.push({ kind: 'gpg', source: lookaside.display?.(url) ?? url, signature })
   }
   throw new OcisiteError('PROTOCOL', `${lookaside.base}: more than ${MAX_LOOKASIDE_SIGNATURES} signatures of ${repository}@${digest}`, { url: lookaside.base })
 }

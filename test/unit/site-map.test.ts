@@ -25,6 +25,8 @@ import { resolveRequest } from '../../src/site/serve/route-resolver.js'
 import { siteRoutes } from '../../src/site/serve/routes.js'
 import { SitePaths } from '../../src/site/site-paths.js'
 import { planSite } from '../../src/site/plan/plan.js'
+import { lookasideUrl } from '../../src/sign/lookaside.js'
+import { SITE_LOOKASIDE_PATH } from '../../src/sign/signature-lookup.js'
 import { loadPublished, siteBlobSource } from '../../src/site/write/published.js'
 import { siteDocuments } from '../../src/site/write/site-files.js'
 import { dockerImage, standardLayouts, tempDir } from '../helpers/fixtures.js'
@@ -146,6 +148,18 @@ describe('site map: URLs and bucket keys', () => {
     // A consumer asks for oci-index/org%2Fapp; the server decodes it.
     expect(decodeURIComponent(parseTemplate(engineUris.index).expand({ path: 'org/app' }))).toBe(urlOf({ kind: 'index', repo: 'org/app' }))
     for (const d of [A, B]) expect(parseTemplate(engineUris.cas).expand({ algorithm: d.algorithm, encoded: d.encoded })).toBe(urlOf({ kind: 'blob', digest: d }))
+  })
+
+  // sign/ and client/ may not import site/, so they keep the lookaside's path as a constant.
+  it.each([
+    ['app', A, 1],
+    ['org/team/app', A, 2],
+    ['app', B, 12],
+  ] as const)("the default lookaside clients and verify read (SITE_LOOKASIDE_PATH) is where the map serves signatures: %s@%s, signature-%i", (repo, digest, index) => {
+    const url = urlOf({ kind: 'signature', repo, digest, index })!
+    expect(url.startsWith(SITE_LOOKASIDE_PATH)).toBe(true)
+    const origin = 'https://example.com'
+    expect(lookasideUrl(new URL(SITE_LOOKASIDE_PATH, origin).toString(), { repository: repo, digest: digest.value, index })).toBe(`${origin}${url}`)
   })
 
   it('reads a repository whose path holds a /v2/ word the way nginx does (the longest repository)', () => {

@@ -84,7 +84,7 @@ function siteLookup(run: SiteChecks, audit: SignatureAudit, name: string, view: 
     tag: async (tag) => view.tags.get(tag),
     referrers: (digest) => referrers(run, name, view, engines, digest, fetch),
     fetch,
-    lookaside: { base, read: (url) => readLookaside(run, url) },
+    lookaside: { base, read: (url) => readLookaside(run, url), display: (url) => run.transport.display(url) },
   }
 }
 
