@@ -12,7 +12,7 @@ import { digestOf } from '../src/oci/digest.js'
 import type { Descriptor } from '../src/oci/descriptor.js'
 import { parseDigest } from '../src/oci/digest.js'
 import { bytesStore, copyIntoSite, siteStore, type UndoableStore } from '../src/site/write/blob-copy.js'
-import type { BlobSource } from '../src/content/content-store.js'
+import type { Blob } from '../src/content/storage.js'
 import { verifyBytes } from '../src/content/ingest/verify.js'
 import { SitePaths } from '../src/site/map.js'
 import { VerifyCache } from '../src/content/verify-cache.js'
@@ -58,21 +58,20 @@ class MemoryStore implements UndoableStore {
   async exists(desc: Descriptor): Promise<boolean> {
     return this.blobs.has(desc.digest)
   }
-  async fetch(desc: Descriptor): Promise<BlobSource[]> {
+  async fetch<T>(desc: Descriptor, use: (blob: Blob) => Promise<T>): Promise<T> {
     const bytes = this.blobs.get(desc.digest)
     if (!bytes) throw new Error(`memory: no blob ${desc.digest}`)
-    return [{ label: this.label, open: async () => ({ stream: [bytes] }) }]
+    return use({ stream: [bytes], label: this.label })
   }
-  async push(desc: Descriptor, from: BlobSource): Promise<void> {
-    const source = await from.open()
+  async push(desc: Descriptor, source: Blob): Promise<void> {
     if (!('stream' in source)) throw new Error('memory: only streams are taken')
     const chunks: Uint8Array[] = []
     for await (const chunk of source.stream) chunks.push(chunk)
     const bytes = Buffer.concat(chunks)
-    verifyBytes(bytes, { digest: parseDigest(desc.digest), size: desc.size, label: from.label })
+    verifyBytes(bytes, { digest: parseDigest(desc.digest), size: desc.size, label: source.label })
     this.blobs.set(desc.digest, bytes)
   }
-  async remove(desc: Descriptor): Promise<void> {
+  async delete(desc: Descriptor): Promise<void> {
     this.blobs.delete(desc.digest)
   }
 }

@@ -7,7 +7,7 @@ import { parseDescriptor, plainDescriptor, REF_NAME, type Descriptor } from '../
 import { parseDigest } from '../oci/digest.js'
 import { MAX_JSON_BYTES } from '../oci/json.js'
 import { parseImageName } from '../oci/image-name.js'
-import { checkLayoutDir, LayoutWriter } from '../content/layout/layout-writer.js'
+import { checkLayoutDir, OciLayout } from '../content/layout/oci-layout.js'
 import { isIndexType, MediaType } from '../oci/media-types.js'
 import { walkDag, type BlobSource, type DagNode } from '../oci/walk.js'
 import { copyBlob } from '../content/copy-blobs.js'
@@ -61,7 +61,7 @@ class LayoutFetcher implements BlobSource {
   private readonly remote: RemoteStore
   private readonly local: FileStore
   constructor(
-    private readonly writer: LayoutWriter,
+    private readonly writer: OciLayout,
     engines: CasEngine[],
     options: PullOptions,
     cache: VerifyCache,
@@ -140,7 +140,7 @@ export async function pull(nameText: string, dest: string, options: PullOptions 
   const { roots, source } = pinned ? await resolvePinned(name, pinned, options) : await resolveName(name, options)
   // Every target is chosen (and a missing platform refused) before DEST is touched.
   const targets = await Promise.all(roots.map((root) => chooseTarget(root, options)))
-  const writer = await LayoutWriter.create(dest)
+  const writer = await OciLayout.create(dest)
   // DEST is hashed whole on every pull (it is the user's directory; no state file is kept there),
   // unless the caller keeps a verify cache for it (get's own cache layout).
   const cache = await VerifyCache.load(options.verifyCache)

@@ -1,11 +1,10 @@
-import { availableParallelism } from 'node:os'
 import { mapLimit } from '../concurrency.js'
-import { OcisiteError } from '../errors.js'
 import type { Descriptor } from '../oci/descriptor.js'
-import type { BlobSource, ContentStore } from './content-store.js'
+import type { Fetcher, Storage } from './storage.js'
 
-/** Blobs in flight at once by default: enough to keep the disk and both cores busy on small blobs. */
-export const defaultConcurrency = Math.max(4, availableParallelism() * 4)
+import { defaultConcurrency } from './copy.js'
+
+export { defaultConcurrency }
 
 export interface CopyOptions {
   concurrency?: number
@@ -21,47 +20,26 @@ export interface CopyTransaction {
   present: Descriptor[]
 }
 
-/**
- * Copy one blob unless the destination already holds a verified copy (then the source is only
- * checked, when it can be). Each source the origin offers is tried in turn; one that fails (a
- * network error, bad bytes) gives way to the next.
- */
-export async function copyBlob(from: ContentStore, to: ContentStore, desc: Descriptor, onBytes?: (n: number) => void): Promise<'copied' | 'present'> {
-  if (await to.exists(desc)) {
-    await from.checkSource?.(desc)
-    return 'present'
-  }
-  await tryEachSource(await from.fetch(desc), desc, (source) => to.push(desc, source, onBytes))
-  return 'copied'
-}
+/** A store to copy from that can also check its own copy in place (an input layout). */
+export type CopySource = Fetcher & { verify?(desc: Descriptor): Promise<void> }
 
 /**
- * Try each source in turn until `attempt` succeeds; a source that fails (a network error, bad
- * bytes) gives way to the next. Bad bytes from a server are the server's fault (exit 4), not the
- * user's input. When every source fails, one error names each failure.
+ * Copy one blob unless the destination already holds a verified copy (then the source is only
+ * checked, when it can be).
  */
-export async function tryEachSource<S extends Pick<BlobSource, 'remote'>, T>(sources: S[], desc: Descriptor, attempt: (source: S) => Promise<T>): Promise<T> {
-  if (sources.length === 0) throw new OcisiteError('PROTOCOL', `no source is known for ${desc.digest}`, { digest: desc.digest })
-  const failures: OcisiteError[] = []
-  for (const source of sources) {
-    try {
-      return await attempt(source)
-    } catch (err) {
-      if (!(err instanceof OcisiteError)) throw err
-      const failure = source.remote && (err.code === 'SIZE_MISMATCH' || err.code === 'DIGEST_MISMATCH') ? new OcisiteError('PROTOCOL', err.message, err.context) : err
-      if (sources.length === 1) throw failure
-      failures.push(failure)
-    }
+export async function copyBlob(from: CopySource, to: Storage, desc: Descriptor, onBytes?: (n: number) => void): Promise<'copied' | 'present'> {
+  if (await to.exists(desc)) {
+    await from.verify?.(desc)
+    return 'present'
   }
-  // Only when every source was unreachable is it a network failure; a bad answer is a protocol failure.
-  const code = failures.every((f) => f.code === 'NETWORK') ? 'NETWORK' : 'PROTOCOL'
-  throw new OcisiteError(code, `blob ${desc.digest}: no CAS engine served a verified copy (${failures.map((f) => f.message).join('; ')})`, { digest: desc.digest })
+  await from.fetch(desc, (blob) => to.push(desc, blob, onBytes))
+  return 'copied'
 }
 
 /** One blob to copy, and the store it comes from. */
 export interface CopyItem {
   desc: Descriptor
-  from: ContentStore
+  from: CopySource
 }
 
 /**
@@ -69,7 +47,7 @@ export interface CopyItem {
  * blobs this copy added and those it attempted (the destination knows how to remove them), then
  * the first error is thrown.
  */
-export async function copyBlobs(to: ContentStore, items: CopyItem[], options: CopyOptions & { undo?: (copied: Descriptor[], attempted: Descriptor[]) => Promise<void> } = {}): Promise<CopyTransaction> {
+export async function copyBlobs(to: Storage, items: CopyItem[], options: CopyOptions & { undo?: (copied: Descriptor[], attempted: Descriptor[]) => Promise<void> } = {}): Promise<CopyTransaction> {
   const tx: CopyTransaction = { copied: [], present: [] }
   const attempted: Descriptor[] = []
   let done = 0

@@ -1,7 +1,7 @@
 import type { FileStamp } from '../../fs/atomic.js'
 import { plainDescriptor, platformFromConfig, REF_NAME, tagFromRefName, type Descriptor, type Platform } from '../../oci/descriptor.js'
 import { MAX_CONFIG_BYTES, parseJsonObject } from '../../oci/json.js'
-import type { BlobFile, OciLayout } from '../../content/layout/layout.js'
+import type { BlobFile, OciLayout } from '../../content/layout/oci-layout.js'
 import { isImageConfigType } from '../../oci/media-types.js'
 import { walkDag, type BlobSource, type DagNode } from '../../oci/walk.js'
 import type { LayoutInput } from './inputs.js'

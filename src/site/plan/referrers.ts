@@ -1,7 +1,7 @@
 import { lstatOrUndefined, stampOf, type FileStamp } from '../../fs/atomic.js'
 import type { Descriptor } from '../../oci/descriptor.js'
 import { parseDigest } from '../../oci/digest.js'
-import type { BlobFile, OciLayout } from '../../content/layout/layout.js'
+import type { BlobFile, OciLayout } from '../../content/layout/oci-layout.js'
 import { readNode, walkDag, type BlobSource, type DagNode } from '../../oci/walk.js'
 
 /**

@@ -2,10 +2,11 @@ import { mapLimit } from '../../concurrency.js'
 import { OcisiteError } from '../../errors.js'
 import type { Descriptor } from '../../oci/descriptor.js'
 import { parseDigest } from '../../oci/digest.js'
-import type { OciLayout } from '../../content/layout/layout.js'
-import type { ContentStore, CopyStats } from '../../content/content-store.js'
-import { copyBlobs, type CopyItem, type CopyOptions } from '../../content/copy-blobs.js'
-import { FileStore } from '../../content/file-store.js'
+import type { OciLayout } from '../../content/layout/oci-layout.js'
+import { copyBlobs, type CopyItem, type CopyOptions, type CopySource } from '../../content/copy-blobs.js'
+import { FileStore, type HashStats } from '../../content/file-store.js'
+import { MemoryStore } from '../../content/memory-store.js'
+import type { Fetcher, Storage } from '../../content/storage.js'
 import type { VerifyCache } from '../../content/verify-cache.js'
 import type { SitePlan } from '../plan/plan.js'
 import { SiteLayout, type SitePaths } from '../map.js'
@@ -13,13 +14,15 @@ import { removeEmptyParents } from './site-state.js'
 import type { V2Tree } from './v2.js'
 
 /** The site's own store: `oci-cas`, each shard directory checked before a blob is written in it. */
-export function siteStore(site: SitePaths, cache: VerifyCache, stats: CopyStats): FileStore {
+export function siteStore(site: SitePaths, cache: VerifyCache, stats: HashStats): FileStore {
   return new FileStore({ label: site.root, blobPath: (d) => site.abs(SiteLayout.blob(d)), prepare: (d) => site.parentDir(SiteLayout.blob(d)).then(() => undefined), cache, stats })
 }
 
 /** Bytes ocisite generated (a referrers index), as a store to copy from. */
-export function bytesStore(bytes: Buffer): ContentStore {
-  return { label: 'generated', exists: async () => false, push: async () => undefined, fetch: async () => [{ label: 'generated', open: async () => ({ stream: [bytes] }) }] }
+export function bytesStore(bytes: Buffer): MemoryStore {
+  const store = new MemoryStore()
+  store.put(bytes, '')
+  return store
 }
 
 /** The error for a blob the site publishes that only the site held, and no longer holds intact. */
@@ -31,19 +34,20 @@ export function siteBlobMissing(site: SitePaths, digest: string): OcisiteError {
  * What a plan copies into the site: its blobs, each from its input layout (or, for a blob only
  * the site holds, from nowhere: it must still be there, intact), then the generated blobs.
  */
-export function planCopyItems(site: SitePaths, plan: SitePlan, v2: V2Tree | undefined, cache: VerifyCache, stats: CopyStats): { blobs: CopyItem[]; generated: CopyItem[] } {
-  const inputStores = new Map<OciLayout, FileStore>()
-  const plannedFiles = new Map(plan.blobs.flatMap((b) => (b.origin ? [[b.digest.value, { file: b.origin.file, stamp: b.origin.stamp }] as const] : [])))
+export function planCopyItems(site: SitePaths, plan: SitePlan, v2: V2Tree | undefined, cache: VerifyCache, stats: HashStats): { blobs: CopyItem[]; generated: CopyItem[] } {
+  const inputStores = new Map<OciLayout, CopySource>()
   const storeOf = (layout: OciLayout) => {
     let s = inputStores.get(layout)
-    // The plan already checked each blob file (regular, inside the layout, the right size).
-    if (!s) inputStores.set(layout, (s = new FileStore({ label: layout.label, blobPath: (d) => layout.paths.blob(d), readable: (desc) => plannedFiles.get(desc.digest) ?? layout.statBlob(desc), cache, stats })))
+    if (!s) {
+      // Read through the layout (the plan already checked each blob file: regular, inside the
+      // layout, the right size), checked in place through the site's verify cache.
+      const files = new FileStore({ label: layout.label, blobPath: (d) => layout.paths.blob(d), cache, stats })
+      inputStores.set(layout, (s = { label: layout.label, fetch: (desc, use) => layout.fetch(desc, use), verify: (desc) => files.verify(desc, layout.statBlob(desc).stamp) }))
+    }
     return s
   }
-  const siteOnly: ContentStore = {
+  const siteOnly: Fetcher = {
     label: site.root,
-    exists: async () => false,
-    push: async () => undefined,
     fetch: async (desc) => {
       throw siteBlobMissing(site, desc.digest)
     },
@@ -61,7 +65,7 @@ export interface CopyBatch {
 }
 
 /** A store a copy into it can be undone in: it removes a blob it holds. */
-export type UndoableStore = ContentStore & { remove(desc: Descriptor): Promise<void> }
+export type UndoableStore = Storage & { delete(desc: Descriptor): Promise<void> }
 
 /**
  * Copy batches of blobs into the site's store, one after another, as one transaction: if any
@@ -75,7 +79,7 @@ export async function copyIntoSite(site: SitePaths, store: UndoableStore, batche
   const done: Array<{ copied: Descriptor[]; attempted: Descriptor[] }> = []
   const undo = async (copied: Descriptor[], attempted: Descriptor[]) => {
     const all = [...done, { copied, attempted }]
-    for (const tx of all) await mapLimit(tx.copied, UNDO_CONCURRENCY, (d) => store.remove(d))
+    for (const tx of all) await mapLimit(tx.copied, UNDO_CONCURRENCY, (d) => store.delete(d))
     // Each shard directory once: thousands of blobs share one.
     const dirs = new Map<string, string>()
     for (const tx of all) {
