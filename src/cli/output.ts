@@ -139,7 +139,7 @@ export function clientReporter(io: CliIo, verbose: boolean): { listener: (e: Cli
         line.clear()
         io.stderr.write(`ocisite: warning: ${e.message}\n`)
       } else if (e.type === 'plan') line.plan(e.blobs, e.bytes, e.done, e.bytesDone)
-      else if (e.type === 'blob-bytes') line.bytes(e.bytes)
+      else if (e.type === 'bytes') line.bytes(e.bytes)
       else if (e.type === 'blob') line.blob(e.done, e.bytesDone)
     },
     finish: line.clear,
