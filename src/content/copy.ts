@@ -46,8 +46,13 @@ export async function copyGraph(src: Fetcher, dst: Storage, roots: Descriptor[],
     let p = visits.get(desc.digest)
     if (p) return p
     p = (async () => {
-      if (await guarded(() => dst.exists(desc))) {
+      // The hook runs in the node's turn: a source that checks its own copy there is bounded too.
+      const present = await guarded(async () => {
+        if (!(await dst.exists(desc))) return false
         await options.onSkipped?.(desc)
+        return true
+      })
+      if (present) {
         if (skipSubgraphs) return
         await settle((await guarded(() => successors(src, desc, options.cache))).children.map(visit))
         return

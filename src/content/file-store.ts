@@ -20,6 +20,8 @@ export interface FileStoreOptions {
   prepare?(digest: Digest): Promise<void>
   cache: VerifyCache
   stats?: HashStats
+  /** The error for a blob that is not there to fetch (default: BLOB_MISSING naming the store). */
+  missing?(desc: Descriptor): OcisiteError
 }
 
 /**
@@ -96,7 +98,7 @@ export class FileStore implements Storage, Deleter {
   async fetch<T>(desc: Descriptor, use: (blob: Blob) => Promise<T>): Promise<T> {
     const file = this.fileOf(desc)
     const st = lstatOrUndefined(file)
-    if (!st?.isFile()) throw new OcisiteError('BLOB_MISSING', `${this.label}: blob ${desc.digest} is missing`, { digest: desc.digest, file })
+    if (!st?.isFile()) throw this.opts.missing?.(desc) ?? new OcisiteError('BLOB_MISSING', `${this.label}: blob ${desc.digest} is missing`, { digest: desc.digest, file })
     return use({ file, stamp: stampOf(st), label: this.label })
   }
 

@@ -30,12 +30,19 @@ export interface WalkOptions {
    * it, and what those refer to in turn.
    */
   referrers?: ReferrerFinder
+  /**
+   * A document that cannot be read is listed as a leaf when this says so, instead of failing the
+   * walk (a prune spares what it can still reach, and a damaged document names nothing).
+   */
+  asLeaf?(desc: Descriptor, error: unknown): boolean
 }
 
 /** What a walk found: every node once, and the referrers found for each subject. */
 export interface WalkResult {
   /** Depth-first, in document order (children, then referrers), whatever order reads finished in. */
   nodes: GraphNode[]
+  /** The same nodes, each after everything below it (depth-first post-order): children first. */
+  postOrder: GraphNode[]
   /** Subject digest → the descriptors of the manifests that refer to it, as the finder listed them. */
   referrers: Map<string, Descriptor[]>
 }
@@ -56,7 +63,12 @@ export async function walk(fetcher: Fetcher, roots: Descriptor[], options: WalkO
   const read = (desc: Descriptor): Promise<Outcome> => {
     let p = outcomes.get(desc.digest)
     if (!p) {
-      p = limit(() => successors(fetcher, desc, cache)).then(
+      p = limit(() => successors(fetcher, desc, cache))
+        .catch((error: unknown) => {
+          if (options.asLeaf?.(desc, error)) return blobNode(desc)
+          throw error
+        })
+        .then(
         (node) => {
           for (const child of node.children) void read(child)
           if (node.kind !== 'blob' && options.referrers) void referrersOf(node.descriptor)
@@ -93,12 +105,18 @@ async function ordered(
   referrersOf: ((subject: Descriptor) => Promise<Descriptor[] | { error: unknown }>) | undefined,
   label: string,
 ): Promise<WalkResult> {
-  const result: WalkResult = { nodes: [], referrers: new Map() }
+  const result: WalkResult = { nodes: [], postOrder: [], referrers: new Map() }
   const seen = new Map<string, number>()
   // An explicit stack: a graph can be deep (an index of indexes), and recursion would be unbounded.
-  const stack: Descriptor[] = [...roots].reverse()
+  // A node goes back on it as `done` under its successors, to be listed after them.
+  const stack: Array<{ visit: Descriptor } | { done: GraphNode }> = roots.map((visit) => ({ visit })).reverse()
   while (stack.length > 0) {
-    const desc = stack.pop()!
+    const top = stack.pop()!
+    if ('done' in top) {
+      result.postOrder.push(top.done)
+      continue
+    }
+    const desc = top.visit
     const size = seen.get(desc.digest)
     if (size !== undefined) {
       if (size !== desc.size) throw new OcisiteError('SIZE_MISMATCH', `${label}: ${desc.digest} is described with sizes ${size} and ${desc.size}`, { digest: desc.digest })
@@ -109,6 +127,7 @@ async function ordered(
     if ('error' in outcome) throw outcome.error
     const { node } = outcome
     result.nodes.push(node)
+    stack.push({ done: node })
     let next = node.children
     if (referrersOf && node.kind !== 'blob') {
       const list = await referrersOf(node.descriptor)
@@ -116,7 +135,7 @@ async function ordered(
       if (list.length > 0) result.referrers.set(node.descriptor.digest, list)
       next = next.concat(list)
     }
-    for (let i = next.length - 1; i >= 0; i--) stack.push(next[i]!)
+    for (let i = next.length - 1; i >= 0; i--) stack.push({ visit: next[i]! })
   }
   return result
 }

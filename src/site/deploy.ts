@@ -4,11 +4,13 @@ import path from 'node:path'
 import { mapLimit } from '../concurrency.js'
 import { OcisiteError } from '../errors.js'
 import { parseDigest, type Digest } from '../oci/digest.js'
-import { parseJsonObject } from '../oci/json.js'
+import type { Descriptor } from '../oci/descriptor.js'
+import { manifestKinds, MediaType, type ManifestKind } from '../oci/media-types.js'
 import { Bucket, BucketStore, parseBucketUrl, type BucketOptions, type ListedObject } from '../content/bucket-store.js'
-import { copyBlobs, type CopyItem } from '../content/copy-blobs.js'
-import { FileStore } from '../content/file-store.js'
-import { VerifyCache } from '../content/verify-cache.js'
+import { copyGraph } from '../content/copy.js'
+import { walk } from '../content/graph.js'
+import { CopyProgress } from '../content/progress.js'
+import { siteStore } from './write/site-store.js'
 import type { ProgressListener } from './progress.js'
 import { resolveRequest } from './serve/route-resolver.js'
 import { siteRoutes } from './serve/routes.js'
@@ -85,7 +87,7 @@ async function planObjects(site: SitePaths, files: Set<string>, indexDocument: s
     out.push({ key, phase, contentType: r.headers['Content-Type']!, cacheControl: r.headers['Cache-Control']!, file, immutable, size: st.size, ...extra })
   }
   const blobRedirects = new Map<string, { repo: string; digest: string }>()
-  const indexChildren = new Map<string, string[]>()
+  const manifests = new Map<string, Descriptor[]>()
   for (const rel of [...files].sort()) {
     let m: RegExpExecArray | null
     if (rel === SiteLayout.wellKnown) await add(rel, `/${rel}`, Phase.wellKnown, false)
@@ -97,35 +99,40 @@ async function planObjects(site: SitePaths, files: Set<string>, indexDocument: s
     else if ((m = /^v2\/(.+)\/_tags\/([^/]+)\.([a-z-]+)$/.exec(rel))) await add(`v2/${m[1]}/manifests/${m[2]}`, `/v2/${m[1]}/manifests/${m[2]}`, Phase.tag, false)
     else if ((m = /^v2\/(.+)\/_referrers\/(sha256|sha512)\/([0-9a-f]+)\.json$/.exec(rel))) await add(`v2/${m[1]}/referrers/${m[2]}:${m[3]}`, `/v2/${m[1]}/referrers/${m[2]}:${m[3]}`, Phase.tag, false)
     else if ((m = /^v2\/(.+)\/_manifests\/(sha256|sha512)\/([0-9a-f]+)\.([a-z-]+)$/.exec(rel))) {
-      const [, repo, algorithm, hex, kind] = m as unknown as [string, string, string, string, string]
-      const body = parseJsonObject(await fs.readFile(site.abs(rel)), rel)
-      const key = `v2/${repo}/manifests/${algorithm}:${hex}`
-      await add(key, `/v2/${repo}/manifests/${algorithm}:${hex}`, Phase.manifest, true)
-      if (kind === 'oci-manifest' || kind === 'docker-manifest') {
-        // A manifest's config and layers are served under the repository as redirects into the CAS.
-        const children = [body.config, ...(Array.isArray(body.layers) ? body.layers : [])] as Array<{ digest?: unknown }>
-        for (const c of children) if (typeof c?.digest === 'string') blobRedirects.set(`v2/${repo}/blobs/${c.digest}`, { repo, digest: c.digest })
-      } else {
-        const listed = Array.isArray(body.manifests) ? (body.manifests as Array<{ digest?: unknown }>).flatMap((c) => (typeof c?.digest === 'string' ? [`v2/${repo}/manifests/${c.digest}`] : [])) : []
-        indexChildren.set(key, listed)
-      }
+      const [, repo, algorithm, hex, kind] = m as unknown as [string, string, string, string, ManifestKind]
+      await add(`v2/${repo}/manifests/${algorithm}:${hex}`, `/v2/${repo}/manifests/${algorithm}:${hex}`, Phase.manifest, true)
+      const list = manifests.get(repo) ?? []
+      list.push({ mediaType: manifestKinds[kind], digest: `${algorithm}:${hex}`, size: out.at(-1)!.size })
+      manifests.set(repo, list)
     }
   }
+  const cas = siteStore(site)
+  const levels = new Map<string, number>()
+  for (const [repo, roots] of manifests) {
+    // Children first: an index goes up after the manifests it lists, a level above the highest.
+    const level = new Map<string, number>()
+    for (const node of (await walk(cas, roots)).postOrder) {
+      if (node.kind === 'blob') continue
+      const below = node.kind === 'index' ? maxOf(node.children.map((c) => (level.get(c.digest) ?? -1) + 1), 0) : 0
+      level.set(node.descriptor.digest, below)
+      levels.set(`v2/${repo}/manifests/${node.descriptor.digest}`, below)
+      // A manifest's config and layers are served under the repository as redirects into the CAS.
+      if (node.kind === 'manifest') for (const c of node.children) blobRedirects.set(`v2/${repo}/blobs/${c.digest}`, { repo, digest: c.digest })
+    }
+  }
+  for (const o of out) if (o.phase === Phase.manifest) o.phase += Math.min(levels.get(o.key) ?? 0, 99) / 100
   for (const [key, { repo, digest }] of [...blobRedirects].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const d = parseDigest(digest, key)
     const r = await resolveRequest(site, routes, `/v2/${repo}/blobs/${d.value}`)
     if (r.kind !== 'file') throw new OcisiteError('STATE_INVALID', `${site.root}: blob ${d.value} of ${repo} is missing from the site; rebuild it`, { digest: d.value })
     out.push({ key, phase: Phase.redirect, contentType: r.headers['Content-Type']!, cacheControl: r.headers['Cache-Control']!, redirect: `/${SiteLayout.blob(d)}`, immutable: true, size: 0 })
   }
-  // An index goes up after the manifests (and indexes) it lists.
-  const depth = (key: string, seen = new Set<string>()): number => {
-    const children = indexChildren.get(key)
-    if (!children || seen.has(key)) return 0
-    seen.add(key)
-    return 1 + maxOf(children.map((c) => depth(c, seen)), 0)
-  }
-  for (const o of out) if (o.phase === Phase.manifest) o.phase += Math.min(depth(o.key), 99) / 100
   return out.sort((a, b) => a.phase - b.phase || (a.key < b.key ? -1 : 1))
+}
+
+/** A blob object's descriptor: an opaque blob, copied as bytes. */
+function blobOf(o: PlannedObject): Descriptor {
+  return { mediaType: MediaType.octetStream, digest: o.digest!.value, size: o.size }
 }
 
 function md5(bytes: Buffer): string {
@@ -150,9 +157,14 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
   const listing = await bucket.list()
   const result: DeployResult = { target: options.target, dryRun: !!options.dryRun, objects: { total: objects.length, uploaded: 0, unchanged: 0, deleted: 0 }, bytesUploaded: 0, uploaded: [], deleted: [] }
 
-  // Decide what goes up: content-addressed objects by size, documents by their MD5 (the ETag of a single PUT).
+  // Decide what goes up: blobs by the bucket store's policy (a content-addressed object of the
+  // right size), other content-addressed objects by size, documents by their MD5 (the ETag of a
+  // single PUT).
+  const blobs = objects.filter((o) => o.phase === Phase.blob)
+  const cas = new BucketStore(bucket, listing, (desc) => SiteLayout.blob(parseDigest(desc.digest)), { contentType: blobs[0]?.contentType ?? '', cacheControl: blobs[0]?.cacheControl ?? '' })
   const bodies = new Map<string, Buffer>()
   const needed = await mapLimit(objects, 32, async (o) => {
+    if (o.phase === Phase.blob) return !(await cas.exists(blobOf(o)))
     const have: ListedObject | undefined = listing.get(o.key)
     if (o.immutable) return !have || have.size !== o.size
     const bytes = await fs.readFile(o.file!)
@@ -163,41 +175,35 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
   const stale = [...listing.keys()].filter((k) => !planned.has(k) && ownedKey(k))
   const toUpload = objects.filter((_, i) => needed[i])
   result.objects.unchanged = objects.length - toUpload.length
-  const bytesTotal = toUpload.reduce((n, o) => n + o.size, 0)
-  options.onProgress?.({ type: 'plan', images: 0, tags: 0, blobs: toUpload.length, bytes: bytesTotal })
   if (options.dryRun) {
     result.uploaded = toUpload.map((o) => o.key)
     result.objects.uploaded = toUpload.length
-    result.bytesUploaded = bytesTotal
+    result.bytesUploaded = toUpload.reduce((n, o) => n + o.size, 0)
     if (options.delete) result.deleted = stale.sort(deleteOrder)
     result.objects.deleted = result.deleted.length
     return result
   }
 
   const concurrency = options.concurrency ?? 8
-  let done = 0
-  let bytesDone = 0
   const finished = (o: PlannedObject) => {
     result.uploaded.push(o.key)
     result.objects.uploaded++
     result.bytesUploaded += o.size
-    bytesDone += o.size
-    options.onProgress?.({ type: 'blob', digest: o.key, size: o.size, action: 'written', done: ++done, total: toUpload.length, bytesDone, bytesTotal })
   }
   // Phase by phase; within one, objects go up concurrently. Blobs move through the content
-  // stores (site → bucket), verified on the way like every other copy.
+  // stores (the site's CAS → the bucket's), verified on the way like every other copy.
   for (const phase of [...new Set(toUpload.map((o) => o.phase))].sort((a, b) => a - b)) {
     const batch = toUpload.filter((o) => o.phase === phase)
     if (phase === Phase.blob) {
-      const stats = { hashed: 0 }
-      const from = new FileStore({ label: site.root, blobPath: (d) => site.abs(SiteLayout.blob(d)), cache: await VerifyCache.load(undefined), stats })
-      const to = new BucketStore(bucket, listing, (desc) => SiteLayout.blob(parseDigest(desc.digest)), { contentType: batch[0]!.contentType, cacheControl: batch[0]!.cacheControl })
       const byDigest = new Map(batch.map((o) => [o.digest!.value, o]))
-      const items: CopyItem[] = batch.map((o) => ({ desc: { mediaType: '', digest: o.digest!.value, size: o.size }, from }))
-      await copyBlobs(to, items, {
+      const progress = new CopyProgress(batch.length, batch.reduce((n, o) => n + o.size, 0), options.onProgress)
+      await copyGraph(siteStore(site), cas, batch.map(blobOf), {
         concurrency,
-        onBytes: (n) => options.onProgress?.({ type: 'blob-bytes', bytes: n }),
-        onBlob: (desc) => finished(byDigest.get(desc.digest)!),
+        ...progress.hooks,
+        onCopied: (desc) => {
+          progress.finished(desc, 'copied')
+          finished(byDigest.get(desc.digest)!)
+        },
       })
       continue
     }

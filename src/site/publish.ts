@@ -8,7 +8,8 @@ import { openInputs, Scratch } from './plan/inputs.js'
 import { checkImagePath, checkTag } from '../oci/names.js'
 import { planSite } from './plan/plan.js'
 import type { ProgressListener } from './progress.js'
-import { loadPublished, siteBlobSource, type Published, type PublishedImage } from './write/published.js'
+import { loadPublished, type Published, type PublishedImage } from './write/published.js'
+import { siteStore } from './write/site-store.js'
 import { SitePaths } from './map.js'
 
 /** Options every update of a live site shares. */
@@ -76,7 +77,7 @@ export async function add(options: AddOptions): Promise<BuildResult> {
     for (const i of inputs) options.onProgress?.({ type: 'input', label: i.layout.label, imagePath: i.imagePath })
     return await writeSite(opts, {
       kind: 'update',
-      plan: (site, published) => planSite(inputs, options.onProgress, { label: site.root, images: published.images, pending: published.pending, source: siteBlobSource(site), force: options.force ?? false }),
+      plan: (site, published) => planSite(inputs, options.onProgress, { label: site.root, images: published.images, pending: published.pending, store: siteStore(site), force: options.force ?? false }),
     })
   } finally {
     await scratch.dispose()
@@ -118,7 +119,7 @@ export async function rm(options: RmOptions): Promise<BuildResult> {
   const removals = options.names.map((n) => parseRemoval(n, opts.host))
   return writeSite(opts, {
     kind: 'update',
-    plan: (site, published) => planSite([], options.onProgress, { label: site.root, images: withoutRemoved(published, removals, site.root), pending: published.pending, source: siteBlobSource(site), force: false }),
+    plan: (site, published) => planSite([], options.onProgress, { label: site.root, images: withoutRemoved(published, removals, site.root), pending: published.pending, store: siteStore(site), force: false }),
   })
 }
 
