@@ -38,15 +38,36 @@ export function limiter(limit: number): <R>(fn: () => Promise<R>) => Promise<R> 
     }
     return r
   }
-  return async (fn) => {
-    if (running >= limit) await new Promise<void>((r) => waiting.push(r))
-    else running++
+  const release = () => {
+    const wake = next()
+    if (wake) wake()
+    else running--
+  }
+  // No async function here: a copy of a large site passes every blob through this, and each
+  // async wrapper is another promise to make and collect.
+  const run = <R>(fn: () => Promise<R>): Promise<R> => {
+    let p: Promise<R>
     try {
-      return await fn()
-    } finally {
-      const wake = next()
-      if (wake) wake()
-      else running--
+      p = fn()
+    } catch (err) {
+      p = Promise.reject(err)
     }
+    return p.then(
+      (value) => {
+        release()
+        return value
+      },
+      (err: unknown) => {
+        release()
+        throw err
+      },
+    )
+  }
+  return <R>(fn: () => Promise<R>): Promise<R> => {
+    if (running < limit) {
+      running++
+      return run(fn)
+    }
+    return new Promise<void>((r) => waiting.push(r)).then(() => run(fn))
   }
 }
