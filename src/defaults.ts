@@ -7,6 +7,8 @@ export const buildDefaults = {
   tlsListen: ['443', '[::]:443'],
   v2: true,
   headersFile: false,
+  /** HTML pages: the home page and a page per image. */
+  html: true,
   /** Uncompressed bytes an input archive may hold: past it, the build stops (a decompression bomb). */
   maxArchiveSize: 8 * 1024 ** 3,
 } as const

@@ -14,6 +14,7 @@ import { ocisite } from './helpers/cli.js'
 import { skopeo, startContainerd } from './helpers/clients.js'
 import { tempDir } from './helpers/fixtures.js'
 import { freePort, startNginx, type RunningNginx } from './helpers/nginx.js'
+import { rawTar } from './helpers/raw-tar.js'
 import { snapshot } from './helpers/tree.js'
 
 const run = promisify(execFile)
@@ -87,32 +88,6 @@ async function requestsSince(from: number): Promise<string[]> {
   return [...log.slice(from).matchAll(/"(?:GET|HEAD) ([^ ]+) HTTP/g)].map((m) => m[1]!)
 }
 const logSize = async () => (await fs.stat(nginx.accessLog).catch(() => ({ size: 0 }))).size
-
-/** A raw tar archive, header by header, for entries no honest tool would write. */
-function rawTar(entries: Array<{ name: string; type: '0' | '1' | '2' | '3' | '5'; linkname?: string; content?: string; mode?: number }>): Buffer {
-  const blocks: Buffer[] = []
-  for (const e of entries) {
-    const h = Buffer.alloc(512)
-    const body = Buffer.from(e.content ?? '')
-    h.write(e.name, 0, 100)
-    h.write(`${(e.mode ?? 0o644).toString(8).padStart(7, '0')}\0`, 100)
-    h.write('0000000\0', 108)
-    h.write('0000000\0', 116)
-    h.write(`${body.byteLength.toString(8).padStart(11, '0')}\0`, 124)
-    h.write('00000000000\0', 136)
-    h.write('        ', 148)
-    h.write(e.type, 156)
-    h.write(e.linkname ?? '', 157, 100)
-    h.write('ustar\0', 257)
-    h.write('00', 263)
-    let sum = 0
-    for (const b of h) sum += b
-    h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148)
-    blocks.push(h, body, Buffer.alloc((512 - (body.byteLength % 512)) % 512))
-  }
-  blocks.push(Buffer.alloc(1024))
-  return Buffer.concat(blocks)
-}
 
 beforeAll(async () => {
   work = await tempDir()

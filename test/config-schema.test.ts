@@ -28,6 +28,7 @@ const validValues: Record<string, unknown> = {
   baseUrl: 'https://cdn.example.com/site',
   v2: false,
   headersFile: true,
+  html: false,
   inputs: ['layouts/app'],
   tags: ['1.*', 'latest'],
   images: [{ from: 'layouts/org/app', path: 'org/app', tags: ['v*'] }],

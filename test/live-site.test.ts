@@ -211,7 +211,8 @@ describe('two adds at once', () => {
     }
     const all = [multi(), ...inputs.map((p) => ({ from: p, path: path.basename(p) }))]
     expect(await served(site)).toEqual(await served(await fullBuild(all)))
-  })
+    // Every add writes the pages too (issue 26): more time than the default per test.
+  }, 240_000)
 
   it('two writers taking and freeing the lock as fast as they can: a release never removes the next holder\'s lock', async () => {
     // A release once renamed its lock away and then let proper-lockfile rmdir the path: a lock
@@ -288,7 +289,8 @@ describe('an add killed with kill -9', () => {
     }
     // Say how many kills landed inside the write itself (the rest fell before or after it).
     console.log(`kill -9 rounds that interrupted a write in progress: ${midWrite} of 30 (add takes ${whole} ms, startup ${startup} ms)`)
-  })
+    // Every add writes the pages too (issue 26): more time than the default per test.
+  }, 240_000)
 })
 
 describe('prune never removes what anything references', () => {

@@ -97,7 +97,7 @@ describe.each([
     }
   })
 
-  it.each(['/nothing', '/oci-index/unknown', '/oci-cas/sha256/00/' + '0'.repeat(64), '/oci-layout', '/oci-index/', '/v2/app/_tags.json', '/oci-cas/sha256/'])(
+  it.each(['/nothing', '/_/nobody/', '/_/', '/_ocisite/other.js', '/oci-index/unknown', '/oci-cas/sha256/00/' + '0'.repeat(64), '/oci-layout', '/oci-index/', '/v2/app/_tags.json', '/oci-cas/sha256/'])(
     'answers 404 for %s',
     async (p) => {
       const res = await fetch(base() + p)
@@ -141,6 +141,14 @@ describe('ocisite serve and nginx answer alike', () => {
       '/v2/nobody/manifests/1.0',
       `/v2/nobody/referrers/${app}`,
       '/unknown',
+      '/',
+      '/index.html',
+      '/_/app/',
+      '/_/app',
+      '/_/org/app/index.html',
+      '/_ocisite/ocisite.css',
+      '/_ocisite/ocisite.js',
+      '/_ocisite/favicon.svg',
     ]
     for (const method of ['GET', 'HEAD']) {
       for (const p of paths) {
@@ -151,6 +159,7 @@ describe('ocisite serve and nginx answer alike', () => {
           cache: r.headers.get('cache-control'),
           digest: r.headers.get('docker-content-digest'),
           cors: r.headers.get('access-control-allow-origin'),
+          csp: r.headers.get('content-security-policy'),
         })
         expect(pick(b), `${method} ${p}`).toEqual(pick(a))
         if (method === 'GET') expect(Buffer.from(await b.arrayBuffer()).equals(Buffer.from(await a.arrayBuffer())), `body of ${p}`).toBe(true)
@@ -165,12 +174,18 @@ describe('the _headers file for Netlify and Cloudflare Pages', () => {
     const text = await fs.readFile(path.join(out, '_headers'), 'utf8')
     expect(text).not.toContain('.ocisite')
     const blocks = text.trim().split(/\n(?=\/)/)
-    expect(blocks.map((b) => b.split('\n')[0])).toEqual(['/.well-known/oci-host-ref-engines', '/oci-index/*', '/oci-cas/*'])
+    // Issue 26 added the pages: their blocks follow the discovery paths'.
+    expect(blocks.map((b) => b.split('\n')[0])).toEqual(['/.well-known/oci-host-ref-engines', '/oci-index/*', '/oci-cas/*', '/', '/_/*', '/_ocisite/ocisite.css', '/_ocisite/ocisite.js', '/_ocisite/favicon.svg'])
     const hex = allTags()[0]!.digest.slice(7)
     const samples: Record<string, string> = {
       '/.well-known/oci-host-ref-engines': '/.well-known/oci-host-ref-engines',
       '/oci-index/*': '/oci-index/org/app',
       '/oci-cas/*': `/oci-cas/sha256/${hex.slice(0, 2)}/${hex}`,
+      '/': '/',
+      '/_/*': '/_/org/app/',
+      '/_ocisite/ocisite.css': '/_ocisite/ocisite.css',
+      '/_ocisite/ocisite.js': '/_ocisite/ocisite.js',
+      '/_ocisite/favicon.svg': '/_ocisite/favicon.svg',
     }
     for (const block of blocks) {
       const [glob, ...lines] = block.split('\n')
@@ -179,6 +194,7 @@ describe('the _headers file for Netlify and Cloudflare Pages', () => {
       expect(declared['content-type']).toBe(res.headers.get('content-type'))
       expect(declared['cache-control']).toBe(res.headers.get('cache-control'))
       expect(declared['access-control-allow-origin']).toBe(res.headers.get('access-control-allow-origin'))
+      expect(declared['content-security-policy']).toBe(res.headers.get('content-security-policy') ?? undefined)
     }
   })
 })

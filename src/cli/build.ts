@@ -25,6 +25,7 @@ export function buildOptions(inputs: string[], f: Flags): BuildOptions {
     acmeRoot: f.text('acmeRoot'),
     v2: f.negated('v2'),
     headersFile: f.on('headersFile') || undefined,
+    html: f.negated('html'),
     force: f.on('force'),
     dryRun: f.on('dryRun'),
     ...copyValues(f),
@@ -47,6 +48,7 @@ export const buildCommand: RegisterCommand = (cli, io) => {
     .option('--acme-root <dir>', 'Serve /.well-known/acme-challenge/ from this directory (certbot --webroot)')
     .option('--no-v2', 'Leave out the static /v2/ distribution tree')
     .option('--headers-file', 'Also write _headers (Netlify, Cloudflare Pages) for the discovery paths')
+    .option('--no-html', 'Leave out the HTML pages (the home page and a page per image)')
     .option('--force', 'Publish into a non-empty directory that is not an ocisite site (its other files are left alone)')
     .option('--dry-run', 'Show what would be published, unpublished and deleted; change nothing')
     .option('--json', 'Print a machine-readable summary')

@@ -1,4 +1,4 @@
-import { SiteLayout } from '../site/map.js'
+import { bucketOwned } from '../site/map.js'
 import { Flags, type RegisterCommand } from './options.js'
 import { buildProgress, formatBytes, plural, printJson } from './output.js'
 
@@ -9,7 +9,7 @@ export const deployCommand: RegisterCommand = (cli, io) => {
     .option('--path-style', 'Path-style bucket URLs (most S3-compatible stores need this)')
     .option('--region <region>', 'Region (default: from AWS_REGION or the profile; us-east-1 with --endpoint)')
     .option('--concurrency <n>', 'Objects uploaded at once (default 8)')
-    .option('--delete', `Remove objects the site no longer has, after the documents are switched; only ocisite's own keys (${SiteLayout.bucketOwned.join(', ')}) below the target's PREFIX`)
+    .option('--delete', `Remove objects the site no longer has, after the documents are switched; only ocisite's own keys (${bucketOwned.join(', ')}) below the target's PREFIX; index.html only while the site has pages`)
     .option('--index-document <name>', "The bucket website's index document suffix, which answers /v2/ (default index.html)")
     .option('--dry-run', 'Show what would be uploaded and deleted; change nothing')
     .option('--json', 'Print a machine-readable summary (the keys uploaded and deleted)')

@@ -7,7 +7,9 @@ import { readArgv, type ReadArgv } from './argv.js'
 import { buildCommand } from './build.js'
 import { deployCommand } from './deploy.js'
 import { getCommand } from './get.js'
+import { inspectCommand } from './inspect.js'
 import { lockCommand } from './lock.js'
+import { lsCommand } from './ls.js'
 import type { RegisterCommand } from './options.js'
 import { ReportedError, type CliIo } from './output.js'
 import { packCommand } from './pack.js'
@@ -20,7 +22,7 @@ import { serveCommand } from './serve.js'
 import { verifyCommand } from './verify.js'
 
 /** Every command, in the order `ocisite --help` lists them. */
-const commands: RegisterCommand[] = [buildCommand, addCommand, rmCommand, pruneCommand, verifyCommand, deployCommand, resolveCommand, pullCommand, packCommand, getCommand, lockCommand, serveCommand, schemaCommand]
+const commands: RegisterCommand[] = [buildCommand, addCommand, rmCommand, pruneCommand, verifyCommand, lsCommand, inspectCommand, deployCommand, resolveCommand, pullCommand, packCommand, getCommand, lockCommand, serveCommand, schemaCommand]
 
 /** The installed package's version, from its package.json (one level above dist/, or src/). */
 function packageVersion(): string {

@@ -1,7 +1,7 @@
 import { OcisiteError } from '../errors.js'
 import type { ImageName } from '../oci/image-name.js'
 import { MediaType } from '../oci/media-types.js'
-import { engineList, type EngineConfig } from '../oci/engines.js'
+import { engineList, WELL_KNOWN_PATH, type EngineConfig } from '../oci/engines.js'
 import type { ClientListener } from './events.js'
 import { fetchJson, type HttpOptions } from '../http/client.js'
 import { fileUrl, matchXdg, readXdgDiscovery } from './xdg.js'
@@ -33,7 +33,7 @@ export function hostAndAncestors(name: Pick<ImageName, 'host' | 'hostKind'>): st
 }
 
 export function wellKnownUrl(protocol: string, host: string, port: number | undefined): string {
-  return `${protocol}://${host}${port ? `:${port}` : ''}/.well-known/oci-host-ref-engines`
+  return `${protocol}://${host}${port ? `:${port}` : ''}${WELL_KNOWN_PATH}`
 }
 
 /**

@@ -4,6 +4,7 @@ import { OcisiteError } from '../errors.js'
 import { parseDescriptor, plainDescriptor, REF_NAME, type Descriptor } from '../oci/descriptor.js'
 import { parseImageName, type ImageName } from '../oci/image-name.js'
 import { checkLayoutDir, OciLayout } from '../content/layout/oci-layout.js'
+import { distributionPaths } from '../oci/distribution.js'
 import { isIndexType, MediaType } from '../oci/media-types.js'
 import { copyGraph } from '../content/copy.js'
 import { preferLocal, withWalked } from '../content/fetchers.js'
@@ -75,7 +76,7 @@ function siteReferrers(source: RefEnginesSource, imagePath: string, options: Pul
   if (options.referrers === false || source.origin !== 'well-known') return undefined
   return {
     async referrers(subject) {
-      const url = new URL(`/v2/${imagePath}/referrers/${subject.digest}`, source.uri).toString()
+      const url = new URL(distributionPaths.referrers(imagePath, subject.digest), source.uri).toString()
       try {
         const doc = await fetchJson(url, [MediaType.ociIndex], options)
         const list = Array.isArray(doc.body.manifests) ? doc.body.manifests : []

@@ -99,7 +99,8 @@ export class Bucket {
     return out
   }
 
-  async put(rel: string, body: Buffer, headers: { contentType?: string; cacheControl?: string; redirect?: string }): Promise<void> {
+  /** `metadata`: `x-amz-meta-*` headers (S3 sends no other headers of an object's own choosing). */
+  async put(rel: string, body: Buffer, headers: { contentType?: string; cacheControl?: string; redirect?: string; metadata?: Record<string, string> }): Promise<void> {
     await this.client
       .send(
         new PutObjectCommand({
@@ -109,6 +110,7 @@ export class Bucket {
           ...(headers.contentType ? { ContentType: headers.contentType } : {}),
           ...(headers.cacheControl ? { CacheControl: headers.cacheControl } : {}),
           ...(headers.redirect ? { WebsiteRedirectLocation: headers.redirect } : {}),
+          ...(headers.metadata ? { Metadata: headers.metadata } : {}),
         }),
       )
       .catch((err: unknown) => {

@@ -61,15 +61,14 @@ export class RemoteStore implements Fetcher {
     throw new OcisiteError(code, `blob ${desc.digest}: no CAS engine served a verified copy (${failures.map((f) => f.message).join('; ')})`, { digest: desc.digest }, { cause: failures[0] })
   }
 
-  /**
-   * A large blob over plain HTTP is read straight into the writer's buffers when the server gives
-   * the simple answer; anything else (and every small blob) goes through the full client.
-   */
+  /** A large blob is read straight into the hashing thread's buffers; a small one is streamed. */
   private async open(engine: CasEngine, desc: Descriptor): Promise<BlobBytes> {
-    if (desc.size >= OFF_THREAD) {
+    // BENCH ONLY (removed once measured): the old socket client, for `npm run bench` to compare.
+    if (process.env.OCISITE_BENCH_SOCKET_CLIENT === '1' && desc.size >= OFF_THREAD) {
       const filler = await openDirect(casUrl(engine, desc.digest), '*/*', desc.size, this.http)
       if (filler) return { filler }
     }
-    return { stream: (await openBlob(engine, desc, this.http)).body }
+    const res = await openBlob(engine, desc, this.http)
+    return desc.size >= OFF_THREAD ? { filler: res.body.filler(desc.size) } : { stream: res.body }
   }
 }

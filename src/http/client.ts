@@ -1,49 +1,67 @@
-import http from 'node:http'
-import https from 'node:https'
+import type { IncomingHttpHeaders } from 'node:http'
 import { OcisiteError } from '../errors.js'
+import type { Filler } from '../fs/filler.js'
 import { MAX_JSON_BYTES, parseJsonObject } from '../oci/json.js'
-import { describeConnectError, lookupFor, tlsOptionsFor, type ConnectOptions } from './connect.js'
+import { describeConnectError, type ConnectOptions } from './connect.js'
+import { dispatcherFor } from './dispatcher.js'
+import { Exchange } from './exchange.js'
+import { defaultMinSpeed, type MinSpeed } from './speed.js'
+
+export { defaultMinSpeed } from './speed.js'
 
 /** How the client reaches servers: `resolveHosts`, `ca` and `insecure` as in ConnectOptions, and these. */
 export interface HttpOptions extends ConnectOptions {
-  /** Per-request idle timeout in milliseconds (default 30 s). */
+  /** Idle timeout in milliseconds: connecting, waiting for the head, and between body bytes (default 30 s). */
   timeoutMs?: number
   /**
    * The slowest transfer accepted (like curl's --speed-limit / --speed-time): a body that brings
    * fewer than `bytesPerSecond` on average over any `seconds`-long window is abandoned.
    */
-  minSpeed?: { bytesPerSecond: number; seconds: number }
+  minSpeed?: MinSpeed
 }
 
-/** The default minimum speed: 1 KiB/s over 30 s turns a trickling server into a failure, not a hang. */
-export const defaultMinSpeed = { bytesPerSecond: 1024, seconds: 30 } as const
+/**
+ * A response body: iterated, its chunks come as they arrived; or read as a filler, straight
+ * into a sink's buffers (the hashing thread's memory). Its failures are NETWORK errors naming
+ * the URL: a reset, a close mid-body, a stall, a transfer slower than the minimum speed.
+ */
+export interface HttpBody extends AsyncIterable<Uint8Array> {
+  /** The body as a filler that stops past `limit` bytes (the writer then sees it is longer). */
+  filler(limit: number): Filler
+  /** Close the connection, unless the body is all in. */
+  destroy(): void
+}
 
 export interface HttpResponse {
   /** The final URL, after redirects. */
   url: string
   status: number
-  headers: http.IncomingHttpHeaders
-  body: AsyncIterable<Uint8Array> & { destroy(): void }
+  headers: IncomingHttpHeaders
+  body: HttpBody
 }
 
 const MAX_REDIRECTS = 10
-/** Bytes a response body buffers ahead of its reader before it stops reading the socket. */
-const BATCH_HIGH_WATER = 4 * 1024 * 1024
 
-function requestOnce(url: URL, accept: string, opts: HttpOptions, method: 'GET' | 'HEAD'): Promise<http.IncomingMessage> {
-  const client = url.protocol === 'https:' ? https : url.protocol === 'http:' ? http : undefined
-  if (!client) throw new OcisiteError('PROTOCOL', `${url}: unsupported URL scheme ${url.protocol}`, { url: url.toString() })
-  return new Promise((resolve, reject) => {
-    const lookup = lookupFor(opts, url)
-    const tls = url.protocol === 'https:' ? tlsOptionsFor(opts) : {}
-    const req = client.request(url, { method, headers: { accept, 'user-agent': 'ocisite' }, ...(lookup ? { lookup } : {}), ...tls, timeout: opts.timeoutMs ?? 30_000 }, resolve)
-    req.on('timeout', () => req.destroy(new Error('timed out')))
-    req.on('error', (err) => {
-      const { message, plainHttp } = describeConnectError(err, url)
-      reject(new OcisiteError('NETWORK', `${method} ${url}: ${message}`, { url: url.toString(), ...(plainHttp ? { plainHttp } : {}) }, { cause: err }))
-    })
-    req.end()
-  })
+/** One request through undici: resolves once the head has come. */
+async function requestOnce(url: URL, accept: string, opts: HttpOptions, method: 'GET' | 'HEAD'): Promise<HttpResponse> {
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new OcisiteError('PROTOCOL', `${url}: unsupported URL scheme ${url.protocol}`, { url: url.toString() })
+  const timeoutMs = opts.timeoutMs ?? 30_000
+  const dispatcher = await dispatcherFor(opts)
+  const exchange = new Exchange(url.toString(), opts.minSpeed ?? defaultMinSpeed, timeoutMs)
+  const headers = { accept, 'user-agent': 'ocisite' }
+  dispatcher.dispatch({ origin: url.origin, path: `${url.pathname}${url.search}`, method, headers, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }, exchange)
+  try {
+    const head = await exchange.head
+    const body: HttpBody = {
+      [Symbol.asyncIterator]: () => exchange.chunks(),
+      filler: (limit) => exchange.filler(limit),
+      destroy: () => exchange.abort(new Error('the reader stopped before the body was complete')),
+    }
+    return { url: url.toString(), ...head, body }
+  } catch (err) {
+    const { message, plainHttp } = describeConnectError(err as NodeJS.ErrnoException, url, timeoutMs)
+    throw new OcisiteError('NETWORK', `${method} ${url}: ${message}`, { url: url.toString(), ...(plainHttp ? { plainHttp } : {}) }, { cause: err })
+  }
 }
 
 /** GET (or HEAD) a URL, following redirects (at most 10, loops refused), and return the final response. */
@@ -53,122 +71,17 @@ export async function httpGet(target: string, accept: string, opts: HttpOptions 
   for (let hop = 0; ; hop++) {
     seen.add(url.toString())
     const res = await requestOnce(url, accept, opts, method)
-    const status = res.statusCode ?? 0
-    if (status >= 300 && status < 400 && res.headers.location) {
-      res.resume()
-      const next = new URL(res.headers.location, url)
+    const location = [res.headers.location].flat()[0]
+    if (res.status >= 300 && res.status < 400 && location) {
+      // (A redirect's body is not read: its connection is closed.)
+      res.body.destroy()
+      const next = new URL(location, url)
       if (seen.has(next.toString())) throw new OcisiteError('PROTOCOL', `GET ${target}: redirect loop at ${next}`, { url: target })
       if (hop + 1 >= MAX_REDIRECTS) throw new OcisiteError('PROTOCOL', `GET ${target}: more than ${MAX_REDIRECTS} redirects`, { url: target })
       url = next
       continue
     }
-    return { url: url.toString(), status, headers: res.headers, body: guardedBody(res, url.toString(), opts.minSpeed ?? defaultMinSpeed) }
-  }
-}
-
-/**
- * The slowest transfer accepted: `tooSlow` is called once fewer than `bytesPerSecond` on average
- * arrived over a whole `seconds`-long window.
- */
-export function watchSpeed(minSpeed: { bytesPerSecond: number; seconds: number }, tooSlow: (reason: string) => void): { add(n: number): void; stop(): void } {
-  const windowMs = minSpeed.seconds * 1000
-  let windowStart = Date.now()
-  let windowBytes = 0
-  const timer = setInterval(() => {
-    if (Date.now() - windowStart < windowMs) return
-    if (windowBytes < minSpeed.bytesPerSecond * minSpeed.seconds) tooSlow(`transfer slower than ${minSpeed.bytesPerSecond} bytes/s for ${minSpeed.seconds} s`)
-    windowStart = Date.now()
-    windowBytes = 0
-  }, Math.min(1000, windowMs))
-  timer.unref()
-  return {
-    add: (n) => {
-      windowBytes += n
-    },
-    stop: () => clearInterval(timer),
-  }
-}
-
-/**
- * A response body whose failures are network errors: a reset, an abort or a server that closes
- * mid-body ends the read with one NETWORK error naming the URL, and so does a transfer slower
- * than the minimum speed.
- */
-function guardedBody(res: http.IncomingMessage, url: string, minSpeed: { bytesPerSecond: number; seconds: number }): HttpResponse['body'] {
-  let received = 0
-  let tooSlow: string | undefined
-  const speed = watchSpeed(minSpeed, (reason) => {
-    tooSlow = reason
-    res.destroy(new Error(reason))
-  })
-  const stop = () => speed.stop()
-  res.once('close', stop)
-  return {
-    async *[Symbol.asyncIterator]() {
-      // Chunks are taken from 'data' events into a queue the reader drains: iterating the
-      // response stream itself costs far more per 64 KiB chunk, a third of the main thread's
-      // time on a fast link.
-      const queue: Buffer[] = []
-      let queued = 0
-      let ended = false
-      let failure: Error | undefined
-      let wake: (() => void) | undefined
-      const notify = () => {
-        const w = wake
-        wake = undefined
-        w?.()
-      }
-      const onData = (chunk: Buffer) => {
-        queue.push(chunk)
-        queued += chunk.byteLength
-        received += chunk.byteLength
-        speed.add(chunk.byteLength)
-        if (queued >= BATCH_HIGH_WATER) res.pause()
-        notify()
-      }
-      const onEnd = () => {
-        ended = true
-        notify()
-      }
-      const onError = (err: Error) => {
-        failure ??= err
-        notify()
-      }
-      const onClose = () => {
-        if (!res.complete) failure ??= new Error('the connection closed before the body was complete')
-        ended = true
-        notify()
-      }
-      res.on('data', onData).on('end', onEnd).on('error', onError).on('close', onClose)
-      try {
-        for (;;) {
-          if (queue.length > 0) {
-            const batch = queue.splice(0)
-            queued = 0
-            if (res.isPaused()) res.resume()
-            // Handed on as they came (joining them would allocate fresh memory for every byte).
-            for (const chunk of batch) yield chunk
-            continue
-          }
-          if (failure) throw failure
-          if (ended) break
-          await new Promise<void>((r) => (wake = r))
-        }
-        if (!res.complete) throw new Error('the connection closed before the body was complete')
-      } catch (err) {
-        if (err instanceof OcisiteError) throw err
-        throw new OcisiteError('NETWORK', `GET ${url}: ${tooSlow ?? (err as Error).message} (after ${received} bytes)`, { url }, { cause: err })
-      } finally {
-        res.off('data', onData).off('end', onEnd).off('error', onError).off('close', onClose)
-        stop()
-        // A consumer that stops early (a size cap, a mismatch) leaves nothing half-read open.
-        if (!ended) res.destroy()
-      }
-    },
-    destroy: () => {
-      stop()
-      res.destroy()
-    },
+    return res
   }
 }
 

@@ -1,7 +1,6 @@
 import dns from 'node:dns'
 import { X509Certificate } from 'node:crypto'
 import { promises as fs, readFileSync } from 'node:fs'
-import https from 'node:https'
 import { isIP, type LookupFunction } from 'node:net'
 import tls from 'node:tls'
 import { OcisiteError } from '../errors.js'
@@ -75,7 +74,7 @@ export async function readCaFile(file: string): Promise<string[]> {
 }
 
 /** The CAs Node trusts by default: its bundled ones, and those of NODE_EXTRA_CA_CERTS. */
-function defaultCas(): string[] {
+export function defaultCas(): string[] {
   const extra = process.env.NODE_EXTRA_CA_CERTS
   if (!extra) return [...tls.rootCertificates]
   try {
@@ -87,22 +86,6 @@ function defaultCas(): string[] {
   }
 }
 
-/** One agent per CA list: its secure context is made once, and its kept-alive connections are its own. */
-const agents = new WeakMap<string[], https.Agent>()
-
-/** The TLS options of an https request. */
-export function tlsOptionsFor(opts: ConnectOptions): https.RequestOptions {
-  if (opts.insecure) return { rejectUnauthorized: false }
-  if (!opts.ca || opts.ca.length === 0) return {}
-  let agent = agents.get(opts.ca)
-  if (!agent) {
-    // As Node's global agent: connections kept alive, closed after 5 s idle.
-    agent = new https.Agent({ keepAlive: true, timeout: 5000, secureContext: tls.createSecureContext({ ca: [...defaultCas(), ...opts.ca] }) })
-    agents.set(opts.ca, agent)
-  }
-  return { agent }
-}
-
 /** Certificate failures a CA certificate can fix. */
 const UNTRUSTED = new Set(['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'CERT_UNTRUSTED'])
 /** Certificate failures no CA fixes: the certificate itself is wrong for this use. */
@@ -112,12 +95,33 @@ const WRONG_CERT = new Set(['ERR_TLS_CERT_ALTNAME_INVALID', 'CERT_HAS_EXPIRED', 
  * What a failed connection means, in words (OpenSSL's own text names a C function and a source
  * line). `plainHttp` is set when an https URL reached a server that answers in plain HTTP.
  */
-export function describeConnectError(err: NodeJS.ErrnoException, url: URL): { message: string; plainHttp?: true } {
+export function describeConnectError(err: NodeJS.ErrnoException, url: URL, timeoutMs = 30_000): { message: string; plainHttp?: true } {
   const code = err.code ?? ''
   if (url.protocol === 'https:' && /wrong version number|packet length too long|http request/i.test(err.message) && (code === 'EPROTO' || code.startsWith('ERR_SSL'))) {
     return { message: `the server speaks plain HTTP, not HTTPS (use --protocol http)`, plainHttp: true }
   }
   if (UNTRUSTED.has(code)) return { message: `TLS certificate not trusted: ${err.message} (pass --cacert FILE with the CA that signed it, or --insecure to skip the check)` }
   if (WRONG_CERT.has(code)) return { message: `TLS certificate refused: ${err.message} (--insecure skips the check)` }
-  return { message: err.message }
+  return { message: describeTransferError(err, timeoutMs) }
+}
+
+/** What a failed transfer means, in words: undici's errors are named for its internals. */
+export function describeTransferError(err: NodeJS.ErrnoException, timeoutMs: number): string {
+  const seconds = timeoutMs / 1000
+  switch (err.code) {
+    case 'UND_ERR_SOCKET':
+      return err.message === 'other side closed' ? 'the server closed the connection before the answer was complete' : err.message
+    case 'UND_ERR_CONNECT_TIMEOUT':
+      return `no connection within ${seconds} s`
+    case 'UND_ERR_HEADERS_TIMEOUT':
+      return `no answer within ${seconds} s`
+    case 'UND_ERR_BODY_TIMEOUT':
+      return `no data for ${seconds} s`
+    case 'UND_ERR_HEADERS_OVERFLOW':
+      return 'the response head is too large'
+    case 'UND_ERR_RES_CONTENT_LENGTH_MISMATCH':
+      return 'the body does not match its Content-Length'
+    default:
+      return err.message
+  }
 }

@@ -2,7 +2,8 @@ import net from 'node:net'
 import { OcisiteError } from '../errors.js'
 import { putInto, type BufferSink, type Filler } from '../fs/filler.js'
 import { lookupFor } from './connect.js'
-import { defaultMinSpeed, watchSpeed, type HttpOptions } from './client.js'
+import type { HttpOptions } from './client.js'
+import { defaultMinSpeed, watchSpeed } from './speed.js'
 
 /**
  * A large blob's GET over plain HTTP whose body the socket reads straight into the sink's

@@ -1,6 +1,9 @@
 import { parseTemplate, type PrimitiveValue } from 'url-template'
 import { OcisiteError } from '../errors.js'
 
+/** Where a host serves its ref-engines document (the discovery protocol's well-known URI path). */
+export const WELL_KNOWN_PATH = '/.well-known/oci-host-ref-engines'
+
 /** A ref-engine or CAS-engine config object as found in documents: `protocol` plus its own fields. */
 export interface EngineConfig {
   protocol: string

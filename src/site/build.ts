@@ -10,7 +10,8 @@ import { normalizeBuildOptions, type BuildOptions, type NginxOptions, type Norma
 import { planSite, publishedOf, type SitePlan } from './plan/plan.js'
 import type { ProgressListener } from './progress.js'
 import { BuildMemo, buildRequest, type BuildRequest } from './write/build-memo.js'
-import { SiteLayout, SitePaths } from './map.js'
+import { pathOf, siteDirs } from './map.js'
+import { SitePaths } from './site-paths.js'
 import { checkOut, lockSite, OwnedRecord, removeEmptyParents, removeTempFiles, UnreferencedBlobs, type SiteLock } from './write/site-state.js'
 import { loadPublished, publishedBefore, savePublished, type Published, type PublishedImage } from './write/published.js'
 import { copyIntoSite, planBatches, PlanSource } from './write/blob-copy.js'
@@ -19,6 +20,7 @@ import { CopyProgress } from '../content/progress.js'
 import { previewWrite, warnIfLocked } from './dry-run.js'
 import { changesBetween } from './write/site-changes.js'
 import { expectedFiles, ownedAfter, readIfSize, siteDocuments } from './write/site-files.js'
+import { sitePages, withSummaries } from './write/pages/pages.js'
 import { resultOf, type BuildResult } from './write/write-result.js'
 
 export type { BuildResult } from './write/write-result.js'
@@ -42,7 +44,7 @@ export async function build(options: BuildOptions): Promise<BuildResult> {
 }
 
 /** Everything writing a site needs besides its plan. */
-export type SiteWriteOptions = Pick<NormalizedBuildOptions, 'out' | 'host' | 'baseUrl' | 'v2' | 'headersFile' | 'force' | 'wait' | 'concurrency' | 'verify' | 'dryRun' | 'onProgress'> & {
+export type SiteWriteOptions = Pick<NormalizedBuildOptions, 'out' | 'host' | 'baseUrl' | 'v2' | 'headersFile' | 'html' | 'force' | 'wait' | 'concurrency' | 'verify' | 'dryRun' | 'onProgress'> & {
   nginx?: NginxOptions
   /** The inputs, which must not lie inside the site. */
   inputs: string[]
@@ -74,7 +76,7 @@ async function planWrite(site: SitePaths, mode: WriteMode, onProgress: ProgressL
  */
 export async function writeSite(opts: SiteWriteOptions, mode: WriteMode): Promise<BuildResult> {
   // Rendered before anything is written, so a path nginx cannot take fails the build early.
-  const nginxConf = opts.nginx?.file ? await renderNginx({ ...opts.nginx, host: opts.host, v2: opts.v2 }) : undefined
+  const nginxConf = opts.nginx?.file ? await renderNginx({ ...opts.nginx, host: opts.host, v2: opts.v2, html: opts.html }) : undefined
   const site = new SitePaths(opts.out)
   // (An update's caller has already read the site's record, so a directory that is not a site is
   // refused before a lock is made in it.)
@@ -85,10 +87,10 @@ export async function writeSite(opts: SiteWriteOptions, mode: WriteMode): Promis
     return resultOf(site.root, opts.host, plan, await previewWrite(site, plan, before, opts, mode.kind === 'update'), true)
   }
   if (mode.kind === 'build') await ensureDir(opts.out)
-  for (const dir of [SiteLayout.stateDir, SiteLayout.casDir, SiteLayout.indexDir, SiteLayout.v2Dir, '.well-known']) await site.parentDir(`${dir}/x`, false)
+  for (const dir of Object.values(siteDirs)) await site.parentDir(`${dir}/x`, false)
   const lock = await lockSite(site, { wait: opts.wait, onWait: () => opts.onProgress?.({ type: 'waiting', message: `waiting for another ocisite writing ${site.root}` }) })
   try {
-    const cache = await VerifyCache.load(opts.verify ? undefined : site.abs(SiteLayout.verifyCache))
+    const cache = await VerifyCache.load(opts.verify ? undefined : site.abs(pathOf({ kind: 'state', name: 'verified' })))
     const memo = mode.kind === 'build' ? mode.memo : undefined
     const remembered = memo && (await BuildMemo.check<BuildResult>(site, memo, cache))
     let result: BuildResult
@@ -142,7 +144,9 @@ async function writeLocked(
 ): Promise<{ result: BuildResult; vouched: number; complete: boolean }> {
   const bytesTotal = plan.blobs.reduce((n, b) => n + b.size, 0)
   opts.onProgress?.({ type: 'publishing', images: plan.images.length, tags: plan.images.reduce((n, i) => n + i.tags.length, 0) })
-  const { documents, v2 } = siteDocuments(plan, opts)
+  // The pages read the configs they show from the inputs (or the site): before any write, so a bad one stops the build early.
+  const pages = opts.html ? await sitePages(site, plan, opts, keepBlobs ? before : undefined) : undefined
+  const { documents, v2 } = siteDocuments(plan, opts, pages?.documents)
 
   // What this build owns once it is done; recorded together with the old record before any write,
   // so after a crash at any point every file ocisite wrote is still on record.
@@ -168,7 +172,8 @@ async function writeLocked(
 
   // Every blob is in place: record what the site now publishes (so a crash from here on is
   // finished by the next run), then the documents, /v2/ first and the well-known document last.
-  await savePublished(site, publishedOf(plan, { host: opts.host, ...(opts.baseUrl !== undefined ? { baseUrl: opts.baseUrl } : {}), v2: opts.v2, headersFile: opts.headersFile }))
+  const publishes = publishedOf(plan, { host: opts.host, ...(opts.baseUrl !== undefined ? { baseUrl: opts.baseUrl } : {}), v2: opts.v2, headersFile: opts.headersFile, ...(opts.html ? {} : { html: false }) })
+  await savePublished(site, withSummaries(publishes, pages?.summaries))
   const docs = { written: 0, unchanged: 0 }
   for (const d of documents) await writeDocuments(site, d, cache, docs)
   opts.onProgress?.({ type: 'documents', ...docs })
@@ -200,8 +205,9 @@ async function writeLocked(
 async function writeDocuments(site: SitePaths, files: SiteFiles, cache: VerifyCache, docs: { written: number; unchanged: number }): Promise<void> {
   // Checking what is already in place costs a few microseconds on the spot, where a thread-pool
   // round trip per file would cost tens: a no-op rebuild compares thousands of documents.
-  await mapLimit([...files.links].sort(), 32, async ([rel, target]) => {
+  await mapLimit([...files.links].sort(([a], [b]) => (a < b ? -1 : 1)), 32, async ([rel, digest]) => {
     await site.parentDir(rel)
+    const target = pathOf({ kind: 'blob', digest })
     const a = lstatOrUndefined(site.abs(rel))
     const b = statSync(site.abs(target), { bigint: true })
     const unchanged = a !== undefined && a.ino === b.ino && a.dev === b.dev
@@ -211,7 +217,7 @@ async function writeDocuments(site: SitePaths, files: SiteFiles, cache: VerifyCa
       docs.written++
     }
     // A link is its blob's file: the cache vouches for it under the blob's digest.
-    cache.record(site.abs(rel), SiteLayout.blobDigest(target), unchanged ? stampOf(a) : undefined)
+    cache.record(site.abs(rel), digest.value, unchanged ? stampOf(a) : undefined)
   })
   await mapLimit([...files.files].sort(([a], [b]) => (a < b ? -1 : 1)), 32, async ([rel, bytes]) => {
     await site.parentDir(rel)

@@ -26,6 +26,7 @@ export interface ConfigFile {
   baseUrl?: string
   v2?: boolean
   headersFile?: boolean
+  html?: boolean
   inputs?: string[]
   tags?: string[]
   images?: ImageSpec[]

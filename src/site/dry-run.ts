@@ -7,7 +7,9 @@ import type { ProgressListener } from './progress.js'
 import type { PublishedImage } from './write/published.js'
 import { changesBetween } from './write/site-changes.js'
 import { expectedFiles, ownedAfter, readIfSize, siteDocuments, type DocumentSettings } from './write/site-files.js'
-import { SiteLayout, type SitePaths } from './map.js'
+import { pathOf } from './map.js'
+import type { SitePaths } from './site-paths.js'
+import { sitePages } from './write/pages/pages.js'
 import { OwnedRecord } from './write/site-state.js'
 import type { WriteOutcome } from './write/write-result.js'
 
@@ -19,8 +21,9 @@ import type { WriteOutcome } from './write/write-result.js'
 
 /** Warn when another ocisite holds the site's lock: a dry run does not wait for it. */
 export function warnIfLocked(site: SitePaths, onProgress: ProgressListener | undefined): void {
-  if (lstatOrUndefined(`${site.abs(SiteLayout.lock)}.d`)?.isDirectory()) {
-    onProgress?.({ type: 'warning', message: `${site.root}: another ocisite is writing this site (lock ${site.abs(SiteLayout.lock)}.d); this dry run did not wait for it, so what it shows may change when that write ends` })
+  const lock = `${site.abs(pathOf({ kind: 'state', name: 'lock' }))}.d`
+  if (lstatOrUndefined(lock)?.isDirectory()) {
+    onProgress?.({ type: 'warning', message: `${site.root}: another ocisite is writing this site (lock ${lock}); this dry run did not wait for it, so what it shows may change when that write ends` })
   }
 }
 
@@ -32,9 +35,9 @@ function holds(site: SitePaths, rel: string, size: number): boolean {
 
 /** How many of a group's documents a write would rewrite (the rest are in place already). */
 function compareDocuments(site: SitePaths, files: SiteFiles, docs: { written: number; unchanged: number }): void {
-  for (const [rel, target] of files.links) {
+  for (const [rel, digest] of files.links) {
     const a = lstatOrUndefined(site.abs(rel))
-    const b = lstatOrUndefined(site.abs(target))
+    const b = lstatOrUndefined(site.abs(pathOf({ kind: 'blob', digest })))
     if (a && b && a.ino === b.ino && a.dev === b.dev) docs.unchanged++
     else docs.written++
   }
@@ -51,13 +54,14 @@ function compareDocuments(site: SitePaths, files: SiteFiles, docs: { written: nu
  * move and unpublish against `before`, the blobs and documents it would write, and the files it
  * would delete. Fails as the write would on a symlinked directory or a blob only the site held.
  */
-export async function previewWrite(site: SitePaths, plan: SitePlan, before: PublishedImage[], settings: DocumentSettings, keepBlobs: boolean): Promise<WriteOutcome> {
-  const { documents, v2 } = siteDocuments(plan, settings)
+export async function previewWrite(site: SitePaths, plan: SitePlan, before: PublishedImage[], settings: DocumentSettings & { host: string }, keepBlobs: boolean): Promise<WriteOutcome> {
+  const pages = settings.html ? await sitePages(site, plan, settings, keepBlobs ? before : undefined) : undefined
+  const { documents, v2 } = siteDocuments(plan, settings, pages?.documents)
   const expected = expectedFiles(plan, v2, documents)
   await mapLimit([...new Set([...expected].map((rel) => rel.slice(0, rel.lastIndexOf('/') + 1)))], 32, (dir) => site.parentDir(`${dir}x`, false))
   const blobs = { written: 0, skipped: 0, hashed: 0, bytesWritten: 0 }
   for (const b of plan.blobs) {
-    if (holds(site, SiteLayout.blob(b.digest), b.size)) blobs.skipped++
+    if (holds(site, pathOf({ kind: 'blob', digest: b.digest }), b.size)) blobs.skipped++
     else if (!b.origin) throw siteBlobMissing(site, b.digest.value)
     else {
       blobs.written++

@@ -34,6 +34,8 @@ export interface BuildOptions {
   v2?: boolean
   /** Write a `_headers` file for Netlify and Cloudflare Pages (default false). */
   headersFile?: boolean
+  /** Write the HTML pages: a home page and a page per image (default true). */
+  html?: boolean
   /** Publish into a non-empty directory that is not an ocisite site (its files are left alone). */
   force?: boolean
   /** The most uncompressed bytes an input archive may hold (default 8 GiB). */
@@ -69,6 +71,7 @@ export interface NormalizedBuildOptions {
   nginx: NginxOptions
   v2: boolean
   headersFile: boolean
+  html: boolean
   force: boolean
   wait: boolean
   maxArchiveSize: number
@@ -141,6 +144,7 @@ export async function normalizeBuildOptions(opts: BuildOptions): Promise<Normali
     },
     v2: opts.v2 ?? config.v2 ?? buildDefaults.v2,
     headersFile: opts.headersFile ?? config.headersFile ?? buildDefaults.headersFile,
+    html: opts.html ?? config.html ?? buildDefaults.html,
     force: opts.force ?? false,
     maxArchiveSize: opts.maxArchiveSize ?? buildDefaults.maxArchiveSize,
     concurrency: opts.concurrency ?? defaultConcurrency,

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { mapLimit } from '../concurrency.js'
 import { parseDescriptor, type Descriptor } from '../oci/descriptor.js'
-import { digestOf, parseDigest } from '../oci/digest.js'
+import { digestOf } from '../oci/digest.js'
 import { parseJsonObject } from '../oci/json.js'
 import { walk } from '../content/graph.js'
 import { OcisiteError } from '../errors.js'
@@ -10,7 +10,8 @@ import { planSite } from './plan/plan.js'
 import type { UpdateOptions } from './publish.js'
 import { loadPublished } from './write/published.js'
 import { siteStore } from './write/site-store.js'
-import { SiteLayout, SitePaths } from './map.js'
+import { entryOf, type SiteEntry } from './map.js'
+import { SitePaths } from './site-paths.js'
 import { lockSite, OwnedRecord, removeEmptyParents, UnreferencedBlobs } from './write/site-state.js'
 import { BuildMemo } from './write/build-memo.js'
 import { v2Tree } from './write/v2.js'
@@ -50,14 +51,18 @@ export const defaultGrace = 24 * 60 * 60 * 1000
  */
 async function referencedOnDisk(site: SitePaths, files: Iterable<string>, known: Set<string>): Promise<Set<string>> {
   const roots: Descriptor[] = []
-  const docs = [...files].filter((rel) => rel.startsWith(`${SiteLayout.indexDir}/`) || /^v2\/.+\/_(tags|manifests|referrers)\//.test(rel))
-  await mapLimit(docs, 32, async (rel) => {
+  const pointers = new Set<SiteEntry['kind']>(['index', 'tag', 'manifest', 'referrers'])
+  const docs = [...files].flatMap((rel) => {
+    const entry = entryOf(rel)
+    return entry && pointers.has(entry.kind) ? [{ rel, entry }] : []
+  })
+  await mapLimit(docs, 32, async ({ rel, entry }) => {
     const bytes = await fs.readFile(site.abs(rel)).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') return undefined
       throw err
     })
     if (!bytes) return
-    if (rel.startsWith(`${SiteLayout.indexDir}/`)) {
+    if (entry.kind === 'index') {
       try {
         const manifests = parseJsonObject(bytes, rel).manifests
         if (Array.isArray(manifests)) manifests.forEach((m, i) => roots.push(parseDescriptor(m, `${rel} manifests[${i}]`)))
@@ -92,14 +97,15 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
     const plan = await planSite([], undefined, { label: site.root, images: published.images, pending: published.pending, store: siteStore(site), force: false })
     const reachable = new Set([...plan.blobs.map((b) => b.digest.value), ...(published.settings.v2 ? v2Tree(plan).blobs.map((b) => b.digest.value) : [])])
     for (const digest of await referencedOnDisk(site, record.files, new Set(reachable))) reachable.add(digest)
-    const casPrefix = `${SiteLayout.casDir}/`
     const since = await UnreferencedBlobs.load(site)
     const now = options.now ?? Date.now()
     const result: PruneResult = { site: site.root, dryRun: !!options.dryRun, removed: [], waiting: [], bytesRemoved: 0 }
     const stillWaiting = new Map<string, number>()
     const gone: string[] = []
-    for (const rel of [...record.files].filter((r) => r.startsWith(casPrefix)).sort()) {
-      const digest = parseDigest(SiteLayout.blobDigest(rel), rel)
+    for (const rel of [...record.files].sort()) {
+      const blob = entryOf(rel)
+      if (blob?.kind !== 'blob') continue
+      const digest = blob.digest
       if (reachable.has(digest.value)) continue
       const st = await fs.lstat(site.abs(rel)).catch(() => undefined)
       const from = since.get(rel) ?? now

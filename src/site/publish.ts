@@ -10,7 +10,7 @@ import { planSite } from './plan/plan.js'
 import type { ProgressListener } from './progress.js'
 import { loadPublished, type Published, type PublishedImage } from './write/published.js'
 import { siteStore } from './write/site-store.js'
-import { SitePaths } from './map.js'
+import { SitePaths } from './site-paths.js'
 
 /** Options every update of a live site shares. */
 export interface UpdateOptions {
@@ -52,6 +52,7 @@ async function writeOptions(opts: UpdateOptions & { concurrency?: number; verify
     baseUrl: settings.baseUrl,
     v2: settings.v2,
     headersFile: settings.headersFile,
+    html: settings.html ?? true,
     force: false,
     wait: opts.wait ?? true,
     concurrency: opts.concurrency ?? defaultConcurrency,

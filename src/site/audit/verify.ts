@@ -1,20 +1,15 @@
-import { promises as fs } from 'node:fs'
-import path from 'node:path'
 import { mapLimit } from '../../concurrency.js'
 import { OcisiteError } from '../../errors.js'
 import { REF_NAME, type Descriptor } from '../../oci/descriptor.js'
-import { createDigester, digestOf, parseDigest } from '../../oci/digest.js'
+import { digestOf, parseDigest } from '../../oci/digest.js'
 import { MAX_JSON_BYTES, parseJsonObject } from '../../oci/json.js'
 import { MediaType, manifestKindOf, manifestKinds } from '../../oci/media-types.js'
 import { readNode, type DagNode } from '../../oci/walk.js'
-import { loadPublished, type Published } from '../write/published.js'
-import { resolveRequest } from '../serve/route-resolver.js'
-import { siteRoutes } from '../serve/routes.js'
-import { SiteLayout, SitePaths } from '../map.js'
+import { urlOf, type ServedEntry } from '../map.js'
 import { casEngines, engineList, expandUri, type CasEngine } from '../../oci/engines.js'
-import { httpGet, parseContentType, readCapped, type HttpOptions } from '../../http/client.js'
+import { parseContentType, type HttpOptions } from '../../http/client.js'
 import { casUrl } from '../../content/remote-store.js'
-import { hashFile } from '../../content/ingest/verify.js'
+import { listIndexFiles, openTransport, type Answer } from './transport.js'
 
 /** What kind of thing a problem is; `--json` carries these names. */
 export type ProblemKind =
@@ -60,92 +55,6 @@ export interface VerifyResult {
   problems: Problem[]
 }
 
-/** One answer, however it was obtained. */
-interface Answer {
-  status: number
-  headers: Record<string, string>
-  /** The body whole (documents), capped. */
-  bytes(limit: number): Promise<Buffer>
-  /** The body's size and digest, streamed. */
-  hash(algorithm: 'sha256' | 'sha512'): Promise<{ size: number; hex: string }>
-  discard(): void
-}
-
-/** How requests reach the site: over HTTP, or straight from a directory through the route table. */
-interface Transport {
-  /** The well-known document's URL; every other URL is resolved against it. */
-  wellKnown: string
-  display(url: string): string
-  request(url: string, method: 'GET' | 'HEAD', accept?: string): Promise<Answer>
-}
-
-function httpTransport(target: string, opts: HttpOptions): Transport {
-  const wellKnown = new URL('/.well-known/oci-host-ref-engines', target).toString()
-  return {
-    wellKnown,
-    display: (url) => url,
-    async request(url, method, accept = '*/*') {
-      const res = await httpGet(url, accept, opts, method).catch((err: unknown) => {
-        // verify has no --protocol: the scheme to change is the URL's.
-        if (!(err instanceof OcisiteError && err.context.plainHttp)) throw err
-        const plain = new URL(url)
-        const port = plain.port || '443'
-        plain.protocol = 'http:'
-        plain.port = port
-        throw new OcisiteError('NETWORK', `${method} ${url}: the server speaks plain HTTP, not HTTPS (verify ${plain.origin} instead)`, err.context, { cause: err })
-      })
-      const headers: Record<string, string> = {}
-      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v
-      return {
-        status: res.status,
-        headers,
-        bytes: (limit) => readCapped(res, limit, () => `GET ${url}: over ${limit} bytes`),
-        async hash(algorithm) {
-          const h = createDigester(algorithm)
-          let size = 0
-          for await (const c of res.body) {
-            size += c.byteLength
-            h.update(c)
-          }
-          return { size, hex: h.digest('hex') }
-        },
-        discard: () => res.body.destroy(),
-      }
-    },
-  }
-}
-
-/** Answers from a site directory exactly as `serve` and the generated nginx config give them. */
-function directoryTransport(site: SitePaths, v2: boolean): Transport {
-  const routes = siteRoutes({ v2 })
-  const origin = 'http://site.invalid'
-  return {
-    wellKnown: `${origin}/.well-known/oci-host-ref-engines`,
-    display: (url) => (url.startsWith(origin) ? url.slice(origin.length) : url),
-    async request(url) {
-      const u = new URL(url)
-      const r = await resolveRequest(site, routes, `${u.pathname}${u.search}`)
-      const lower = (h: Record<string, string>) => Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]))
-      if (r.kind === 'body') {
-        const body = Buffer.from(r.body)
-        return { status: r.status, headers: { ...lower(r.headers), 'content-length': String(body.byteLength) }, bytes: async () => body, hash: async (a) => ({ size: body.byteLength, hex: digestOf(body, a).split(':')[1]! }), discard: () => undefined }
-      }
-      const file = site.abs(r.file.replace(/^\/+/, ''))
-      const st = await fs.stat(file)
-      return {
-        status: 200,
-        headers: { ...lower(r.headers), 'content-length': String(st.size) },
-        async bytes(limit) {
-          if (st.size > limit) throw new OcisiteError('PROTOCOL', `${r.file}: over ${limit} bytes`)
-          return fs.readFile(file)
-        },
-        hash: (algorithm) => hashFile(file, algorithm),
-        discard: () => undefined,
-      }
-    },
-  }
-}
-
 /** Longest a document may be cached before a publish shows: documents change on every publish. */
 const MAX_DOCUMENT_AGE = 600
 
@@ -157,20 +66,7 @@ const manifestAccept = Object.values(manifestKinds).join(', ')
  * Content-Type, Cache-Control, size and digest. Problems are returned, not thrown.
  */
 export async function verifySite(target: string, options: VerifyOptions = {}): Promise<VerifyResult> {
-  const isUrl = /^https?:\/\//i.test(target)
-  let transport: Transport
-  let published: Published | undefined
-  let site: SitePaths | undefined
-  if (isUrl) transport = httpTransport(target, options)
-  else {
-    site = new SitePaths(path.resolve(options.cwd ?? process.cwd(), target))
-    if (!(await fs.stat(site.abs(SiteLayout.wellKnown)).catch(() => undefined))) {
-      throw new OcisiteError('INPUT_NOT_FOUND', `${site.root}: not a built site (no ${SiteLayout.wellKnown})`, { file: site.root })
-    }
-    published = await loadPublished(site).catch(() => undefined)
-    const v2 = published?.settings.v2 ?? !!(await fs.stat(site.abs(SiteLayout.v2Base)).catch(() => undefined))
-    transport = directoryTransport(site, v2)
-  }
+  const { transport, published, site } = await openTransport(target, options)
   const result: VerifyResult = { target, ok: false, deep: !!options.deep, v2: false, checked: { requests: 0, images: 0, tags: 0, manifests: 0, blobs: 0 }, problems: [] }
   const problem = (kind: ProblemKind, url: string, message: string) => result.problems.push({ kind, url: transport.display(url), message })
   const limit = options.concurrency ?? 16
@@ -251,7 +147,8 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
   }
 
   // 2. Does the site serve /v2/?
-  const base = new URL('/v2/', transport.wellKnown).toString()
+  const base = new URL(urlOf({ kind: 'v2-base' }), transport.wellKnown).toString()
+  const at = (entry: ServedEntry) => new URL(urlOf(entry), base).toString()
   const v2Answer = await transport.request(base, 'GET').catch(() => undefined)
   result.checked.requests++
   v2Answer?.discard()
@@ -266,7 +163,7 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
     names = listed
   }
   if (!names) {
-    const catalog = result.v2 ? await document(new URL('/v2/_catalog', base).toString(), { type: MediaType.json, cache: 'document', what: '/v2/_catalog' }) : undefined
+    const catalog = result.v2 ? await document(at({ kind: 'catalog' }), { type: MediaType.json, cache: 'document', what: '/v2/_catalog' }) : undefined
     const repos = catalog?.body.repositories
     if (Array.isArray(repos) && repos.every((r) => typeof r === 'string')) names = repos as string[]
     else {
@@ -364,28 +261,28 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
     if (result.v2) await checkV2(name, tags, found, siteCas)
   }
   if (published) {
-    for (const image of published.images) if (!names.includes(image.path)) problem('tag-missing', `/oci-index/${image.path}`, `${image.path}: the site's record publishes it, but there is no index for it (an interrupted add: run it again)`)
+    for (const image of published.images) if (!names.includes(image.path)) problem('tag-missing', urlOf({ kind: 'index', repo: image.path }), `${image.path}: the site's record publishes it, but there is no index for it (an interrupted add: run it again)`)
   }
   if (result.v2) {
-    const unknown = new URL('/v2/ocisite-verify/no-such-image/tags/list', base).toString()
+    const unknown = at({ kind: 'tags-list', repo: 'ocisite-verify/no-such-image' })
     await fetchChecked(unknown, { status: 404, statusKind: 'unknown-name', what: 'an image the site does not have' }).then((a) => a?.discard())
   }
   return finish(result)
 
   /** The /v2/ view of one image: tags list, each tag's manifest, each manifest by digest, each blob. */
   async function checkV2(name: string, tags: Map<string, Descriptor>, found: Map<string, DagNode>, cas: CasEngine[]): Promise<void> {
-    const repo = new URL(`/v2/${name}/`, base).toString()
     const manifestTags = [...tags].filter(([, d]) => manifestKindOf(d.mediaType))
-    const list = await document(`${repo}tags/list`, { type: MediaType.json, cache: 'document', what: `/v2/ tags list of ${name}` })
+    const listUrl = at({ kind: 'tags-list', repo: name })
+    const list = await document(listUrl, { type: MediaType.json, cache: 'document', what: `/v2/ tags list of ${name}` })
     if (list) {
       const listed = Array.isArray(list.body.tags) ? (list.body.tags as unknown[]).filter((t): t is string => typeof t === 'string') : []
       const want = manifestTags.map(([t]) => t).sort()
       const missing = want.filter((t) => !listed.includes(t))
       const extra = listed.filter((t) => !tags.has(t))
-      if (missing.length || extra.length) problem('tags-list', `${repo}tags/list`, `/v2/ tags of ${name}: ${[missing.length ? `missing ${missing.join(', ')}` : '', extra.length ? `not in its index: ${extra.join(', ')}` : ''].filter(Boolean).join('; ')}`)
+      if (missing.length || extra.length) problem('tags-list', listUrl, `/v2/ tags of ${name}: ${[missing.length ? `missing ${missing.join(', ')}` : '', extra.length ? `not in its index: ${extra.join(', ')}` : ''].filter(Boolean).join('; ')}`)
     }
     await mapLimit(manifestTags, limit, async ([tag, entry]) => {
-      const url = `${repo}manifests/${tag}`
+      const url = at({ kind: 'tag', repo: name, tag })
       const answer = await fetchChecked(url, { type: entry.mediaType, cache: 'document', accept: manifestAccept, what: `/v2/ ${name}:${tag}` })
       if (!answer) return
       const bytes = await answer.bytes(MAX_JSON_BYTES).catch(() => Buffer.alloc(0))
@@ -394,7 +291,7 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
     })
     // Referrers of each tagged manifest (signatures, SBOMs): the index /v2/ serves, and what it lists.
     await mapLimit(manifestTags, limit, async ([, entry]) => {
-      const url = `${repo}referrers/${entry.digest}`
+      const url = at({ kind: 'referrers', repo: name, digest: parseDigest(entry.digest) })
       // A 404 means no referrers API (a bucket): clients then read the sha256-<hex> tag instead.
       const doc = await document(url, { type: MediaType.ociIndex, cache: 'document', absentOk: true, what: `/v2/ referrers of ${name}@${entry.digest}` })
       const listed = Array.isArray(doc?.body.manifests) ? (doc.body.manifests as Descriptor[]) : []
@@ -403,13 +300,13 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
     const manifests = [...found.values()].filter((n) => n.kind !== 'blob')
     await mapLimit(manifests, limit, async (node) => {
       const d = node.descriptor
-      const answer = await fetchChecked(`${repo}manifests/${d.digest}`, { method: 'HEAD', type: node.mediaType, cache: 'immutable', digest: d.digest, size: d.size, accept: manifestAccept, what: `/v2/ ${name}@${d.digest}` })
+      const answer = await fetchChecked(at({ kind: 'manifest', repo: name, digest: parseDigest(d.digest) }), { method: 'HEAD', type: node.mediaType, cache: 'immutable', digest: d.digest, size: d.size, accept: manifestAccept, what: `/v2/ ${name}@${d.digest}` })
       answer?.discard()
     })
     const blobs = new Map<string, Descriptor>()
     for (const n of manifests) if (n.kind === 'manifest') for (const c of n.children) blobs.set(c.digest, c)
     await mapLimit([...blobs.values()], limit, async (d) => {
-      const url = `${repo}blobs/${d.digest}`
+      const url = at({ kind: 'blob-link', repo: name, digest: parseDigest(d.digest) })
       const answer = await fetchChecked(url, { method: options.deep ? 'GET' : 'HEAD', type: MediaType.octetStream, cache: 'immutable', digest: d.digest, size: d.size, what: `/v2/ blob ${d.digest} of ${name}` })
       if (answer && options.deep) await checkBody(answer, d, url)
       else answer?.discard()
@@ -420,18 +317,4 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
 function finish(result: VerifyResult): VerifyResult {
   result.ok = result.problems.length === 0
   return result
-}
-
-/** The images a site directory serves: every file under oci-index/. */
-async function listIndexFiles(site: SitePaths): Promise<string[]> {
-  const out: string[] = []
-  const walk = async (rel: string): Promise<void> => {
-    for (const e of await fs.readdir(site.abs(rel), { withFileTypes: true }).catch(() => [])) {
-      const child = `${rel}/${e.name}`
-      if (e.isDirectory()) await walk(child)
-      else if (e.isFile() && !e.name.startsWith('.ocisite-tmp-')) out.push(child.slice(SiteLayout.indexDir.length + 1))
-    }
-  }
-  await walk(SiteLayout.indexDir)
-  return out.sort()
 }

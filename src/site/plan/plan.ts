@@ -12,6 +12,7 @@ import type { LayoutInput } from './inputs.js'
 import { planInput, planPublished, planWaiting, type InputPlan, type SitePart } from './plan-input.js'
 import type { ProgressListener } from '../progress.js'
 import type { Published, PublishedImage, SiteSettings } from '../write/published.js'
+import { pathOf } from '../map.js'
 import { planned, publishedGraph, ReferrerPool, referrersAmong, type Referrer } from './referrers.js'
 
 /** A blob to store: copied (and verified as it is copied) from an input layout, or already in the site. */
@@ -266,7 +267,7 @@ function checkPathPrefixes(paths: string[]): void {
     if (longer) {
       throw new OcisiteError(
         'PATH_CONFLICT',
-        `image paths "${p}" and "${longer}" collide: oci-index/${p} cannot be both a file and a directory. Publish "${p}" under a path that is not a prefix of another (for example "${p}/base" via "images" in ocisite.json), or move "${longer}"`,
+        `image paths "${p}" and "${longer}" collide: ${pathOf({ kind: 'index', repo: p })} cannot be both a file and a directory. Publish "${p}" under a path that is not a prefix of another (for example "${p}/base" via "images" in ocisite.json), or move "${longer}"`,
         { path: p },
       )
     }

@@ -1,6 +1,9 @@
 import path from 'node:path'
 import { OcisiteError } from '../../errors.js'
+import { urlOf } from '../map.js'
 import { CacheControl } from './routes.js'
+
+const V2_BASE = urlOf({ kind: 'v2-base' })
 
 /**
  * HTTP Basic authentication for a published site (`--auth-basic FILE`, `--auth-path PREFIX`):
@@ -35,7 +38,7 @@ export interface SiteAuth {
 }
 
 /** The exact paths that --auth-path /v2/… protects too (see SiteAuth.exact). */
-export const V2_ENTRY_PATHS = ['/v2', '/v2/', '/v2/_catalog']
+export const V2_ENTRY_PATHS = [V2_BASE.replace(/\/$/, ''), V2_BASE, urlOf({ kind: 'catalog' })]
 
 /** The distribution spec's error body for a request without valid credentials. */
 export const UNAUTHORIZED_BODY = JSON.stringify({ errors: [{ code: 'UNAUTHORIZED', message: 'authentication required', detail: null }] })
@@ -83,7 +86,7 @@ export function normalizeSiteAuth(input: SiteAuthInput): SiteAuth | undefined {
     userFile: path.resolve(input.cwd ?? process.cwd(), input.authBasic),
     realm: checkRealm(input.authRealm ?? input.host),
     prefixes: whole ? [] : checked,
-    exact: !whole && checked.some((p) => p.startsWith('/v2/')) ? V2_ENTRY_PATHS : [],
+    exact: !whole && checked.some((p) => p.startsWith(V2_BASE)) ? V2_ENTRY_PATHS : [],
   }
 }
 

@@ -1,11 +1,11 @@
 import { siteRoutes } from './routes.js'
 
 /**
- * A `_headers` file (Netlify, Cloudflare Pages) for the discovery routes, from the same route
- * table as the nginx config. Such hosts cannot serve /v2/, which needs URL-to-file mapping.
+ * A `_headers` file (Netlify, Cloudflare Pages) for the discovery routes and the pages, from the
+ * same route table as the nginx config. Such hosts cannot serve /v2/, which needs URL-to-file mapping.
  */
-export function renderHeadersFile(): string {
-  const blocks = siteRoutes({ v2: false }).flatMap((r) =>
+export function renderHeadersFile(options: { html?: boolean } = {}): string {
+  const blocks = siteRoutes({ v2: false, html: options.html }).flatMap((r) =>
     r.pathGlob && r.contentType
       ? [
           [
@@ -13,6 +13,7 @@ export function renderHeadersFile(): string {
             `  Content-Type: ${r.charset ? `${r.contentType}; charset=utf-8` : r.contentType}`,
             `  Cache-Control: ${r.cacheControl}`,
             '  Access-Control-Allow-Origin: *',
+            ...Object.entries(r.headers ?? {}).map(([name, value]) => `  ${name}: ${value}`),
           ].join('\n'),
         ]
       : [],

@@ -2,12 +2,15 @@ import { promises as fs } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { OcisiteError } from '../../errors.js'
 import type { NginxOptions } from '../options.js'
-import { CacheControl, manifestSuffixTypes, missResponse, siteRoutes, type Miss } from './routes.js'
+import { manifestSuffixTypes, repoMarker } from '../map.js'
+import { CacheControl, expandCaptures, missResponse, siteRoutes, type Miss } from './routes.js'
 
 /** What the nginx template needs to know about a site: its options, never what it publishes. */
 export interface NginxSite extends Omit<NginxOptions, 'file'> {
   host: string
   v2: boolean
+  /** Serve the HTML pages (default true). */
+  html?: boolean
 }
 
 const templateFile = fileURLToPath(new URL('../../../templates/nginx-site.conf.hbs', import.meta.url))
@@ -39,11 +42,11 @@ export async function renderNginx(site: NginxSite): Promise<string> {
   const hbs = Handlebars.create()
   hbs.registerPartial('acme', acmePartial)
   const template = hbs.compile(await fs.readFile(templateFile, 'utf8'), { noEscape: true, strict: true })
-  const routes = siteRoutes({ v2: site.v2 }).map((r) => ({
+  const routes = siteRoutes({ v2: site.v2, html: site.html }).map((r) => ({
     id: r.id,
     pattern: r.pattern,
-    setRepo: r.v2 && r.pattern.startsWith('^/v2/(.+)/'),
-    types: r.contentType ? [] : manifestSuffixTypes,
+    setRepo: r.repo,
+    types: r.contentType ? [] : (r.types ?? manifestSuffixTypes),
     defaultType: r.contentType ?? 'application/octet-stream',
     charset: r.charset,
     cacheControl: r.cacheControl,
@@ -51,6 +54,7 @@ export async function renderNginx(site: NginxSite): Promise<string> {
     v2: r.v2,
     miss: r.miss ?? '',
     tryFiles: r.files.join(' '),
+    headers: Object.entries(r.headers ?? {}).map(([name, value]) => ({ name, value })),
   }))
   const misses = [...new Set(siteRoutes({ v2: site.v2 }).flatMap((r) => (r.miss ? [r.miss] : [])))].sort().map((name: Miss) => ({
     name,
@@ -71,6 +75,8 @@ export async function renderNginx(site: NginxSite): Promise<string> {
     routes,
     misses,
     noStore: CacheControl.none,
+    // The file whose presence means a /v2/ repository exists, for the repository a route captured.
+    repoMarker: expandCaptures(repoMarker, ['', '$ocisite_repo']),
   })
 }
 

@@ -1,7 +1,8 @@
 import { promises as fs } from 'node:fs'
-import path from 'node:path'
-import { manifestSuffixTypes, CacheControl, errorBody, expandCaptures, missResponse, repoMarker, type Route } from './routes.js'
-import type { SitePaths } from '../map.js'
+import { manifestKinds } from '../../oci/media-types.js'
+import { CacheControl, errorBody, expandCaptures, missResponse, type Route } from './routes.js'
+import { entryOf, repoMarker } from '../map.js'
+import type { SitePaths } from '../site-paths.js'
 
 /** How to answer one request: a site file with headers, or a generated body. */
 export type Resolution =
@@ -42,8 +43,15 @@ async function isFile(site: SitePaths, rel: string): Promise<boolean> {
 
 function typeOf(route: Route, file: string): string {
   if (route.contentType) return route.charset ? `${route.contentType}; charset=utf-8` : route.contentType
-  const suffix = path.posix.extname(file).slice(1)
-  return manifestSuffixTypes.find((s) => s.suffix === suffix)?.type ?? 'application/octet-stream'
+  if (route.types) {
+    // Typed by suffix (the pages' assets), as nginx's `types` block does.
+    const type = route.types.find((t) => file.endsWith(`.${t.suffix}`))?.type ?? 'application/octet-stream'
+    return route.charset ? `${type}; charset=utf-8` : type
+  }
+  // A manifest file: its kind selects the media type (as the suffix does in nginx's `types`).
+  const entry = entryOf(file.replace(/^\/+/, ''))
+  const kind = entry?.kind === 'tag' || entry?.kind === 'manifest' ? entry.manifestKind : undefined
+  return kind ? manifestKinds[kind] : 'application/octet-stream'
 }
 
 const notFound = (): Extract<Resolution, { kind: 'body' }> => ({ kind: 'body', status: 404, headers: { 'Content-Type': 'text/plain', 'Access-Control-Allow-Origin': '*' }, body: 'not found\n' })
@@ -62,6 +70,7 @@ export async function resolveRequest(site: SitePaths, routes: Route[], rawPath: 
       if (!(await isFile(site, file))) continue
       const headers: Record<string, string> = { ...base, 'Content-Type': typeOf(route, file), 'Cache-Control': route.cacheControl }
       if (route.digest) headers['Docker-Content-Digest'] = expandCaptures(route.digest.captures, m)
+      Object.assign(headers, route.headers)
       return { kind: 'file', file, headers }
     }
     if (!route.miss) return notFound()

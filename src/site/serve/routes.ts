@@ -1,4 +1,5 @@
-import { MediaType, manifestKinds, type ManifestKind } from '../../oci/media-types.js'
+import { MediaType } from '../../oci/media-types.js'
+import { requestPatterns, type RequestPattern } from '../map.js'
 
 /** Cache lifetimes: blobs never change; documents change on every publish. */
 export const CacheControl = {
@@ -6,6 +7,19 @@ export const CacheControl = {
   short: 'public, max-age=60',
   none: 'no-store',
 } as const
+
+/**
+ * The pages' Content-Security-Policy: everything from the site's own origin, nothing else (no
+ * inline script or style, no other host, no plugins, no framing by other sites).
+ */
+export const PAGE_CSP = "default-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'self'"
+
+/** The pages' assets, served with the type their suffix says. */
+export const pageAssetTypes = [
+  { suffix: 'css', type: 'text/css' },
+  { suffix: 'js', type: 'text/javascript' },
+  { suffix: 'svg', type: 'image/svg+xml' },
+]
 
 export type DistributionErrorCode = 'MANIFEST_UNKNOWN' | 'BLOB_UNKNOWN' | 'NAME_UNKNOWN'
 
@@ -49,42 +63,51 @@ export interface Route {
   digest?: { captures: string }
   /** Part of the /v2/ distribution API. */
   v2: boolean
+  /** `$1` is the /v2/ repository (a miss checks it exists). */
+  repo: boolean
   /** For hosts that set headers by path (Netlify and Cloudflare Pages `_headers`): the path pattern. */
   pathGlob?: string
   /** When no file exists: what to answer instead of a bare 404 (NAME_UNKNOWN if the repository itself is unknown). */
   miss?: Miss
+  /** Without a fixed Content-Type: the type of each file suffix (default: the manifest kinds'). */
+  types?: Array<{ suffix: string; type: string }>
+  /** Further response headers (the pages' Content-Security-Policy). */
+  headers?: Record<string, string>
 }
 
-/** Suffixes of /v2/ manifest files, and the exact media type each is served with. */
-export const manifestSuffixTypes: Array<{ suffix: ManifestKind; type: string }> = (Object.keys(manifestKinds) as ManifestKind[])
-  .sort()
-  .map((suffix) => ({ suffix, type: manifestKinds[suffix] }))
+const pageHeaders = { 'Content-Security-Policy': PAGE_CSP, 'X-Content-Type-Options': 'nosniff' }
 
-const TAG = '[A-Za-z0-9_][A-Za-z0-9._-]{0,127}'
-const ALG = '(sha256|sha512)'
-const manifestFiles = (prefix: string) => manifestSuffixTypes.map((s) => `${prefix}.${s.suffix}`)
+/** What each kind of request is served as; the site map says which URLs and files. */
+const serving: Record<RequestPattern['kind'], Omit<Route, 'pattern' | 'files' | 'digest' | 'v2' | 'pathGlob' | 'repo'>> = {
+  'well-known': { id: 'ref-engines', contentType: MediaType.refEngines, charset: true, cacheControl: CacheControl.short },
+  index: { id: 'oci-index', contentType: MediaType.ociIndex, charset: true, cacheControl: CacheControl.short },
+  blob: { id: 'oci-cas', contentType: MediaType.octetStream, charset: false, cacheControl: CacheControl.immutable },
+  'v2-base': { id: 'v2-base', contentType: MediaType.json, charset: false, cacheControl: CacheControl.short },
+  catalog: { id: 'v2-catalog', contentType: MediaType.json, charset: false, cacheControl: CacheControl.short },
+  'tags-list': { id: 'v2-tags-list', contentType: MediaType.json, charset: false, cacheControl: CacheControl.short, miss: 'NAME_UNKNOWN' },
+  manifest: { id: 'v2-manifest-digest', charset: false, cacheControl: CacheControl.immutable, miss: 'MANIFEST_UNKNOWN' },
+  tag: { id: 'v2-manifest-tag', charset: false, cacheControl: CacheControl.short, miss: 'MANIFEST_UNKNOWN' },
+  'blob-link': { id: 'v2-blob', contentType: MediaType.octetStream, charset: false, cacheControl: CacheControl.immutable, miss: 'BLOB_UNKNOWN' },
+  referrers: { id: 'v2-referrers', contentType: MediaType.ociIndex, charset: false, cacheControl: CacheControl.short, miss: 'EMPTY_REFERRERS' },
+  // The pages: documents, with the indexes' short cache and a same-origin CSP.
+  home: { id: 'page-home', contentType: 'text/html', charset: true, cacheControl: CacheControl.short, headers: pageHeaders },
+  page: { id: 'page', contentType: 'text/html', charset: true, cacheControl: CacheControl.short, headers: pageHeaders },
+  'page-asset': { id: 'page-asset', types: pageAssetTypes, charset: true, cacheControl: CacheControl.short, headers: pageHeaders },
+}
 
-/** The repository file whose presence means a /v2/ repository exists (`$1` is the repository). */
-export const repoMarker = '/v2/$1/_tags.json'
-
-/** Every route a site serves, discovery first, then /v2/. Anything else is 404. */
-export function siteRoutes(options: { v2: boolean }): Route[] {
-  const discovery: Route[] = [
-    { id: 'ref-engines', pattern: '^/\\.well-known/oci-host-ref-engines$', pathGlob: '/.well-known/oci-host-ref-engines', files: ['/.well-known/oci-host-ref-engines'], contentType: MediaType.refEngines, charset: true, cacheControl: CacheControl.short, v2: false },
-    { id: 'oci-index', pattern: '^/oci-index/(.+)$', pathGlob: '/oci-index/*', files: ['/oci-index/$1'], contentType: MediaType.ociIndex, charset: true, cacheControl: CacheControl.short, v2: false },
-    { id: 'oci-cas', pattern: '^/oci-cas/(sha256|sha512)/([0-9a-f]{2})/([0-9a-f]{64,128})$', pathGlob: '/oci-cas/*', files: ['/oci-cas/$1/$2/$3'], contentType: MediaType.octetStream, charset: false, cacheControl: CacheControl.immutable, v2: false },
-  ]
-  if (!options.v2) return discovery
-  const v2: Route[] = [
-    { id: 'v2-base', pattern: '^/v2/?$', files: ['/v2/_base.json'], contentType: MediaType.json, charset: false, cacheControl: CacheControl.short, v2: true },
-    { id: 'v2-catalog', pattern: '^/v2/_catalog$', files: ['/v2/_catalog.json'], contentType: MediaType.json, charset: false, cacheControl: CacheControl.short, v2: true },
-    { id: 'v2-tags-list', pattern: '^/v2/(.+)/tags/list$', files: ['/v2/$1/_tags.json'], contentType: MediaType.json, charset: false, cacheControl: CacheControl.short, v2: true, miss: 'NAME_UNKNOWN' },
-    { id: 'v2-manifest-digest', pattern: `^/v2/(.+)/manifests/${ALG}:([0-9a-f]{64,128})$`, files: manifestFiles('/v2/$1/_manifests/$2/$3'), charset: false, cacheControl: CacheControl.immutable, digest: { captures: '$2:$3' }, v2: true, miss: 'MANIFEST_UNKNOWN' },
-    { id: 'v2-manifest-tag', pattern: `^/v2/(.+)/manifests/(${TAG})$`, files: manifestFiles('/v2/$1/_tags/$2'), charset: false, cacheControl: CacheControl.short, v2: true, miss: 'MANIFEST_UNKNOWN' },
-    { id: 'v2-blob', pattern: `^/v2/(.+)/blobs/${ALG}:([0-9a-f]{2})([0-9a-f]{62,126})$`, files: ['/oci-cas/$2/$3/$3$4'], contentType: MediaType.octetStream, charset: false, cacheControl: CacheControl.immutable, digest: { captures: '$2:$3$4' }, v2: true, miss: 'BLOB_UNKNOWN' },
-    { id: 'v2-referrers', pattern: `^/v2/(.+)/referrers/${ALG}:([0-9a-f]{64,128})$`, files: ['/v2/$1/_referrers/$2/$3.json'], contentType: MediaType.ociIndex, charset: false, cacheControl: CacheControl.short, v2: true, miss: 'EMPTY_REFERRERS' },
-  ]
-  return [...discovery, ...v2]
+/** Every route a site serves, discovery first, then /v2/, then the pages (unless `html` is false). Anything else is 404. */
+export function siteRoutes(options: { v2: boolean; html?: boolean }): Route[] {
+  return requestPatterns
+    .filter((p) => (options.v2 || !p.v2) && (options.html !== false || !p.html))
+    .map((p) => ({
+      ...serving[p.kind],
+      pattern: p.pattern,
+      files: p.files,
+      v2: p.v2,
+      repo: p.repo,
+      ...(p.glob !== undefined ? { pathGlob: p.glob } : {}),
+      ...(p.digest !== undefined ? { digest: { captures: p.digest } } : {}),
+    }))
 }
 
 /** Substitute `$1`… in a template with regex captures. */

@@ -5,7 +5,8 @@ import { serveDefaults } from '../../defaults.js'
 import { OcisiteError } from '../../errors.js'
 import { resolveRequest } from './route-resolver.js'
 import { siteRoutes } from './routes.js'
-import { SiteLayout, SitePaths } from '../map.js'
+import { pathOf } from '../map.js'
+import { SitePaths } from '../site-paths.js'
 
 
 /** One request answered by the preview server. */
@@ -75,10 +76,11 @@ function reportRequests(server: Server, onRequest: (request: ServedRequest) => v
 /** Preview a built site with http-server, answering with the same routes and headers as the nginx config. */
 export async function serve(options: ServeOptions = {}): Promise<RunningServer> {
   const site = new SitePaths(options.dir ?? serveDefaults.dir)
-  if (!(await fs.stat(site.abs(SiteLayout.wellKnown)).catch(() => undefined))) {
-    throw new OcisiteError('INPUT_NOT_FOUND', `${site.root}: not a built site (no ${SiteLayout.wellKnown}); run ocisite build first`, { file: site.root })
+  const wellKnown = pathOf({ kind: 'well-known' })
+  if (!(await fs.stat(site.abs(wellKnown)).catch(() => undefined))) {
+    throw new OcisiteError('INPUT_NOT_FOUND', `${site.root}: not a built site (no ${wellKnown}); run ocisite build first`, { file: site.root })
   }
-  const v2 = !!(await fs.stat(site.abs(SiteLayout.v2Base)).catch(() => undefined))
+  const v2 = !!(await fs.stat(site.abs(pathOf({ kind: 'v2-base' }))).catch(() => undefined))
   const routes = siteRoutes({ v2 })
   const server = httpServer.createServer({
     root: site.root,

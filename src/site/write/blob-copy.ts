@@ -9,7 +9,8 @@ import type { Descriptor } from '../../oci/descriptor.js'
 import { parseDigest } from '../../oci/digest.js'
 import { MediaType } from '../../oci/media-types.js'
 import type { PlannedBlob, SitePlan } from '../plan/plan.js'
-import { SiteLayout, type SitePaths } from '../map.js'
+import { pathOf } from '../map.js'
+import type { SitePaths } from '../site-paths.js'
 import { removeEmptyParents } from './site-state.js'
 import { siteBlobMissing } from './site-store.js'
 import type { V2Tree } from './v2.js'
@@ -118,7 +119,7 @@ export async function copyIntoSite(site: SitePaths, store: Storage & Deleter, ba
     // Each shard directory once: thousands of blobs share one.
     const dirs = new Map<string, string>()
     for (const digest of touched) {
-      const rel = SiteLayout.blob(parseDigest(digest))
+      const rel = pathOf({ kind: 'blob', digest: parseDigest(digest) })
       dirs.set(rel.slice(0, rel.lastIndexOf('/')), rel)
     }
     for (const rel of dirs.values()) await removeEmptyParents(site, rel)

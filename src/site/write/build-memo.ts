@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url'
 import { isRacy, stampAt, writeFileAtomic, type FileStamp } from '../../fs/atomic.js'
 import type { VerifyCache } from '../../content/verify-cache.js'
 import type { LayoutInput } from '../plan/inputs.js'
-import { SiteLayout, type SitePaths } from '../map.js'
+import { pathOf, type StateName } from '../map.js'
+import type { SitePaths } from '../site-paths.js'
 import { pushAll } from '../../arrays.js'
 
 /** The format written into the memo file; any other is ignored (it only costs a full build). */
@@ -42,9 +43,9 @@ export interface BuildRequest {
  * vouches for), taken before it plans: a file changed while it plans then no longer matches.
  * Undefined for inputs a memo cannot cover (archives are extracted afresh each time).
  */
-export function buildRequest(settings: { host: string; baseUrl: string | undefined; v2: boolean; headersFile: boolean }, inputs: LayoutInput[]): BuildRequest | undefined {
+export function buildRequest(settings: { host: string; baseUrl: string | undefined; v2: boolean; headersFile: boolean; html: boolean }, inputs: LayoutInput[]): BuildRequest | undefined {
   if (inputs.some((i) => i.layout.fromArchive)) return undefined
-  const key = JSON.stringify([FORMAT, settings.host, settings.baseUrl ?? null, settings.v2, settings.headersFile, inputs.map((i) => [i.layout.paths.root, i.imagePath, i.tags, i.searched])])
+  const key = JSON.stringify([FORMAT, settings.host, settings.baseUrl ?? null, settings.v2, settings.headersFile, settings.html, inputs.map((i) => [i.layout.paths.root, i.imagePath, i.tags, i.searched])])
   const files: string[] = []
   for (const { layout } of inputs) {
     const blobs = layout.paths.blobsDir()
@@ -62,7 +63,7 @@ export function buildRequest(settings: { host: string; baseUrl: string | undefin
 }
 
 /** ocisite's own files in the site that a build reads or writes, besides the verify cache's. */
-const stateFiles = [SiteLayout.ownedRecord, SiteLayout.published, SiteLayout.unreferenced, SiteLayout.verifyCache]
+const stateFiles = (['owned', 'published', 'unreferenced', 'verified'] satisfies StateName[]).map((name) => pathOf({ kind: 'state', name }))
 
 interface MemoDoc<R> {
   format: string
@@ -91,7 +92,7 @@ interface MemoDoc<R> {
  * tick as the stamp could go unseen, as git's index rule has it).
  */
 export const BuildMemo = {
-  file: (site: SitePaths) => site.abs(SiteLayout.buildMemo),
+  file: (site: SitePaths) => site.abs(pathOf({ kind: 'state', name: 'build-memo' })),
 
   /** The remembered result, when nothing the last build depended on has changed. */
   async check<R>(site: SitePaths, request: BuildRequest, cache: VerifyCache): Promise<{ result: R; warnings: string[] } | undefined> {

@@ -2,12 +2,13 @@ import { canonicalBytes } from '../../oci/json.js'
 import type { Descriptor } from '../../oci/descriptor.js'
 import { MediaType } from '../../oci/media-types.js'
 import type { SitePlan } from '../plan/plan.js'
-import { SiteLayout } from '../map.js'
+import type { Digest } from '../../oci/digest.js'
+import { engineUris, pathOf } from '../map.js'
 
-/** Files a build writes besides blobs: bytes to write, or hard links into the CAS (no bytes twice). */
+/** Files a build writes besides blobs: bytes to write, or hard links to the blob they are (no bytes twice). */
 export interface SiteFiles {
   files: Map<string, Buffer>
-  links: Map<string, string>
+  links: Map<string, Digest>
 }
 
 /** The URI templates a site advertises. */
@@ -20,8 +21,8 @@ export interface EngineTemplates {
 export function engineTemplates(baseUrl: string | undefined): EngineTemplates {
   const base = baseUrl ?? ''
   return {
-    refEngine: { protocol: 'oci-index-template-v1', uri: `${base}/oci-index/{path}` },
-    casEngine: { protocol: 'oci-cas-template-v1', uri: `${base}/oci-cas/{algorithm}/{encoded:2}/{encoded}` },
+    refEngine: { protocol: 'oci-index-template-v1', uri: `${base}${engineUris.index}` },
+    casEngine: { protocol: 'oci-cas-template-v1', uri: `${base}${engineUris.cas}` },
   }
 }
 
@@ -30,8 +31,8 @@ export function discoveryDocuments(plan: SitePlan, templates: EngineTemplates): 
   const indexes = new Map<string, Buffer>()
   for (const image of plan.images) {
     const manifests: Descriptor[] = image.tags.map((t) => ({ ...t.entry, casEngines: [templates.casEngine] }))
-    indexes.set(SiteLayout.index(image.path), canonicalBytes({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }))
+    indexes.set(pathOf({ kind: 'index', repo: image.path }), canonicalBytes({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests }))
   }
   const wellKnown = canonicalBytes({ refEngines: [templates.refEngine], casEngines: [templates.casEngine] })
-  return { indexes: { files: indexes, links: new Map() }, wellKnown: { files: new Map([[SiteLayout.wellKnown, wellKnown]]), links: new Map() } }
+  return { indexes: { files: indexes, links: new Map() }, wellKnown: { files: new Map([[pathOf({ kind: 'well-known' }), wellKnown]]), links: new Map() } }
 }

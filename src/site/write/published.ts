@@ -5,7 +5,11 @@ import { parseDescriptor, type Descriptor } from '../../oci/descriptor.js'
 import { parseDigest } from '../../oci/digest.js'
 import { canonicalBytes } from '../../oci/json.js'
 import type { ProgressListener } from '../progress.js'
-import { SiteLayout, type SitePaths } from '../map.js'
+import type { ImageSummary } from '../facts/image-summary.js'
+import { pathOf } from '../map.js'
+import type { SitePaths } from '../site-paths.js'
+
+const PUBLISHED = pathOf({ kind: 'state', name: 'published' })
 
 /** How a site was built: what `add` and `rm` keep when they rewrite its documents. */
 export interface SiteSettings {
@@ -13,6 +17,8 @@ export interface SiteSettings {
   baseUrl?: string
   v2: boolean
   headersFile: boolean
+  /** Write the HTML pages (absent in a record made before pages existed: true). */
+  html?: boolean
 }
 
 /** One image as the site publishes it: its tags (the oci-index entries) and the referrers riding along. */
@@ -20,6 +26,8 @@ export interface PublishedImage {
   path: string
   tags: Array<{ tag: string; entry: Descriptor }>
   referrers: Array<{ subject: string; manifests: Descriptor[] }>
+  /** What its pages say of it (tag count, newest tag, size, last change), when the site has pages. */
+  summary?: ImageSummary
 }
 
 /**
@@ -37,9 +45,10 @@ export interface Published {
 export async function savePublished(site: SitePaths, published: Published): Promise<void> {
   const settings: Record<string, unknown> = { host: published.settings.host, v2: published.settings.v2, headersFile: published.settings.headersFile }
   if (published.settings.baseUrl !== undefined) settings.baseUrl = published.settings.baseUrl
+  if (published.settings.html === false) settings.html = false
   // A site with nothing waiting records no "pending" at all (as sites did before it existed).
   const bytes = canonicalBytes({ version: 1, settings, images: published.images, ...(published.pending.length > 0 ? { pending: published.pending } : {}) })
-  const file = site.abs(SiteLayout.published)
+  const file = site.abs(PUBLISHED)
   const current = await fs.readFile(file).catch(() => undefined)
   if (current?.equals(bytes)) return
   await writeFileAtomic(file, bytes)
@@ -47,10 +56,10 @@ export async function savePublished(site: SitePaths, published: Published): Prom
 
 /** Read a site's record of what it publishes; a directory without one is not a site `add` can update. */
 export async function loadPublished(site: SitePaths): Promise<Published> {
-  const file = site.abs(SiteLayout.published)
+  const file = site.abs(PUBLISHED)
   const bytes = await fs.readFile(file).catch((err: NodeJS.ErrnoException) => {
     if (err.code === 'ENOENT') {
-      throw new OcisiteError('NOT_A_SITE', `${site.root} is not a site ocisite can update (no ${SiteLayout.published}); make it with ocisite build first`, { file })
+      throw new OcisiteError('NOT_A_SITE', `${site.root} is not a site ocisite can update (no ${PUBLISHED}); make it with ocisite build first`, { file })
     }
     throw err
   })
@@ -63,7 +72,7 @@ export async function loadPublished(site: SitePaths): Promise<Published> {
   }
   if (doc?.version !== 1) throw bad('not a version-1 site record')
   const s = doc.settings as Record<string, unknown> | undefined
-  if (!s || typeof s.host !== 'string' || typeof s.v2 !== 'boolean' || typeof s.headersFile !== 'boolean' || (s.baseUrl !== undefined && typeof s.baseUrl !== 'string')) throw bad('settings are invalid')
+  if (!s || typeof s.host !== 'string' || typeof s.v2 !== 'boolean' || typeof s.headersFile !== 'boolean' || (s.baseUrl !== undefined && typeof s.baseUrl !== 'string') || (s.html !== undefined && typeof s.html !== 'boolean')) throw bad('settings are invalid')
   if (!Array.isArray(doc.images)) throw bad('"images" is not an array')
   const images = doc.images.map((raw: unknown, i): PublishedImage => {
     const img = raw as Record<string, unknown>
@@ -80,6 +89,7 @@ export async function loadPublished(site: SitePaths): Promise<Published> {
         parseDigest(r.subject, `${file} images[${i}].referrers[${j}]`)
         return { subject: r.subject, manifests: r.manifests.map((m, k) => { const { parsedDigest: _, ...d } = parseDescriptor(m, `${file} images[${i}].referrers[${j}][${k}]`); return d }) }
       }),
+      ...(summaryOf(img.summary) ? { summary: summaryOf(img.summary)! } : {}),
     }
   })
   if (doc.pending !== undefined && !Array.isArray(doc.pending)) throw bad('"pending" is not an array')
@@ -89,7 +99,17 @@ export async function loadPublished(site: SitePaths): Promise<Published> {
   })
   const settings: SiteSettings = { host: s.host, v2: s.v2, headersFile: s.headersFile }
   if (typeof s.baseUrl === 'string') settings.baseUrl = s.baseUrl
+  if (s.html === false) settings.html = false
   return { settings, images, pending }
+}
+
+/** A recorded summary, if it is one (a damaged one only costs rendering that image's pages again). */
+function summaryOf(raw: unknown): ImageSummary | undefined {
+  const s = raw as Record<string, unknown> | undefined
+  const count = (v: unknown) => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0
+  if (typeof s !== 'object' || s === null || !count(s.tags) || !count(s.size) || !count(s.pages) || (s.pages as number) < 1) return undefined
+  if ((s.newest !== undefined && typeof s.newest !== 'string') || (s.lastChange !== undefined && typeof s.lastChange !== 'string')) return undefined
+  return { tags: s.tags as number, ...(typeof s.newest === 'string' ? { newest: s.newest } : {}), size: s.size as number, ...(typeof s.lastChange === 'string' ? { lastChange: s.lastChange } : {}), pages: s.pages as number }
 }
 
 /**

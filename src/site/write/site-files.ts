@@ -2,7 +2,7 @@ import { readSmall } from '../../fs/atomic.js'
 import { discoveryDocuments, engineTemplates, type SiteFiles } from './documents.js'
 import { renderHeadersFile } from '../serve/headers-file.js'
 import type { SitePlan } from '../plan/plan.js'
-import { SiteLayout } from '../map.js'
+import { deleteRank, entryOf, pathOf, phaseOf, type SiteEntry } from '../map.js'
 import { v2Tree, type V2Tree } from './v2.js'
 
 /** The settings that shape a site's documents. */
@@ -10,22 +10,51 @@ export interface DocumentSettings {
   baseUrl: string | undefined
   v2: boolean
   headersFile: boolean
+  /** Write the HTML pages (their documents come from pages/pages.ts, after everything they show). */
+  html?: boolean
 }
 
-/** A plan's documents in dependency order (what a document names is written before it), and its /v2/ tree. */
-export function siteDocuments(plan: SitePlan, settings: DocumentSettings): { documents: SiteFiles[]; v2: V2Tree | undefined } {
+/**
+ * A plan's documents in groups, one per publishing phase of the site map, in order (what a
+ * document names is written before it), and its /v2/ tree.
+ */
+export function siteDocuments(plan: SitePlan, settings: DocumentSettings, pages: SiteFiles[] = []): { documents: SiteFiles[]; v2: V2Tree | undefined } {
   const discovery = discoveryDocuments(plan, engineTemplates(settings.baseUrl))
   const v2: V2Tree | undefined = settings.v2 ? v2Tree(plan) : undefined
-  const documents: SiteFiles[] = [...(v2 ? [v2, v2.siteWide] : []), discovery.indexes, discovery.wellKnown]
-  if (settings.headersFile) documents.push({ files: new Map([[SiteLayout.headersFile, Buffer.from(renderHeadersFile())]]), links: new Map() })
-  return { documents, v2 }
+  // The HTML pages (`pages`) fall in their own phases: after the indexes, before the well-known document.
+  const documents: SiteFiles[] = [...(v2 ? [v2, v2.siteWide] : []), discovery.indexes, ...pages, discovery.wellKnown]
+  if (settings.headersFile) documents.push({ files: new Map([[pathOf({ kind: 'headers' }), Buffer.from(renderHeadersFile({ html: settings.html }))]]), links: new Map() })
+  return { documents: byPhase(documents), v2 }
+}
+
+/** What a file ocisite writes is; every name it writes comes from the map, so it reads back. */
+function siteEntry(rel: string): SiteEntry {
+  const entry = entryOf(rel)
+  if (!entry) throw new Error(`${rel}: not a name of the site map`)
+  return entry
+}
+
+/** Documents regrouped by publishing phase, in order. */
+function byPhase(groups: SiteFiles[]): SiteFiles[] {
+  const phases = new Map<number, SiteFiles>()
+  const groupOf = (rel: string) => {
+    const phase = phaseOf(siteEntry(rel))
+    let g = phases.get(phase)
+    if (!g) phases.set(phase, (g = { files: new Map(), links: new Map() }))
+    return g
+  }
+  for (const g of groups) {
+    for (const [rel, digest] of g.links) groupOf(rel).links.set(rel, digest)
+    for (const [rel, bytes] of g.files) groupOf(rel).files.set(rel, bytes)
+  }
+  return [...phases].sort(([a], [b]) => a - b).map(([, g]) => g)
 }
 
 /** Every file a site publishing `plan` owns: the plan's blobs, the generated ones, and every document and link. */
 export function expectedFiles(plan: SitePlan, v2: V2Tree | undefined, documents: SiteFiles[]): Set<string> {
   const expected = new Set<string>()
-  for (const b of plan.blobs) expected.add(SiteLayout.blob(b.digest))
-  for (const b of v2?.blobs ?? []) expected.add(SiteLayout.blob(b.digest))
+  for (const b of plan.blobs) expected.add(pathOf({ kind: 'blob', digest: b.digest }))
+  for (const b of v2?.blobs ?? []) expected.add(pathOf({ kind: 'blob', digest: b.digest }))
   for (const d of documents) {
     for (const rel of d.links.keys()) expected.add(rel)
     for (const rel of d.files.keys()) expected.add(rel)
@@ -33,13 +62,9 @@ export function expectedFiles(plan: SitePlan, v2: V2Tree | undefined, documents:
   return expected
 }
 
-/** The order deletes go in: documents and links before the blobs they point at. */
-export function deleteRank(rel: string): number {
-  if (rel === SiteLayout.wellKnown || rel === SiteLayout.headersFile) return 0
-  if (rel.startsWith(`${SiteLayout.indexDir}/`)) return 1
-  // A repository's tag list first, then its tags and referrers lists, then the manifests they name.
-  if (rel.startsWith(`${SiteLayout.v2Dir}/`)) return rel.endsWith('/_tags.json') ? 2 : rel.includes('/_manifests/') ? 4 : 3
-  return 5 // oci-cas
+/** The order deletes go in (the site map's): documents and links before the blobs they point at; a name the map does not know goes with the blobs. */
+function rankOf(rel: string): number {
+  return deleteRank(entryOf(rel) ?? { kind: 'blob' })
 }
 
 /**
@@ -48,11 +73,12 @@ export function deleteRank(rel: string): number {
  * need it) the blobs nothing publishes any more. The rest is stale, in delete order.
  */
 export function ownedAfter(recorded: ReadonlySet<string>, expected: ReadonlySet<string>, keepBlobs: boolean): { owned: Set<string>; kept: string[]; stale: string[] } {
-  const kept = keepBlobs ? [...recorded].filter((rel) => !expected.has(rel) && deleteRank(rel) === 5) : []
+  const kept = keepBlobs ? [...recorded].filter((rel) => !expected.has(rel) && entryOf(rel)?.kind === 'blob') : []
   const owned = new Set(expected)
   for (const rel of kept) owned.add(rel)
-  const stale = [...recorded].filter((rel) => !owned.has(rel)).sort((a, b) => deleteRank(a) - deleteRank(b) || (a < b ? -1 : 1))
-  return { owned, kept, stale }
+  const stale = [...recorded].filter((rel) => !owned.has(rel)).map((rel) => ({ rel, rank: rankOf(rel) }))
+  stale.sort((a, b) => a.rank - b.rank || (a.rel < b.rel ? -1 : 1))
+  return { owned, kept, stale: stale.map((s) => s.rel) }
 }
 
 /** A document's current bytes, when it still has the size it was seen with (else undefined: it is rewritten). */

@@ -6,7 +6,10 @@ import lockfile from 'proper-lockfile'
 import { OcisiteError } from '../../errors.js'
 import { isTempName, writeFileAtomic } from '../../fs/atomic.js'
 import { canonicalBytes } from '../../oci/json.js'
-import { SiteLayout, type SitePaths } from '../map.js'
+import { pathOf, siteDirs } from '../map.js'
+import type { SitePaths } from '../site-paths.js'
+
+const OWNED = pathOf({ kind: 'state', name: 'owned' })
 
 /**
  * One of ocisite's state files, parsed: undefined when it cannot be read (none yet), and `doc`
@@ -36,11 +39,11 @@ export class OwnedRecord {
   ) {}
 
   static async load(site: SitePaths): Promise<OwnedRecord> {
-    const state = await readStateJson(site.abs(SiteLayout.ownedRecord))
+    const state = await readStateJson(site.abs(OWNED))
     if (!state) return new OwnedRecord(site, new Set(), undefined)
     const files = (state.doc as { files?: unknown } | undefined)?.files
     if (!Array.isArray(files) || files.some((f) => typeof f !== 'string')) {
-      throw new OcisiteError('STATE_INVALID', `${site.abs(SiteLayout.ownedRecord)}: not a record of owned files; move it away and rebuild with --force`, { file: site.abs(SiteLayout.ownedRecord) })
+      throw new OcisiteError('STATE_INVALID', `${site.abs(OWNED)}: not a record of owned files; move it away and rebuild with --force`, { file: site.abs(OWNED) })
     }
     return new OwnedRecord(site, new Set(files as string[]), new Set(files as string[]))
   }
@@ -49,8 +52,8 @@ export class OwnedRecord {
     const sorted = [...new Set(files)].sort()
     // What is on disk already (a no-op rebuild): nothing to write.
     if (this.written && sorted.length === this.written.size && sorted.every((f) => this.written!.has(f))) return
-    await this.site.parentDir(SiteLayout.ownedRecord)
-    await writeFileAtomic(this.site.abs(SiteLayout.ownedRecord), canonicalBytes({ files: sorted }))
+    await this.site.parentDir(OWNED)
+    await writeFileAtomic(this.site.abs(OWNED), canonicalBytes({ files: sorted }))
     this.written = new Set(sorted)
   }
 }
@@ -61,7 +64,7 @@ export class OwnedRecord {
  */
 export const UnreferencedBlobs = {
   async load(site: SitePaths): Promise<Map<string, number>> {
-    const file = site.abs(SiteLayout.unreferenced)
+    const file = site.abs(pathOf({ kind: 'state', name: 'unreferenced' }))
     const state = await readStateJson(file)
     if (!state) return new Map()
     const blobs = (state.doc as { blobs?: unknown } | undefined)?.blobs
@@ -72,7 +75,7 @@ export const UnreferencedBlobs = {
   },
 
   async save(site: SitePaths, since: Map<string, number>): Promise<void> {
-    const file = site.abs(SiteLayout.unreferenced)
+    const file = site.abs(pathOf({ kind: 'state', name: 'unreferenced' }))
     const bytes = canonicalBytes({ blobs: Object.fromEntries([...since].sort(([a], [b]) => (a < b ? -1 : 1)).map(([rel, t]) => [rel, new Date(t).toISOString()])) })
     const current = await fs.readFile(file).catch(() => undefined)
     if (current?.equals(bytes)) return
@@ -110,7 +113,7 @@ export async function removeTempFiles(site: SitePaths): Promise<number> {
       }
     }
   }
-  for (const dir of [SiteLayout.casDir, SiteLayout.indexDir, SiteLayout.v2Dir, '.well-known', SiteLayout.stateDir]) {
+  for (const dir of Object.values(siteDirs)) {
     const st = await fs.lstat(site.abs(dir)).catch(() => undefined)
     if (st?.isDirectory()) await walk(dir)
   }
@@ -217,8 +220,9 @@ const OWNERLESS_MS = 5_000
  * is taken over when it goes stale, as it stops being refreshed.
  */
 export async function lockSite(site: SitePaths, options: LockOptions): Promise<SiteLock> {
-  await site.parentDir(SiteLayout.lock)
-  const file = site.abs(SiteLayout.lock)
+  const lock = pathOf({ kind: 'state', name: 'lock' })
+  await site.parentDir(lock)
+  const file = site.abs(lock)
   const lockDir = `${file}.d`
   let compromised: Error | undefined
   // A dead holder on this machine is taken over at once (breakDeadLock); `stale` only matters for
@@ -296,6 +300,6 @@ export async function checkOut(out: string, inputs: string[], force: boolean): P
   // One snapshot decides: a build creates .ocisite/ before anything else, so a directory another
   // build is just starting on is either still empty or already a site, never something between.
   const entries = await fs.readdir(real, { withFileTypes: true })
-  if (entries.length === 0 || entries.some((e) => e.name === SiteLayout.stateDir && e.isDirectory())) return
-  throw refuse(`is not empty and is not an ocisite site (no ${SiteLayout.stateDir}/); pass --force to publish into it (ocisite never deletes files it did not write)`)
+  if (entries.length === 0 || entries.some((e) => e.name === siteDirs.state && e.isDirectory())) return
+  throw refuse(`is not empty and is not an ocisite site (no ${siteDirs.state}/); pass --force to publish into it (ocisite never deletes files it did not write)`)
 }

@@ -2,7 +2,8 @@ import { FileStore, type HashStats } from '../../content/file-store.js'
 import { VerifyCache } from '../../content/verify-cache.js'
 import { OcisiteError } from '../../errors.js'
 import { parseDigest } from '../../oci/digest.js'
-import { SiteLayout, type SitePaths } from '../map.js'
+import { pathOf } from '../map.js'
+import type { SitePaths } from '../site-paths.js'
 
 /**
  * The site's own store: `oci-cas`, each shard directory checked before a blob is written in it.
@@ -12,12 +13,12 @@ import { SiteLayout, type SitePaths } from '../map.js'
 export function siteStore(site: SitePaths, cache = VerifyCache.inMemory(), stats?: HashStats): FileStore {
   return new FileStore({
     label: site.root,
-    blobPath: (d) => site.abs(SiteLayout.blob(d)),
-    prepare: (d) => site.parentDir(SiteLayout.blob(d)).then(() => undefined),
+    blobPath: (digest) => site.abs(pathOf({ kind: 'blob', digest })),
+    prepare: (digest) => site.parentDir(pathOf({ kind: 'blob', digest })).then(() => undefined),
     cache,
     ...(stats ? { stats } : {}),
     missing: (desc) => {
-      const rel = SiteLayout.blob(parseDigest(desc.digest, site.root))
+      const rel = pathOf({ kind: 'blob', digest: parseDigest(desc.digest, site.root) })
       return new OcisiteError('BLOB_MISSING', `${site.root}: blob ${desc.digest} that the site publishes is missing (${rel}); rebuild the site from its inputs`, { digest: desc.digest, file: site.abs(rel) })
     },
   })

@@ -4,7 +4,7 @@ import { MediaType, manifestKindOf } from '../../oci/media-types.js'
 import { canonicalBytes } from '../../oci/json.js'
 import type { SiteFiles } from './documents.js'
 import type { SitePlan } from '../plan/plan.js'
-import { SiteLayout } from '../map.js'
+import { pathOf } from '../map.js'
 
 /** The /v2/ tree: per-repository files and links into the CAS, site-wide files, and the blobs it generates. */
 export interface V2Tree extends SiteFiles {
@@ -20,25 +20,24 @@ export interface V2Tree extends SiteFiles {
  */
 export function v2Tree(plan: SitePlan): V2Tree {
   const files = new Map<string, Buffer>()
-  const links = new Map<string, string>()
+  const links = new Map<string, Digest>()
   const blobs: V2Tree['blobs'] = []
   const siteWide = new Map<string, Buffer>([
-    [SiteLayout.v2Base, Buffer.from('{}')],
-    [SiteLayout.v2Catalog, canonicalBytes({ repositories: plan.images.map((i) => i.path) })],
+    [pathOf({ kind: 'v2-base' }), Buffer.from('{}')],
+    [pathOf({ kind: 'catalog' }), canonicalBytes({ repositories: plan.images.map((i) => i.path) })],
   ])
 
   for (const image of plan.images) {
     const repo = image.path
-    for (const m of image.manifests) links.set(SiteLayout.v2Manifest(repo, m.digest, m.kind), SiteLayout.blob(m.digest))
+    for (const m of image.manifests) links.set(pathOf({ kind: 'manifest', repo, digest: m.digest, manifestKind: m.kind }), m.digest)
     const listed: string[] = []
     for (const t of image.tags) {
-      const kind = manifestKindOf(t.entry.mediaType)
-      if (!kind) continue // an opaque artifact blob tagged directly is discoverable, but it is not a manifest
-      const digest = parseDigest(t.entry.digest)
-      links.set(SiteLayout.v2Tag(repo, t.tag, kind), SiteLayout.blob(digest))
+      const manifestKind = manifestKindOf(t.entry.mediaType)
+      if (!manifestKind) continue // an opaque artifact blob tagged directly is discoverable, but it is not a manifest
+      links.set(pathOf({ kind: 'tag', repo, tag: t.tag, manifestKind }), parseDigest(t.entry.digest))
       listed.push(t.tag)
     }
-    files.set(SiteLayout.v2TagsList(repo), canonicalBytes({ name: repo, tags: listed }))
+    files.set(pathOf({ kind: 'tags-list', repo }), canonicalBytes({ name: repo, tags: listed }))
 
     // Referrers: one index per subject, served by the referrers API and the sha256-<hex> fallback tag.
     for (const [subject, referrers] of image.referrers) {
@@ -46,11 +45,10 @@ export function v2Tree(plan: SitePlan): V2Tree {
       const digest = parseDigest(digestOf(bytes))
       const subjectDigest = parseDigest(subject)
       blobs.push({ digest, bytes })
-      const blob = SiteLayout.blob(digest)
-      links.set(SiteLayout.v2Referrers(repo, subjectDigest), blob)
-      links.set(SiteLayout.v2Manifest(repo, digest, 'oci-index'), blob)
+      links.set(pathOf({ kind: 'referrers', repo, digest: subjectDigest }), digest)
+      links.set(pathOf({ kind: 'manifest', repo, digest, manifestKind: 'oci-index' }), digest)
       const fallback = `${subjectDigest.algorithm}-${subjectDigest.encoded}`
-      links.set(SiteLayout.v2Tag(repo, fallback, 'oci-index'), blob)
+      links.set(pathOf({ kind: 'tag', repo, tag: fallback, manifestKind: 'oci-index' }), digest)
     }
   }
   return { files, links, blobs, siteWide: { files: siteWide, links: new Map() } }

@@ -1,0 +1,139 @@
+import { promises as fs } from 'node:fs'
+import path from 'node:path'
+import { OcisiteError } from '../../errors.js'
+import { createDigester, digestOf } from '../../oci/digest.js'
+import { httpGet, readCapped, type HttpOptions } from '../../http/client.js'
+import { hashFile } from '../../content/ingest/verify.js'
+import { loadPublished, type Published } from '../write/published.js'
+import { resolveRequest } from '../serve/route-resolver.js'
+import { siteRoutes } from '../serve/routes.js'
+import { entryOf, pathOf, siteDirs, urlOf } from '../map.js'
+import { SitePaths } from '../site-paths.js'
+
+// How the audit commands (verify, ls, inspect) read a site: a live URL over HTTP, or a site
+// directory answered exactly as `serve` and the generated nginx config would answer. One
+// transport, so every command sees the same site whatever the source.
+
+/** One answer, however it was obtained. */
+export interface Answer {
+  status: number
+  headers: Record<string, string>
+  /** The body whole (documents), capped. */
+  bytes(limit: number): Promise<Buffer>
+  /** The body's size and digest, streamed. */
+  hash(algorithm: 'sha256' | 'sha512'): Promise<{ size: number; hex: string }>
+  discard(): void
+}
+
+/** How requests reach the site: over HTTP, or straight from a directory through the route table. */
+export interface Transport {
+  /** The well-known document's URL; every other URL is resolved against it. */
+  wellKnown: string
+  display(url: string): string
+  request(url: string, method: 'GET' | 'HEAD', accept?: string): Promise<Answer>
+}
+
+export function httpTransport(target: string, opts: HttpOptions): Transport {
+  const wellKnown = new URL(urlOf({ kind: 'well-known' }), target).toString()
+  return {
+    wellKnown,
+    display: (url) => url,
+    async request(url, method, accept = '*/*') {
+      const res = await httpGet(url, accept, opts, method).catch((err: unknown) => {
+        // verify has no --protocol: the scheme to change is the URL's.
+        if (!(err instanceof OcisiteError && err.context.plainHttp)) throw err
+        const plain = new URL(url)
+        const port = plain.port || '443'
+        plain.protocol = 'http:'
+        plain.port = port
+        throw new OcisiteError('NETWORK', `${method} ${url}: the server speaks plain HTTP, not HTTPS (verify ${plain.origin} instead)`, err.context, { cause: err })
+      })
+      const headers: Record<string, string> = {}
+      for (const [k, v] of Object.entries(res.headers)) if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(', ') : v
+      return {
+        status: res.status,
+        headers,
+        bytes: (limit) => readCapped(res, limit, () => `GET ${url}: over ${limit} bytes`),
+        async hash(algorithm) {
+          const h = createDigester(algorithm)
+          let size = 0
+          for await (const c of res.body) {
+            size += c.byteLength
+            h.update(c)
+          }
+          return { size, hex: h.digest('hex') }
+        },
+        discard: () => res.body.destroy(),
+      }
+    },
+  }
+}
+
+/** Answers from a site directory exactly as `serve` and the generated nginx config give them. */
+export function directoryTransport(site: SitePaths, v2: boolean): Transport {
+  const routes = siteRoutes({ v2 })
+  const origin = 'http://site.invalid'
+  return {
+    wellKnown: `${origin}${urlOf({ kind: 'well-known' })}`,
+    display: (url) => (url.startsWith(origin) ? url.slice(origin.length) : url),
+    async request(url) {
+      const u = new URL(url)
+      const r = await resolveRequest(site, routes, `${u.pathname}${u.search}`)
+      const lower = (h: Record<string, string>) => Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]))
+      if (r.kind === 'body') {
+        const body = Buffer.from(r.body)
+        return { status: r.status, headers: { ...lower(r.headers), 'content-length': String(body.byteLength) }, bytes: async () => body, hash: async (a) => ({ size: body.byteLength, hex: digestOf(body, a).split(':')[1]! }), discard: () => undefined }
+      }
+      const file = site.abs(r.file.replace(/^\/+/, ''))
+      const st = await fs.stat(file)
+      return {
+        status: 200,
+        headers: { ...lower(r.headers), 'content-length': String(st.size) },
+        async bytes(limit) {
+          if (st.size > limit) throw new OcisiteError('PROTOCOL', `${r.file}: over ${limit} bytes`)
+          return fs.readFile(file)
+        },
+        hash: (algorithm) => hashFile(file, algorithm),
+        discard: () => undefined,
+      }
+    },
+  }
+}
+
+/** A site to read: the transport, and for a directory, the site and its record (when it has one). */
+export interface OpenedSite {
+  transport: Transport
+  site?: SitePaths
+  published?: Published
+}
+
+/** Open TARGET: an `http(s)://` URL, or a site directory (relative to `cwd`). */
+export async function openTransport(target: string, options: HttpOptions & { cwd?: string }): Promise<OpenedSite> {
+  if (/^https?:\/\//i.test(target)) return { transport: httpTransport(target, options) }
+  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) {
+    throw new OcisiteError('CONFIG_INVALID', `${target}: read a bucket through its website endpoint or CDN (an http:// or https:// URL), or give a site directory`, { target })
+  }
+  const site = new SitePaths(path.resolve(options.cwd ?? process.cwd(), target))
+  const wellKnown = pathOf({ kind: 'well-known' })
+  if (!(await fs.stat(site.abs(wellKnown)).catch(() => undefined))) {
+    throw new OcisiteError('INPUT_NOT_FOUND', `${site.root}: not a built site (no ${wellKnown})`, { file: site.root })
+  }
+  const published = await loadPublished(site).catch(() => undefined)
+  const v2 = published?.settings.v2 ?? !!(await fs.stat(site.abs(pathOf({ kind: 'v2-base' }))).catch(() => undefined))
+  return { transport: directoryTransport(site, v2), site, ...(published ? { published } : {}) }
+}
+
+/** The images a site directory serves: every index file. */
+export async function listIndexFiles(site: SitePaths): Promise<string[]> {
+  const out: string[] = []
+  const walk = async (rel: string): Promise<void> => {
+    for (const e of await fs.readdir(site.abs(rel), { withFileTypes: true }).catch(() => [])) {
+      const child = `${rel}/${e.name}`
+      const entry = e.isFile() ? entryOf(child) : undefined
+      if (e.isDirectory()) await walk(child)
+      else if (entry?.kind === 'index') out.push(entry.repo)
+    }
+  }
+  await walk(siteDirs.index)
+  return out.sort()
+}
