@@ -1,9 +1,11 @@
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { mapLimit } from '../concurrency.js'
-import { parseDescriptor, type Descriptor } from '../oci/descriptor.js'
+import type { Descriptor } from '../oci/descriptor.js'
 import { digestOf } from '../oci/digest.js'
-import { parseJsonObject } from '../oci/json.js'
+import { MediaType } from '../oci/media-types.js'
+import { parseNode } from '../oci/node.js'
+import { pushAll } from '../arrays.js'
 import { walk } from '../content/graph.js'
 import { OcisiteError } from '../errors.js'
 import { planSite } from './plan/plan.js'
@@ -64,8 +66,8 @@ async function referencedOnDisk(site: SitePaths, files: Iterable<string>, known:
     if (!bytes) return
     if (entry.kind === 'index') {
       try {
-        const manifests = parseJsonObject(bytes, rel).manifests
-        if (Array.isArray(manifests)) manifests.forEach((m, i) => roots.push(parseDescriptor(m, `${rel} manifests[${i}]`)))
+        // An image's index of tags is an OCI index: its entries are its successors.
+        pushAll(roots, parseNode({ mediaType: MediaType.ociIndex, digest: digestOf(bytes), size: bytes.byteLength }, bytes, rel).children)
       } catch (err) {
         // A damaged index names nothing prune can spare; verify reports it.
         if (!(err instanceof OcisiteError)) throw err

@@ -4,11 +4,13 @@ import { REF_NAME, type Descriptor } from '../../oci/descriptor.js'
 import { digestOf, parseDigest } from '../../oci/digest.js'
 import { MAX_JSON_BYTES, parseJsonObject } from '../../oci/json.js'
 import { MediaType, manifestKindOf, manifestKinds } from '../../oci/media-types.js'
-import { readNode, type DagNode } from '../../oci/walk.js'
+import type { GraphNode } from '../../oci/node.js'
 import { urlOf, type ServedEntry } from '../map.js'
 import { casEngines, engineList, expandUri, type CasEngine } from '../../oci/engines.js'
 import { parseContentType, type HttpOptions } from '../../http/client.js'
+import { walk, type NodeCache } from '../../content/graph.js'
 import { casUrl } from '../../content/remote-store.js'
+import type { Fetcher } from '../../content/storage.js'
 import { listIndexFiles, openTransport, type Answer } from './transport.js'
 
 /** What kind of thing a problem is; `--json` carries these names. */
@@ -200,38 +202,62 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
     if (size !== desc.size) problem('size', url, `${desc.digest}: ${size} bytes, its descriptor says ${desc.size}`)
     else if (`${digest.algorithm}:${hex}` !== digest.value) problem('digest', url, `${desc.digest}: the bytes served hash to ${digest.algorithm}:${hex}`)
   }
-  const nodes = new Map<string, Promise<DagNode | undefined>>()
-  /** A manifest or index, read through the CAS and verified, then its children. */
-  const walk = (desc: Descriptor, engines: CasEngine[], found: Map<string, DagNode>): Promise<void> => {
-    let p = nodes.get(desc.digest)
+  const cache: NodeCache = new Map()
+  const documents = new Map<string, Promise<Buffer | undefined>>()
+  // Documents that cannot be read or parsed: noted once, and walked as leaves (they name nothing more).
+  const unreadable = new Set<string>()
+  /** A manifest or index through the CAS, requested once: its headers, size and digest checked. */
+  const readDocument = (desc: Descriptor, url: string): Promise<Buffer | undefined> => {
+    let p = documents.get(desc.digest)
     if (!p) {
       p = (async () => {
         result.checked.manifests++
-        const url = casUrl(engines[0]!, desc.digest)
         const doc = await fetchChecked(url, { type: MediaType.octetStream, size: desc.size, what: `manifest ${desc.digest}` })
-        if (!doc) return undefined
-        const bytes = await doc.bytes(MAX_JSON_BYTES).catch(() => undefined)
-        if (!bytes) return undefined
-        const got = digestOf(bytes, parseDigest(desc.digest).algorithm)
-        if (bytes.byteLength !== desc.size || got !== desc.digest) {
-          problem('digest', url, `manifest ${desc.digest}: the bytes served (${bytes.byteLength}) hash to ${got}`)
-          return undefined
-        }
-        try {
-          return await readNode({ label: transport.display(url), readJson: async () => bytes }, desc)
-        } catch (err) {
-          if (!(err instanceof OcisiteError)) throw err
-          problem('document', url, err.message)
-          return undefined
-        }
+        const bytes = await doc?.bytes(MAX_JSON_BYTES).catch(() => undefined)
+        const got = bytes && digestOf(bytes, parseDigest(desc.digest).algorithm)
+        if (!bytes || (bytes.byteLength === desc.size && got === desc.digest)) return bytes
+        problem('digest', url, `manifest ${desc.digest}: the bytes served (${bytes.byteLength}) hash to ${got}`)
+        return undefined
       })()
-      nodes.set(desc.digest, p)
+      documents.set(desc.digest, p)
     }
-    return p.then(async (node) => {
-      if (!node || found.has(desc.digest)) return
-      found.set(desc.digest, node)
-      await mapLimit(node.children, limit, (child) => (node.kind === 'index' ? walk(child, engines, found) : checkBlob(child, engines)))
+    return p
+  }
+  /** The graphs below `roots`, through the CAS `engines`, into `found`; then every blob they name. */
+  const walkInto = async (roots: Descriptor[], engines: CasEngine[], found: Map<string, GraphNode>): Promise<void> => {
+    const url = (desc: Descriptor) => casUrl(engines[0]!, desc.digest)
+    const cas: Fetcher = {
+      label: target,
+      fetch: async (desc, use) => {
+        const bytes = await readDocument(desc, url(desc))
+        if (!bytes) {
+          unreadable.add(desc.digest)
+          throw new OcisiteError('PROTOCOL', `${transport.display(url(desc))}: manifest ${desc.digest} cannot be read`, { digest: desc.digest })
+        }
+        return use({ stream: [bytes], label: transport.display(url(desc)) })
+      },
+    }
+    const asLeaf = (desc: Descriptor, err: unknown) => {
+      if (unreadable.has(desc.digest)) return true
+      if (!(err instanceof OcisiteError)) return false
+      unreadable.add(desc.digest)
+      problem('document', url(desc), err.message)
+      return true
+    }
+    // Only what the walk itself refuses (one digest described with two sizes) comes out of it.
+    const walked = await walk(cas, roots, { cache, asLeaf, concurrency: limit }).catch((err: unknown) => {
+      if (!(err instanceof OcisiteError)) throw err
+      problem('document', url(roots[0]!), err.message)
     })
+    if (!walked) return
+    const blobs: Descriptor[] = []
+    for (const node of walked.nodes) {
+      const digest = node.descriptor.digest
+      if (unreadable.has(digest)) continue
+      if (node.kind !== 'blob' || documents.has(digest)) found.set(digest, node)
+      else blobs.push(node.descriptor)
+    }
+    await mapLimit(blobs, limit, (d) => checkBlob(d, engines))
   }
 
   for (const name of names) {
@@ -240,7 +266,7 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
     if (!index) continue
     const entries = Array.isArray(index.body.manifests) ? index.body.manifests : []
     const tags = new Map<string, Descriptor>()
-    const found = new Map<string, DagNode>()
+    const found = new Map<string, GraphNode>()
     for (const raw of entries) {
       const entry = raw as Descriptor & { casEngines?: unknown }
       const tag = entry.annotations?.[REF_NAME]
@@ -251,7 +277,7 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
         continue
       }
       result.checked.tags++
-      if (manifestKindOf(entry.mediaType)) await walk(entry, engines, found)
+      if (manifestKindOf(entry.mediaType)) await walkInto([entry], engines, found)
       else await checkBlob(entry, engines)
     }
     if (published) {
@@ -270,7 +296,7 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
   return finish(result)
 
   /** The /v2/ view of one image: tags list, each tag's manifest, each manifest by digest, each blob. */
-  async function checkV2(name: string, tags: Map<string, Descriptor>, found: Map<string, DagNode>, cas: CasEngine[]): Promise<void> {
+  async function checkV2(name: string, tags: Map<string, Descriptor>, found: Map<string, GraphNode>, cas: CasEngine[]): Promise<void> {
     const manifestTags = [...tags].filter(([, d]) => manifestKindOf(d.mediaType))
     const listUrl = at({ kind: 'tags-list', repo: name })
     const list = await document(listUrl, { type: MediaType.json, cache: 'document', what: `/v2/ tags list of ${name}` })
@@ -295,7 +321,7 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
       // A 404 means no referrers API (a bucket): clients then read the sha256-<hex> tag instead.
       const doc = await document(url, { type: MediaType.ociIndex, cache: 'document', absentOk: true, what: `/v2/ referrers of ${name}@${entry.digest}` })
       const listed = Array.isArray(doc?.body.manifests) ? (doc.body.manifests as Descriptor[]) : []
-      for (const r of listed) if (typeof r?.digest === 'string' && typeof r.size === 'number') await walk(r, cas, found)
+      await walkInto(listed.filter((r) => typeof r?.digest === 'string' && typeof r.size === 'number'), cas, found)
     })
     const manifests = [...found.values()].filter((n) => n.kind !== 'blob')
     await mapLimit(manifests, limit, async (node) => {
