@@ -39,6 +39,9 @@ const validValues: Record<string, unknown> = {
   'nginx.tlsCert': 'cert.pem',
   'nginx.tlsKey': 'key.pem',
   'nginx.acmeRoot': '/var/www/acme',
+  'nginx.authBasic': 'users.htpasswd',
+  'nginx.authPath': ['/v2/private/', '/oci-index/private'],
+  'nginx.authRealm': 'Private OCI',
 }
 
 const documentedKeys = [
@@ -60,6 +63,8 @@ describe('ocisite.json keys', () => {
     if (tail) doc[head!] = { ...(doc[head!] ?? {}), [tail]: validValues[key] }
     else doc[key] = validValues[key]
     if (key === 'nginx.tlsCert' || key === 'nginx.tlsKey' || key === 'nginx.httpListen') doc.nginx = { ...doc.nginx, tlsCert: 'cert.pem', tlsKey: 'key.pem' }
+    // Authentication protects the generated nginx config: it needs a file to write and a user file.
+    if (key.startsWith('nginx.auth')) doc.nginx = { file: 'site.conf', authBasic: 'users.htpasswd', ...doc.nginx }
     if (key === 'images' || key === 'inputs') doc.inputs = [path.join(work, 'layouts', 'app')]
     const file = await writeConfig(doc)
     await expect(normalizeBuildOptions({ config: file, cwd: work })).resolves.toBeTruthy()

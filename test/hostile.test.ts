@@ -264,20 +264,23 @@ describe('a large layer, hashed and written on a worker thread while it arrives'
     expect(reads.filter((l) => /, 2097152\) = \d+$/.test(l)).length).toBeGreaterThan(0)
   })
 
-  it('is read by the full HTTP client when the answer is not a plain 200 (a redirect), and arrives byte for byte', async () => {
-    // The control for the test above: node:http reads 64 KiB at a time, never into a slot.
+  it('after a redirect, is read by the same client (2 MiB socket reads), and arrives byte for byte', async () => {
+    // Issue 24: every request goes through undici, so a redirected blob is read like any other
+    // (the socket client this once contrasted with node:http is gone from the pull path).
     const reads = await socketReads('big-redirect', path.join(work, 'dest-big-redirect'))
-    expect(reads.filter((l) => /, 2097152\) = \d+$/.test(l))).toEqual([])
+    expect(reads.filter((l) => /, 2097152\) = \d+$/.test(l)).length).toBeGreaterThan(0)
   })
 
   it('a server trickling the large layer fails within the --speed-limit window', async () => {
     const dest = path.join(work, 'dest-big-trickle')
-    const started = Date.now()
     const r = await ocisite(['pull', '--protocol', 'http', '--port', String(port), '127.0.0.1/big-trickle#t', dest, '--speed-limit', '100', '--speed-time', '3'])
     expect(r.code, r.stderr).toBe(4)
     expect(r.stderr).toMatch(/error\[NETWORK\].*\/cas\/trickle\/sha256\/[0-9a-f]{64}: transfer slower than 100 bytes\/s for 3 s \(after \d+ bytes\)/)
     expect(r.stderr.trim().split('\n')).toHaveLength(1)
-    expect(Date.now() - started).toBeLessThan(15_000)
+    // It gave up on the speed window, not at the end of the body: at 1 byte/s the second half
+    // of the layer would take weeks, and far less of it than that had arrived.
+    const after = Number(/\(after (\d+) bytes\)/.exec(r.stderr)![1])
+    expect(after).toBeLessThan(24 * 1024 * 1024 + 1234)
     await expectOnlyVerified(dest)
   })
 

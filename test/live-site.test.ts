@@ -17,6 +17,7 @@ import { image, multiPlatform, sbomFor, standardLayouts, tempDir } from './helpe
 import { freePort, startNginx } from './helpers/nginx.js'
 import { siteProblems, tempFiles } from './helpers/site-check.js'
 import { snapshot } from './helpers/tree.js'
+import { seeded } from './helpers/seeded.js'
 
 const HOST = 'live.example'
 const repo = fileURLToPath(new URL('..', import.meta.url))
@@ -211,8 +212,8 @@ describe('two adds at once', () => {
     }
     const all = [multi(), ...inputs.map((p) => ({ from: p, path: path.basename(p) }))]
     expect(await served(site)).toEqual(await served(await fullBuild(all)))
-    // Every add writes the pages too (issue 26): more time than the default per test.
-  }, 240_000)
+    // Every add writes the pages too (issue 26), and the machine is shared: a generous bound.
+  }, 600_000)
 
   it('two writers taking and freeing the lock as fast as they can: a release never removes the next holder\'s lock', async () => {
     // A release once renamed its lock away and then let proper-lockfile rmdir the path: a lock
@@ -260,12 +261,13 @@ describe('an add killed with kill -9', () => {
     await run(process.execPath, node(['add', inputs[0]!, '--site', probe]), { cwd: repo })
     const whole = Date.now() - t1
     let midWrite = 0
+    const random = seeded('kill -9 rounds')
     for (let round = 0; round < 30; round++) {
       const input = inputs[round]!
       const before = await everything(site)
       const child = spawn(process.execPath, node(['add', input, '--site', site]), { cwd: repo, stdio: 'ignore' })
       const exited = new Promise((resolve) => child.once('exit', resolve))
-      const delay = startup * 0.8 + Math.random() * (whole - startup * 0.8)
+      const delay = startup * 0.8 + random.next() * (whole - startup * 0.8)
       await new Promise((resolve) => setTimeout(resolve, delay))
       child.kill('SIGKILL')
       await exited
@@ -273,7 +275,7 @@ describe('an add killed with kill -9', () => {
       if ([...after].some(([k, v]) => before.get(k) !== v) && (await fs.access(path.join(site, 'oci-index', path.basename(input))).then(() => false, () => true))) midWrite++
 
       const v = await verifySite(site, { deep: true })
-      expect(v.problems.filter((p) => p.kind !== 'tag-missing'), `round ${round} (killed after ${Math.round(delay)} ms)`).toEqual([])
+      expect(v.problems.filter((p) => p.kind !== 'tag-missing'), `round ${round} (killed after ${Math.round(delay)} ms, seed ${random.seed})`).toEqual([])
       // The independent checker: every reference resolves and every blob hashes to its name.
       expect(await siteProblems(site), `round ${round}`).toEqual([])
 
@@ -289,8 +291,8 @@ describe('an add killed with kill -9', () => {
     }
     // Say how many kills landed inside the write itself (the rest fell before or after it).
     console.log(`kill -9 rounds that interrupted a write in progress: ${midWrite} of 30 (add takes ${whole} ms, startup ${startup} ms)`)
-    // Every add writes the pages too (issue 26): more time than the default per test.
-  }, 240_000)
+    // Every add writes the pages too (issue 26), and the machine is shared: a generous bound.
+  }, 600_000)
 })
 
 describe('prune never removes what anything references', () => {

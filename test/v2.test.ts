@@ -5,6 +5,7 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ocisite } from './helpers/cli.js'
 import { OciLayout } from '../src/content/layout/oci-layout.js'
+import { entryOf } from '../src/site/map.js'
 import { dockerImage, SBOM_TYPE, standardLayouts, tempDir, untypedImage } from './helpers/fixtures.js'
 import { freePort, startNginx, type RunningNginx } from './helpers/nginx.js'
 import { startRegistry } from './helpers/registry.js'
@@ -247,9 +248,11 @@ describe('referrers', () => {
 
 describe('one copy of the bytes', () => {
   it('stores no blob twice on disk: /v2/ files are hard links into oci-cas', async () => {
-    // The published tree: ocisite's private state (.ocisite/) is neither served nor counted.
+    // The published tree: ocisite's private state (.ocisite/) is neither served nor counted, nor
+    // are the HTML pages (issue 26), which are documents for people, not copies of blobs.
     const { stdout } = await run('find', [out, '-type', 'f', '-not', '-path', '*/.ocisite/*', '-printf', '%i %s %P\n'])
-    const files = stdout.trim().split('\n').map((l) => l.split(' ')) as Array<[string, string, string]>
+    const pageKinds = new Set(['home', 'page', 'page-asset'])
+    const files = (stdout.trim().split('\n').map((l) => l.split(' ')) as Array<[string, string, string]>).filter(([, , p]) => !pageKinds.has(entryOf(p)?.kind ?? ''))
     const casInodes = new Set(files.filter(([, , p]) => p.startsWith('oci-cas/')).map(([i]) => i))
     const v2Documents = new Set(['v2/_base.json', 'v2/_catalog.json'])
     for (const [inode, , p] of files.filter(([, , p]) => p.startsWith('v2/'))) {

@@ -23,6 +23,9 @@ export function buildOptions(inputs: string[], f: Flags): BuildOptions {
     tlsCert: f.text('tlsCert'),
     tlsKey: f.text('tlsKey'),
     acmeRoot: f.text('acmeRoot'),
+    authBasic: f.text('authBasic'),
+    authPath: f.list('authPath'),
+    authRealm: f.text('authRealm'),
     v2: f.negated('v2'),
     headersFile: f.on('headersFile') || undefined,
     html: f.negated('html'),
@@ -46,6 +49,9 @@ export const buildCommand: RegisterCommand = (cli, io) => {
     .option('--tls-key <file>', 'TLS key for the nginx config')
     .option('--http-listen <addr>', `With TLS: where the HTTP-to-HTTPS redirect server listens; repeatable (default ${buildDefaults.listen.join(' and ')})`)
     .option('--acme-root <dir>', 'Serve /.well-known/acme-challenge/ from this directory (certbot --webroot)')
+    .option('--auth-basic <file>', 'The nginx config asks for HTTP Basic credentials of the users in this htpasswd file (bcrypt, {SHA} or apr1)')
+    .option('--auth-path <prefix>', 'Protect only this URI prefix (/v2/private/, /oci-index/private); repeatable; default: the whole site')
+    .option('--auth-realm <realm>', 'The realm clients are shown (default: the host)')
     .option('--no-v2', 'Leave out the static /v2/ distribution tree')
     .option('--headers-file', 'Also write _headers (Netlify, Cloudflare Pages) for the discovery paths')
     .option('--no-html', 'Leave out the HTML pages (the home page and a page per image)')

@@ -11,7 +11,7 @@ export const getCommand: RegisterCommand = (cli, io) => {
     .action(async (name: string, dir: string, raw: Record<string, unknown>) => {
       const f = new Flags(raw)
       const { get } = await import('../client/get.js')
-      const options = { ...(await clientOptions(f, io)), lock: f.text('lock') }
+      const options = { ...(await clientOptions(f, io, [name])), lock: f.text('lock') }
       const reporter = clientReporter(io, f.on('verbose'))
       const result = await get(name, dir, { ...options, onEvent: reporter.listener }).finally(() => reporter.finish())
       if (f.on('json')) return printJson(io, result)

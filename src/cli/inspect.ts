@@ -45,7 +45,7 @@ export const inspectCommand: RegisterCommand = (cli, io) => {
       const protocol = f.text('protocol')
       if (protocol !== undefined && protocol !== 'https' && protocol !== 'http') throw new OcisiteError('CONFIG_INVALID', `--protocol ${protocol}: use https or http`)
       const { target, reference } = inspectTarget(name, f.text('site'), protocol, f.port('port'))
-      const result = await inspect(target, reference, { platform: f.text('platform'), ...(await connectOptions(f, io)) })
+      const result = await inspect(target, reference, { platform: f.text('platform'), ...(await connectOptions(f, io, [target])) })
       if (f.on('json')) printJson(io, result)
       else printInspect(io, result)
     })

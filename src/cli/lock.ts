@@ -13,7 +13,7 @@ export const lockCommand: RegisterCommand = (cli, io) => {
       const f = new Flags(raw)
       const { lock } = await import('../client/lock.js')
       const out = f.text('out') ?? lockDefaults.out
-      const options = { ...(await clientOptions(f, io)), out, prune: f.on('prune') }
+      const options = { ...(await clientOptions(f, io, names)), out, prune: f.on('prune') }
       const reporter = clientReporter(io, f.on('verbose'))
       const result = await lock(names, { ...options, onEvent: reporter.listener }).finally(() => reporter.finish())
       if (f.on('json')) return printJson(io, result)

@@ -29,7 +29,7 @@ export const lsCommand: RegisterCommand = (cli, io) => {
     .action(async (target: string, imagePath: string | undefined, raw: Record<string, unknown>) => {
       const f = new Flags(raw)
       const { ls } = await import('../site/audit/ls.js')
-      const result = await ls(target, imagePath, { concurrency: f.positiveInt('concurrency'), ...(await connectOptions(f, io)) })
+      const result = await ls(target, imagePath, { concurrency: f.positiveInt('concurrency'), ...(await connectOptions(f, io, [target])) })
       if (f.on('json')) return printJson(io, result)
       if ('images' in result) printImages(io, result)
       else printTags(io, result)

@@ -3,7 +3,7 @@
 import type { CAC, Command } from 'cac'
 import { OcisiteError } from '../errors.js'
 import { defaultMinSpeed } from '../http/client.js'
-import { defaultConcurrency } from '../content/copy-blobs.js'
+import { defaultConcurrency } from '../content/copy.js'
 import type { CliIo } from './output.js'
 
 /** A command file: registers its command (help, examples, options) and its action. */
@@ -140,15 +140,34 @@ export function withConnectOptions(command: Command): Command {
     .option('--resolve <host:port:address>', 'Connect to ADDRESS when a URL names HOST:PORT (as curl --resolve; HOST=ADDRESS for every port); repeatable')
     .option('--cacert <file>', 'Also trust the CA certificates in this PEM file (as curl --cacert, but added to the default CAs)')
     .option('--insecure', 'Do not check TLS certificates (a warning is printed)')
+    .option('--user <user>', 'Username for sites that ask for HTTP Basic credentials (the password comes from --password-stdin)')
+    .option('--password-stdin', 'Read the password for --user from standard input')
+    .option('--insecure-auth', 'Send credentials over plain HTTP to hosts that are not loopback')
+}
+
+/** The sites the names on a command line are on, for each --protocol and --port: `--user` goes to these only. */
+export function namedSites(names: string[], protocols: string[], port: number | undefined): string[] {
+  return names.flatMap((name) => protocols.map((p) => `${p}://${name.split(/[/#@]/)[0]}${port ? `:${port}` : ''}`))
+}
+
+/** --user with --password-stdin, every other credential source, and --insecure-auth, as the HTTP client's authenticator. */
+async function authOptions(f: Flags, sites: string[]) {
+  const { credentialAuthenticator, explicitCredential, readPasswordStdin } = await import('../client/credentials/index.js')
+  const user = f.text('user')
+  if (f.on('passwordStdin') && user === undefined) throw invalid('--password-stdin needs --user USER')
+  if (user !== undefined && !f.on('passwordStdin')) throw invalid('--user needs --password-stdin (pipe the password in: printf %s "$TOKEN" | ocisite … --user USER --password-stdin)')
+  const explicit = user === undefined ? undefined : explicitCredential(user, await readPasswordStdin(process.stdin))
+  return credentialAuthenticator({ sites: sites.filter((s) => URL.canParse(s)), insecureAuth: f.on('insecureAuth'), ...(explicit ? { explicit } : {}) })
 }
 
 /** The connection flags as the client core takes them: --resolve rules, the --cacert files read, --insecure. */
-export async function connectOptions(f: Flags, io: CliIo) {
+export async function connectOptions(f: Flags, io: CliIo, sites: string[]) {
   const { parseResolveRule, readCaFile } = await import('../http/connect.js')
   const resolveHosts = Object.fromEntries((f.list('resolve') ?? []).map(parseResolveRule))
   const ca = (await Promise.all((f.list('cacert') ?? []).map(readCaFile))).flat()
   if (f.on('insecure')) io.stderr.write('ocisite: warning: --insecure: TLS certificates are not checked, so anyone on the network path can answer for the server\n')
-  return { resolveHosts, ...(ca.length ? { ca } : {}), ...(f.on('insecure') ? { insecure: true } : {}) }
+  const auth = await authOptions(f, sites)
+  return { resolveHosts, ...(ca.length ? { ca } : {}), ...(f.on('insecure') ? { insecure: true } : {}), auth }
 }
 
 /** The discovery options every client command shares (resolve, pull, pack --subject, get, lock). */
@@ -160,10 +179,10 @@ export function withDiscoveryOptions(command: Command): Command {
 }
 
 /** The discovery and connection flags as the client core takes them. */
-export async function clientOptions(f: Flags, io: CliIo) {
+export async function clientOptions(f: Flags, io: CliIo, names: string[]) {
   const protocols = f.list('protocol') ?? ['https']
   for (const p of protocols) if (p !== 'https' && p !== 'http') throw invalid(`--protocol ${p}: use https or http`)
   const minSpeed = { bytesPerSecond: f.positive('speedLimit') ?? defaultMinSpeed.bytesPerSecond, seconds: f.positive('speedTime') ?? defaultMinSpeed.seconds }
   const port = f.port('port')
-  return { protocols: protocols as Array<'https' | 'http'>, port, platform: f.text('platform'), minSpeed, ...(await connectOptions(f, io)) }
+  return { protocols: protocols as Array<'https' | 'http'>, port, platform: f.text('platform'), minSpeed, ...(await connectOptions(f, io, namedSites(names, protocols, port))) }
 }

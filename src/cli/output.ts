@@ -1,4 +1,5 @@
 import type { ClientEvent } from '../client/events.js'
+import { redact } from '../client/credentials/redact.js'
 import type { BuildEvent } from '../site/progress.js'
 
 /** Where the CLI writes: injectable so tests can run it in-process. */
@@ -97,7 +98,7 @@ export function buildProgress(io: CliIo): { listener: (e: BuildEvent) => void; f
       switch (e.type) {
         case 'warning':
           line.clear()
-          io.stderr.write(`ocisite: warning: ${e.message}\n`)
+          io.stderr.write(`ocisite: warning: ${redact(e.message)}\n`)
           break
         case 'waiting':
           line.clear()
@@ -133,7 +134,7 @@ export function clientReporter(io: CliIo, verbose: boolean): { listener: (e: Cli
     listener: (e) => {
       if (e.type === 'attempt' && verbose) {
         line.clear()
-        io.stderr.write(e.ok ? `ocisite: GET ${e.url}: ok\n` : `ocisite: GET ${e.url}: failed: ${e.error ?? ''}\n`)
+        io.stderr.write(redact(e.ok ? `ocisite: GET ${e.url}: ok\n` : `ocisite: GET ${e.url}: failed: ${e.error ?? ''}\n`))
       } else if (e.type === 'source' && verbose) {
         line.clear()
         io.stderr.write(`ocisite: ref engines from ${e.uri} (${e.origin})\n`)

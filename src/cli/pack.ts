@@ -37,7 +37,7 @@ export const packCommand: RegisterCommand = (cli, io) => {
         subject: f.text('subject'),
         preset: f.text('preset'),
         sourceDateEpoch: sourceDateEpoch(process.env),
-        discovery: (await clientOptions(f, io)),
+        discovery: (await clientOptions(f, io, [f.text('subject') ?? ''].filter(Boolean))),
       })
       if (f.on('json')) return printJson(io, result)
       for (const l of result.layers) io.stdout.write(`${l.title}  ${l.mediaType}  ${l.digest}  ${formatBytes(l.size)}\n`)

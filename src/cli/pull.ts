@@ -14,7 +14,7 @@ export const pullCommand: RegisterCommand = (cli, io) => {
     .action(async (name: string, dest: string, raw: Record<string, unknown>) => {
       const f = new Flags(raw)
       const { pull } = await import('../client/pull.js')
-      const options = { ...(await clientOptions(f, io)), allPlatforms: f.on('allPlatforms'), concurrency: f.positiveInt('concurrency'), lock: f.text('lock'), force: f.on('force') }
+      const options = { ...(await clientOptions(f, io, [name])), allPlatforms: f.on('allPlatforms'), concurrency: f.positiveInt('concurrency'), lock: f.text('lock'), force: f.on('force') }
       const reporter = clientReporter(io, f.on('verbose'))
       const result = await pull(name, dest, { ...options, onEvent: reporter.listener }).finally(() => reporter.finish())
       if (f.on('json')) return printJson(io, result)

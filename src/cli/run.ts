@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { cac, type CAC } from 'cac'
 import { ExitCode, isOcisiteError, OcisiteError } from '../errors.js'
+import { redact } from '../client/credentials/redact.js'
 import { didYouMean } from '../suggest.js'
 import { addCommand } from './add.js'
 import { readArgv, type ReadArgv } from './argv.js'
@@ -58,7 +59,7 @@ export function parseCommandLine(cli: CAC, args: string[]): ReadArgv & { command
 function report(err: unknown, io: CliIo): ExitCode {
   if (err instanceof ReportedError) return err.exitCode
   if (isOcisiteError(err)) {
-    io.stderr.write(`ocisite: error[${err.code}]: ${err.message}\n`)
+    io.stderr.write(`ocisite: error[${err.code}]: ${redact(err.message)}\n`)
     return err.exitCode
   }
   if (err instanceof Error && err.name === 'CACError') {

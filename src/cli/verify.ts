@@ -16,7 +16,7 @@ export const verifyCommand: RegisterCommand = (cli, io) => {
     .action(async (target: string, raw: Record<string, unknown>) => {
       const f = new Flags(raw)
       const { verifySite } = await import('../site/audit/verify.js')
-      const options = { deep: f.on('deep'), names: f.list('name'), concurrency: f.positiveInt('concurrency'), ...(await connectOptions(f, io)) }
+      const options = { deep: f.on('deep'), names: f.list('name'), concurrency: f.positiveInt('concurrency'), ...(await connectOptions(f, io, [target])) }
       const result = await verifySite(target, options)
       if (f.on('json')) printJson(io, result)
       else {

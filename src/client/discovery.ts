@@ -57,7 +57,8 @@ export async function* discoverySources(name: ImageName, options: DiscoveryOptio
         options.onEvent?.({ type: 'source', uri: doc.url, origin: 'well-known' })
         yield { uri: doc.url, origin: 'well-known', refEngines: engineList(doc.body.refEngines), casEngines: engineList(doc.body.casEngines) }
       } catch (err) {
-        if (!(err instanceof OcisiteError)) throw err
+        // Credentials missing or refused: the answer, not a reason to try the next host.
+        if (!(err instanceof OcisiteError) || err.code === 'AUTH_FAILED') throw err
         failures.push(err.message)
         options.onEvent?.({ type: 'attempt', url, ok: false, error: err.message })
       }

@@ -83,7 +83,7 @@ function siteReferrers(source: RefEnginesSource, imagePath: string, options: Pul
         return list.map((m, i) => plainDescriptor(parseDescriptor(m, `${doc.url} manifests[${i}]`)))
       } catch (err) {
         // Referrers are optional: a site without /v2/ simply has none to offer.
-        if (!(err instanceof OcisiteError)) throw err
+        if (!(err instanceof OcisiteError) || err.code === 'AUTH_FAILED') throw err
         options.onEvent?.({ type: 'attempt', url, ok: false, error: err.message })
         return []
       }

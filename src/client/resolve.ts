@@ -32,7 +32,7 @@ export interface Resolution {
 
 /** Errors about remote content are protocol failures (exit 4), whatever layer found them. */
 export function asProtocolError(err: unknown, where: string): OcisiteError {
-  if (err instanceof OcisiteError && (err.code === 'NOT_FOUND' || err.code === 'NETWORK' || err.code === 'PROTOCOL')) return err
+  if (err instanceof OcisiteError && (err.code === 'NOT_FOUND' || err.code === 'NETWORK' || err.code === 'PROTOCOL' || err.code === 'AUTH_FAILED')) return err
   if (err instanceof OcisiteError) return new OcisiteError('PROTOCOL', `${where}: ${err.message}`, err.context)
   throw err
 }
@@ -72,6 +72,7 @@ export async function resolveName(name: ImageName, options: DiscoveryOptions = {
       } catch (err) {
         const e = asProtocolError(err, indexUrl || ref.uri)
         options.onEvent?.({ type: 'attempt', url: indexUrl || ref.uri, ok: false, error: e.message })
+        if (e.code === 'AUTH_FAILED') throw e
         if (e.code === 'NOT_FOUND') notFound = `${name.name}: ${e.message}`
         else {
           failures.push(e.message)

@@ -4,6 +4,7 @@ import path from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { OcisiteError } from '../errors.js'
 import { parseJsonObject } from '../oci/json.js'
+import { unlessMissing } from '../fs/missing.js'
 
 /** One regexp ref-engines object entry chosen for a name, with the file it came from. */
 export interface XdgMatch {
@@ -24,7 +25,7 @@ export async function readXdgDiscovery(env: NodeJS.ProcessEnv = process.env): Pr
   const merged = new Map<string, { file: string; value: Record<string, unknown> }>()
   for (const dir of xdgConfigDirs(env)) {
     const file = path.join(dir, 'oci-discovery', 'ref-engine-discovery.json')
-    const bytes = await fs.readFile(file).catch(() => undefined)
+    const bytes = await unlessMissing(fs.readFile(file))
     if (!bytes) continue
     const doc = parseJsonObject(bytes, file)
     for (const [key, value] of Object.entries(doc)) {
@@ -53,8 +54,8 @@ export function matchXdg(name: string, entries: Map<string, { file: string; valu
     let re: RegExp
     try {
       re = new RegExp(`^(?:${key})$`)
-    } catch {
-      throw new OcisiteError('CONFIG_INVALID', `${file}: "${key}" is not a valid regular expression`, { file })
+    } catch (err) {
+      throw new OcisiteError('CONFIG_INVALID', `${file}: "${key}" is not a valid regular expression`, { file }, { cause: err })
     }
     if (re.test(name)) matches.push({ key, file, refEngines: value })
   }

@@ -57,6 +57,9 @@ export class RemoteStore implements Fetcher {
         failures.push(failure)
       }
     }
+    // Credentials missing or refused say more than the other engines' failures.
+    const auth = failures.find((f) => f.code === 'AUTH_FAILED')
+    if (auth) throw auth
     const code = failures.every((f) => f.code === 'NETWORK') ? 'NETWORK' : 'PROTOCOL'
     throw new OcisiteError(code, `blob ${desc.digest}: no CAS engine served a verified copy (${failures.map((f) => f.message).join('; ')})`, { digest: desc.digest }, { cause: failures[0] })
   }

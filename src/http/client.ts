@@ -2,12 +2,14 @@ import type { IncomingHttpHeaders } from 'node:http'
 import { OcisiteError } from '../errors.js'
 import type { Filler } from '../fs/filler.js'
 import { MAX_JSON_BYTES, parseJsonObject } from '../oci/json.js'
+import { acceptedAuthorization, rememberAuthorization, type Authenticator } from './auth.js'
 import { describeConnectError, type ConnectOptions } from './connect.js'
 import { dispatcherFor } from './dispatcher.js'
 import { Exchange } from './exchange.js'
 import { defaultMinSpeed, type MinSpeed } from './speed.js'
 
 export { defaultMinSpeed } from './speed.js'
+export type { Authenticator } from './auth.js'
 
 /** How the client reaches servers: `resolveHosts`, `ca` and `insecure` as in ConnectOptions, and these. */
 export interface HttpOptions extends ConnectOptions {
@@ -18,6 +20,8 @@ export interface HttpOptions extends ConnectOptions {
    * fewer than `bytesPerSecond` on average over any `seconds`-long window is abandoned.
    */
   minSpeed?: MinSpeed
+  /** Answers a 401 (HTTP Basic); without one, a 401 is handed back like any status. */
+  auth?: Authenticator
 }
 
 /**
@@ -43,12 +47,12 @@ export interface HttpResponse {
 const MAX_REDIRECTS = 10
 
 /** One request through undici: resolves once the head has come. */
-async function requestOnce(url: URL, accept: string, opts: HttpOptions, method: 'GET' | 'HEAD'): Promise<HttpResponse> {
+async function requestOnce(url: URL, accept: string, opts: HttpOptions, method: 'GET' | 'HEAD', authorization?: string): Promise<HttpResponse> {
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new OcisiteError('PROTOCOL', `${url}: unsupported URL scheme ${url.protocol}`, { url: url.toString() })
   const timeoutMs = opts.timeoutMs ?? 30_000
   const dispatcher = await dispatcherFor(opts)
   const exchange = new Exchange(url.toString(), opts.minSpeed ?? defaultMinSpeed, timeoutMs)
-  const headers = { accept, 'user-agent': 'ocisite' }
+  const headers: Record<string, string> = { accept, 'user-agent': 'ocisite', ...(authorization ? { authorization } : {}) }
   dispatcher.dispatch({ origin: url.origin, path: `${url.pathname}${url.search}`, method, headers, headersTimeout: timeoutMs, bodyTimeout: timeoutMs }, exchange)
   try {
     const head = await exchange.head
@@ -64,13 +68,35 @@ async function requestOnce(url: URL, accept: string, opts: HttpOptions, method: 
   }
 }
 
+/**
+ * One request, answering a 401 once: credentials go out only after the origin asked for them
+ * (the authenticator decides which, and whether they may), and once an origin accepted them they
+ * go to it up front. A refusal of credentials is AUTH_FAILED.
+ */
+async function requestWithAuth(url: URL, accept: string, opts: HttpOptions, method: 'GET' | 'HEAD'): Promise<HttpResponse> {
+  const auth = opts.auth
+  const known = acceptedAuthorization(auth, url)
+  const res = await requestOnce(url, accept, opts, method, known)
+  if (res.status !== 401 || !auth) return res
+  res.body.destroy()
+  if (known) throw auth.refused(url, res.status)
+  const authorization = await auth.answer(url, res.headers['www-authenticate'])
+  const retry = await requestOnce(url, accept, opts, method, authorization)
+  if (retry.status === 401 || retry.status === 403) {
+    retry.body.destroy()
+    throw auth.refused(url, retry.status)
+  }
+  rememberAuthorization(auth, url, authorization)
+  return retry
+}
+
 /** GET (or HEAD) a URL, following redirects (at most 10, loops refused), and return the final response. */
 export async function httpGet(target: string, accept: string, opts: HttpOptions = {}, method: 'GET' | 'HEAD' = 'GET'): Promise<HttpResponse> {
   let url = new URL(target)
   const seen = new Set<string>()
   for (let hop = 0; ; hop++) {
     seen.add(url.toString())
-    const res = await requestOnce(url, accept, opts, method)
+    const res = await requestWithAuth(url, accept, opts, method)
     const location = [res.headers.location].flat()[0]
     if (res.status >= 300 && res.status < 400 && location) {
       // (A redirect's body is not read: its connection is closed.)

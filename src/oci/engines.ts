@@ -27,8 +27,8 @@ export function expandUri(template: string, vars: Record<string, PrimitiveValue>
   }
   try {
     return new URL(expanded, base).toString()
-  } catch {
-    throw new OcisiteError('PROTOCOL', `URI template "${template}" expands to "${expanded}", which does not resolve against ${base}`)
+  } catch (err) {
+    throw new OcisiteError('PROTOCOL', `URI template "${template}" expands to "${expanded}", which does not resolve against ${base}`, {}, { cause: err })
   }
 }
 
@@ -39,8 +39,8 @@ export function absoluteTemplate(template: string, base: string): string {
   let resolved: string
   try {
     resolved = new URL(masked, base).toString()
-  } catch {
-    throw new OcisiteError('PROTOCOL', `URI template "${template}" does not resolve against ${base}`)
+  } catch (err) {
+    throw new OcisiteError('PROTOCOL', `URI template "${template}" does not resolve against ${base}`, {}, { cause: err })
   }
   return resolved.replace(/ocisite-expr-(\d+)-/g, (_, i: string) => expressions[Number(i)] ?? '')
 }

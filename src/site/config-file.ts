@@ -38,6 +38,9 @@ export interface ConfigFile {
     tlsCert?: string
     tlsKey?: string
     acmeRoot?: string
+    authBasic?: string
+    authPath?: string[]
+    authRealm?: string
   }
 }
 

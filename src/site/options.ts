@@ -2,10 +2,11 @@ import path from 'node:path'
 import { OcisiteError } from '../errors.js'
 import { parseHost } from '../oci/image-name.js'
 import { buildDefaults } from '../defaults.js'
-import { defaultConcurrency } from '../content/copy-blobs.js'
+import { defaultConcurrency } from '../content/copy.js'
 import type { ProgressListener } from './progress.js'
 import { readConfigFile, type ImageSpec, type ListenSetting } from './config-file.js'
 import { parseListen, type ListenAddress } from './serve/listen.js'
+import { normalizeSiteAuth, type SiteAuth } from './serve/auth.js'
 
 export type { ImageSpec } from './config-file.js'
 
@@ -30,6 +31,12 @@ export interface BuildOptions {
   tlsKey?: string
   /** Serve /.well-known/acme-challenge/ from this directory on both servers (certbot webroot). */
   acmeRoot?: string
+  /** The nginx config asks for HTTP Basic credentials from the users of this htpasswd file (bcrypt, {SHA} or apr1). */
+  authBasic?: string
+  /** Only these URI prefixes need credentials (`/v2/private/`, `/oci-index/private`); none: the whole site. */
+  authPath?: string[]
+  /** The realm clients are shown (default: the host). */
+  authRealm?: string
   /** Write the static /v2/ distribution tree (default true). */
   v2?: boolean
   /** Write a `_headers` file for Netlify and Cloudflare Pages (default false). */
@@ -60,6 +67,8 @@ export interface NginxOptions {
   httpListen: ListenAddress[]
   tls: { cert: string; key: string } | undefined
   acmeRoot: string | undefined
+  /** HTTP Basic authentication, or undefined for a public site. */
+  auth: SiteAuth | undefined
 }
 
 /** Build options after defaults, the config file and validation. All paths absolute. */
@@ -85,8 +94,8 @@ function checkBaseUrl(url: string): string {
   let parsed: URL
   try {
     parsed = new URL(url)
-  } catch {
-    throw new OcisiteError('CONFIG_INVALID', `--base-url "${url}" is not an absolute URL`)
+  } catch (err) {
+    throw new OcisiteError('CONFIG_INVALID', `--base-url "${url}" is not an absolute URL`, {}, { cause: err })
   }
   if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') throw new OcisiteError('CONFIG_INVALID', `--base-url "${url}" must be http or https`)
   return url.replace(/\/+$/, '')
@@ -128,6 +137,13 @@ export async function normalizeBuildOptions(opts: BuildOptions): Promise<Normali
   const listFrom = (cli: string | string[] | undefined, file: ListenSetting | undefined) => (cli !== undefined ? [cli].flat() : file !== undefined ? [file].flat() : undefined)
   const listen = listFrom(opts.listen, config.nginx?.listen)
   const httpListen = listFrom(opts.httpListen, config.nginx?.httpListen)
+  const auth = normalizeSiteAuth({
+    host,
+    authBasic: opts.authBasic !== undefined ? path.resolve(cwd, opts.authBasic) : fromConfig(config.nginx?.authBasic),
+    authPath: opts.authPath ?? config.nginx?.authPath,
+    authRealm: opts.authRealm ?? config.nginx?.authRealm,
+  })
+  if (auth && !nginxFile) throw new OcisiteError('CONFIG_INVALID', '--auth-basic protects the generated nginx config: add --nginx FILE (ocisite serve takes --auth-basic for previews)')
   if (httpListen && !tls) throw new OcisiteError('CONFIG_INVALID', '--http-listen is for the plain-HTTP redirect server, which only exists with --tls-cert and --tls-key; use --listen')
   return {
     host: host.toLowerCase(),
@@ -141,6 +157,7 @@ export async function normalizeBuildOptions(opts: BuildOptions): Promise<Normali
       httpListen: parseListen(httpListen ?? buildDefaults.listen, '--http-listen'),
       tls,
       acmeRoot: opts.acmeRoot !== undefined ? path.resolve(cwd, opts.acmeRoot) : fromConfig(config.nginx?.acmeRoot),
+      auth,
     },
     v2: opts.v2 ?? config.v2 ?? buildDefaults.v2,
     headersFile: opts.headersFile ?? config.headersFile ?? buildDefaults.headersFile,

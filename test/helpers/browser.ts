@@ -1,14 +1,16 @@
 // Debian's chromium, driven by playwright-core (no browser download): a fresh profile each
 // launch, no network of its own (no updates, no sync, no QUIC), and axe-core run inside pages.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { mkdir } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import axe from 'axe-core'
 import { chromium, type BrowserContext, type Page } from 'playwright-core'
 
 const repo = fileURLToPath(new URL('../..', import.meta.url))
-const axeSource = readFileSync(path.join(repo, 'node_modules/axe-core/axe.min.js'), 'utf8')
+// axe-core's own bundle, as a string to evaluate inside the page.
+const axeSource = axe.source
 
 /** Where screenshots go: $OCISITE_TEST_ARTIFACTS, else test-artifacts/ (git-ignored). */
 export async function artifactDir(sub: string): Promise<string> {

@@ -14,8 +14,9 @@ export interface CredentialQuery {
   /**
    * The site the user named on the command line. `--user` and `OCISITE_*` credentials go to its
    * host and port only, never to another host a discovery document or a redirect leads to.
+   * Unset: the URL is on no site the user named, so those sources are not asked.
    */
-  site: string | URL
+  site?: string | URL
   /** The image path on the host (`private/app`), for containers' `host/namespace` keys. */
   repository?: string
 }
@@ -89,7 +90,7 @@ export async function findCredential(query: CredentialQuery, sources: Credential
   const env = sources.env ?? process.env
   const home = env.HOME || os.homedir()
   const ctx: Context = { target, env, home, sources }
-  if (authority(target) === authority(targetOf(query.site))) {
+  if (query.site !== undefined && authority(target) === authority(targetOf(query.site))) {
     const named = sources.explicit ?? envCredential(env)
     if (named) return named
   }
@@ -113,7 +114,7 @@ export function credentialResolver(sources: CredentialSources = {}): (query: Cre
   const memo = new Map<string, Promise<Credential | undefined>>()
   return (query) => {
     const t = targetOf(query.url, query.repository)
-    const key = `${t.scheme}://${authority(t)}/${t.repository ?? ''} ${authority(targetOf(query.site))}`
+    const key = `${t.scheme}://${authority(t)}/${t.repository ?? ''} ${query.site === undefined ? '' : authority(targetOf(query.site))}`
     let found = memo.get(key)
     if (!found) memo.set(key, (found = findCredential(query, sources)))
     return found

@@ -9,6 +9,7 @@ import { resolveRequest } from '../serve/route-resolver.js'
 import { siteRoutes } from '../serve/routes.js'
 import { entryOf, pathOf, siteDirs, urlOf } from '../map.js'
 import { SitePaths } from '../site-paths.js'
+import { unlessMissing } from '../../fs/missing.js'
 
 // How the audit commands (verify, ls, inspect) read a site: a live URL over HTTP, or a site
 // directory answered exactly as `serve` and the generated nginx config would answer. One
@@ -115,11 +116,15 @@ export async function openTransport(target: string, options: HttpOptions & { cwd
   }
   const site = new SitePaths(path.resolve(options.cwd ?? process.cwd(), target))
   const wellKnown = pathOf({ kind: 'well-known' })
-  if (!(await fs.stat(site.abs(wellKnown)).catch(() => undefined))) {
+  if (!(await unlessMissing(fs.stat(site.abs(wellKnown))))) {
     throw new OcisiteError('INPUT_NOT_FOUND', `${site.root}: not a built site (no ${wellKnown})`, { file: site.root })
   }
-  const published = await loadPublished(site).catch(() => undefined)
-  const v2 = published?.settings.v2 ?? !!(await fs.stat(site.abs(pathOf({ kind: 'v2-base' }))).catch(() => undefined))
+  // A copy of the served files only (no record of ocisite's) is still a site to read.
+  const published = await loadPublished(site).catch((err: unknown) => {
+    if (err instanceof OcisiteError && err.code === 'NOT_A_SITE') return undefined
+    throw err
+  })
+  const v2 = published?.settings.v2 ?? !!(await unlessMissing(fs.stat(site.abs(pathOf({ kind: 'v2-base' })))))
   return { transport: directoryTransport(site, v2), site, ...(published ? { published } : {}) }
 }
 
@@ -127,7 +132,7 @@ export async function openTransport(target: string, options: HttpOptions & { cwd
 export async function listIndexFiles(site: SitePaths): Promise<string[]> {
   const out: string[] = []
   const walk = async (rel: string): Promise<void> => {
-    for (const e of await fs.readdir(site.abs(rel), { withFileTypes: true }).catch(() => [])) {
+    for (const e of (await unlessMissing(fs.readdir(site.abs(rel), { withFileTypes: true }))) ?? []) {
       const child = `${rel}/${e.name}`
       const entry = e.isFile() ? entryOf(child) : undefined
       if (e.isDirectory()) await walk(child)

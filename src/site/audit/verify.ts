@@ -83,7 +83,8 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
     try {
       answer = await transport.request(url, expect.method ?? 'GET', expect.accept)
     } catch (err) {
-      if (!(err instanceof OcisiteError)) throw err
+      // Credentials missing or refused: verify cannot see the site, which is not the site's problem.
+      if (!(err instanceof OcisiteError) || err.code === 'AUTH_FAILED') throw err
       problem('unreachable', url, `${expect.what}: ${err.message}`)
       return undefined
     }
@@ -151,7 +152,10 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
   // 2. Does the site serve /v2/?
   const base = new URL(urlOf({ kind: 'v2-base' }), transport.wellKnown).toString()
   const at = (entry: ServedEntry) => new URL(urlOf(entry), base).toString()
-  const v2Answer = await transport.request(base, 'GET').catch(() => undefined)
+  const v2Answer = await transport.request(base, 'GET').catch((err: unknown) => {
+    if (err instanceof OcisiteError && err.code === 'AUTH_FAILED') throw err
+    return undefined
+  })
   result.checked.requests++
   v2Answer?.discard()
   // A bucket cannot send Docker-Distribution-API-Version; a JSON 200 at /v2/ is what clients need.
@@ -239,14 +243,14 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
     }
     const asLeaf = (desc: Descriptor, err: unknown) => {
       if (unreadable.has(desc.digest)) return true
-      if (!(err instanceof OcisiteError)) return false
+      if (!(err instanceof OcisiteError) || err.code === 'AUTH_FAILED') return false
       unreadable.add(desc.digest)
       problem('document', url(desc), err.message)
       return true
     }
     // Only what the walk itself refuses (one digest described with two sizes) comes out of it.
     const walked = await walk(cas, roots, { cache, asLeaf, concurrency: limit }).catch((err: unknown) => {
-      if (!(err instanceof OcisiteError)) throw err
+      if (!(err instanceof OcisiteError) || err.code === 'AUTH_FAILED') throw err
       problem('document', url(roots[0]!), err.message)
     })
     if (!walked) return

@@ -5,6 +5,7 @@ import { OcisiteError } from '../../errors.js'
 import { OciLayout } from '../../content/layout/oci-layout.js'
 import { checkImagePath } from '../../oci/names.js'
 import type { NormalizedBuildOptions } from '../options.js'
+import { unlessMissing } from '../../fs/missing.js'
 
 /** A layout ready to publish under an image path, with its tag filters. */
 export interface LayoutInput {
@@ -64,7 +65,7 @@ export async function openInputs(images: NormalizedBuildOptions['images'], scrat
   const found: LayoutInput[] = []
   for (const spec of images) {
     const label = displayName(spec.from)
-    const st = await fs.stat(spec.from).catch(() => undefined)
+    const st = await unlessMissing(fs.stat(spec.from))
     if (!st) throw new OcisiteError('INPUT_NOT_FOUND', `${label}: no such file or directory`, { file: spec.from })
     const own = (layout: OciLayout, name: string, searched = false) => {
       // A searched directory's path is a prefix; a single layout's explicit path is taken as is.
@@ -75,7 +76,7 @@ export async function openInputs(images: NormalizedBuildOptions['images'], scrat
       own(await openArchive(spec.from, scratch, maxArchiveSize), path.basename(spec.from).replace(ARCHIVE, ''))
       continue
     }
-    if (await fs.stat(path.join(spec.from, 'oci-layout')).catch(() => undefined)) {
+    if (await unlessMissing(fs.stat(path.join(spec.from, 'oci-layout')))) {
       own(await OciLayout.open(spec.from, { label }), path.basename(spec.from))
       continue
     }

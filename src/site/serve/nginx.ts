@@ -4,13 +4,17 @@ import { OcisiteError } from '../../errors.js'
 import type { NginxOptions } from '../options.js'
 import { manifestSuffixTypes, repoMarker } from '../map.js'
 import { CacheControl, expandCaptures, missResponse, siteRoutes, type Miss } from './routes.js'
+import type { SiteAuth } from './auth.js'
+import { nginxAuthContext, registerAuthPartial } from './nginx-auth.js'
 
 /** What the nginx template needs to know about a site: its options, never what it publishes. */
-export interface NginxSite extends Omit<NginxOptions, 'file'> {
+export interface NginxSite extends Omit<NginxOptions, 'file' | 'auth'> {
   host: string
   v2: boolean
   /** Serve the HTML pages (default true). */
   html?: boolean
+  /** HTTP Basic authentication (--auth-basic, --auth-path), if any. */
+  auth?: SiteAuth | undefined
 }
 
 const templateFile = fileURLToPath(new URL('../../../templates/nginx-site.conf.hbs', import.meta.url))
@@ -41,6 +45,7 @@ export async function renderNginx(site: NginxSite): Promise<string> {
   const { default: Handlebars } = await import('handlebars')
   const hbs = Handlebars.create()
   hbs.registerPartial('acme', acmePartial)
+  await registerAuthPartial(hbs)
   const template = hbs.compile(await fs.readFile(templateFile, 'utf8'), { noEscape: true, strict: true })
   const routes = siteRoutes({ v2: site.v2, html: site.html }).map((r) => ({
     id: r.id,
@@ -71,6 +76,7 @@ export async function renderNginx(site: NginxSite): Promise<string> {
     httpsPort,
     tls: site.tls ? { cert: quotePath(site.tls.cert, '--tls-cert'), key: quotePath(site.tls.key, '--tls-key') } : false,
     acmeRoot: site.acmeRoot ? quotePath(site.acmeRoot, '--acme-root') : false,
+    auth: nginxAuthContext(site.auth, { acme: !!site.acmeRoot }),
     v2: site.v2,
     routes,
     misses,

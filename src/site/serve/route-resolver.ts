@@ -3,6 +3,7 @@ import { manifestKinds } from '../../oci/media-types.js'
 import { CacheControl, errorBody, expandCaptures, missResponse, type Route } from './routes.js'
 import { entryOf, repoMarker } from '../map.js'
 import type { SitePaths } from '../site-paths.js'
+import { unlessMissing } from '../../fs/missing.js'
 
 /** How to answer one request: a site file with headers, or a generated body. */
 export type Resolution =
@@ -15,8 +16,9 @@ export function normalizeUriPath(raw: string): string | undefined {
   let decoded: string
   try {
     decoded = decodeURIComponent(pathOnly)
-  } catch {
-    return undefined
+  } catch (err) {
+    if (err instanceof URIError) return undefined // a malformed %-escape: no file has that name
+    throw err
   }
   if (!decoded.startsWith('/') || decoded.includes('\0')) return undefined
   const segments: string[] = []
@@ -33,12 +35,8 @@ export function normalizeUriPath(raw: string): string | undefined {
 }
 
 async function isFile(site: SitePaths, rel: string): Promise<boolean> {
-  try {
-    const st = await fs.lstat(site.abs(rel.replace(/^\/+/, '')))
-    return st.isFile()
-  } catch {
-    return false
-  }
+  const st = await unlessMissing(fs.lstat(site.abs(rel.replace(/^\/+/, ''))))
+  return !!st?.isFile()
 }
 
 function typeOf(route: Route, file: string): string {

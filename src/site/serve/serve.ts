@@ -7,6 +7,9 @@ import { resolveRequest } from './route-resolver.js'
 import { siteRoutes } from './routes.js'
 import { pathOf } from '../map.js'
 import { SitePaths } from '../site-paths.js'
+import { unlessMissing } from '../../fs/missing.js'
+import { normalizeSiteAuth } from './auth.js'
+import { loadAuthGuard, type AuthGuard } from './serve-auth.js'
 
 
 /** One request answered by the preview server. */
@@ -25,6 +28,13 @@ export interface ServeOptions {
   host?: string
   /** Called once per request, when its response is finished or the connection closed. */
   onRequest?: (request: ServedRequest) => void
+  /** Ask for HTTP Basic credentials of this htpasswd file's users, as the nginx config does (--auth-basic). */
+  authBasic?: string
+  /** Only these URI prefixes need credentials (--auth-path); none: the whole site. */
+  authPath?: string[]
+  /** The realm (default: the listening address). */
+  authRealm?: string
+  cwd?: string
 }
 
 /** A running preview server. */
@@ -73,15 +83,23 @@ function reportRequests(server: Server, onRequest: (request: ServedRequest) => v
   })
 }
 
+/** The guard's 401 as a body answer, or undefined to serve the request. */
+async function guarded(guard: AuthGuard | undefined, req: IncomingMessage) {
+  const refusal = await guard?.({ url: req.url, headers: { authorization: req.headers.authorization } })
+  return refusal ? { kind: 'body' as const, ...refusal } : undefined
+}
+
 /** Preview a built site with http-server, answering with the same routes and headers as the nginx config. */
 export async function serve(options: ServeOptions = {}): Promise<RunningServer> {
   const site = new SitePaths(options.dir ?? serveDefaults.dir)
   const wellKnown = pathOf({ kind: 'well-known' })
-  if (!(await fs.stat(site.abs(wellKnown)).catch(() => undefined))) {
+  if (!(await unlessMissing(fs.stat(site.abs(wellKnown))))) {
     throw new OcisiteError('INPUT_NOT_FOUND', `${site.root}: not a built site (no ${wellKnown}); run ocisite build first`, { file: site.root })
   }
-  const v2 = !!(await fs.stat(site.abs(pathOf({ kind: 'v2-base' }))).catch(() => undefined))
+  const v2 = !!(await unlessMissing(fs.stat(site.abs(pathOf({ kind: 'v2-base' })))))
   const routes = siteRoutes({ v2 })
+  const auth = normalizeSiteAuth({ host: options.host ?? serveDefaults.host, authBasic: options.authBasic, authPath: options.authPath, authRealm: options.authRealm, cwd: options.cwd })
+  const guard = auth ? await loadAuthGuard(auth, routes) : undefined
   const server = httpServer.createServer({
     root: site.root,
     showDir: false,
@@ -90,7 +108,7 @@ export async function serve(options: ServeOptions = {}): Promise<RunningServer> 
     cache: -1 as unknown as number,
     before: [
       (req, res) => {
-        resolveRequest(site, routes, req.url ?? '/').then(
+        guarded(guard, req).then((refusal) => (refusal ? refusal : resolveRequest(site, routes, req.url ?? '/'))).then(
           (r) => {
             if (r.kind === 'body') {
               res.writeHead(r.status, { ...r.headers, 'Content-Length': Buffer.byteLength(r.body) })

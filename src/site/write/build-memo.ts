@@ -7,6 +7,7 @@ import type { LayoutInput } from '../plan/inputs.js'
 import { pathOf, type StateName } from '../map.js'
 import type { SitePaths } from '../site-paths.js'
 import { pushAll } from '../../arrays.js'
+import { unlessMissing, unlessMissingSync } from '../../fs/missing.js'
 
 /** The format written into the memo file; any other is ignored (it only costs a full build). */
 const FORMAT = 'ocisite-build-memo-2'
@@ -20,11 +21,8 @@ function codeFiles(): string[] {
   const code = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '') // src or dist
   const pkg = path.dirname(code)
   const tree = (root: string) => {
-    try {
-      return (readdirSync(root, { recursive: true }) as string[]).map((rel) => path.join(root, rel)).sort()
-    } catch {
-      return []
-    }
+    const rels = unlessMissingSync(() => readdirSync(root, { recursive: true }) as string[]) ?? []
+    return rels.map((rel) => path.join(root, rel)).sort()
   }
   // npm rewrites node_modules/.package-lock.json on every install into that tree.
   return [...tree(code), ...tree(path.join(pkg, 'templates')), path.join(pkg, 'package.json'), path.join(pkg, 'node_modules', '.package-lock.json')]
@@ -49,12 +47,8 @@ export function buildRequest(settings: { host: string; baseUrl: string | undefin
   const files: string[] = []
   for (const { layout } of inputs) {
     const blobs = layout.paths.blobsDir()
-    let algorithms: string[] = []
-    try {
-      algorithms = readdirSync(blobs).sort()
-    } catch {
-      // no blobs directory: its missing stamp is what is recorded
-    }
+    // No blobs directory: its missing stamp is what is recorded.
+    const algorithms = unlessMissingSync(() => readdirSync(blobs).sort()) ?? []
     files.push(layout.paths.ociLayout, layout.paths.indexJson, blobs)
     pushAll(files, algorithms.map((a) => path.join(blobs, a)))
   }
@@ -96,13 +90,14 @@ export const BuildMemo = {
 
   /** The remembered result, when nothing the last build depended on has changed. */
   async check<R>(site: SitePaths, request: BuildRequest, cache: VerifyCache): Promise<{ result: R; warnings: string[] } | undefined> {
-    const bytes = await fs.readFile(BuildMemo.file(site)).catch(() => undefined)
+    const bytes = await unlessMissing(fs.readFile(BuildMemo.file(site)))
     if (!bytes) return undefined
     let doc: MemoDoc<R>
     try {
       doc = JSON.parse(bytes.toString('utf8')) as MemoDoc<R>
-    } catch {
-      return undefined
+    } catch (err) {
+      if (err instanceof SyntaxError) return undefined // a torn memo is no memo: the build runs
+      throw err
     }
     if (doc.format !== FORMAT || doc.usable !== true || doc.key !== request.key || !Array.isArray(doc.request) || !Array.isArray(doc.others)) return undefined
     if (doc.request.length !== request.stamps.length || request.stamps.some(([f, s], i) => doc.request[i] !== `${f}\t${s}`)) return undefined

@@ -4,6 +4,7 @@ import { renderHeadersFile } from '../serve/headers-file.js'
 import type { SitePlan } from '../plan/plan.js'
 import { deleteRank, entryOf, pathOf, phaseOf, type SiteEntry } from '../map.js'
 import { v2Tree, type V2Tree } from './v2.js'
+import { isMissing } from '../../fs/missing.js'
 
 /** The settings that shape a site's documents. */
 export interface DocumentSettings {
@@ -83,9 +84,12 @@ export function ownedAfter(recorded: ReadonlySet<string>, expected: ReadonlySet<
 
 /** A document's current bytes, when it still has the size it was seen with (else undefined: it is rewritten). */
 export function readIfSize(file: string, size: number): Buffer | undefined {
+  const resized = new Error('resized')
   try {
-    return readSmall(file, size, () => new Error('resized'))
-  } catch {
-    return undefined
+    return readSmall(file, size, () => resized)
+  } catch (err) {
+    // Resized, missing, or a symbolic link put in its place (O_NOFOLLOW): rewritten.
+    if (err === resized || isMissing(err) || (err as NodeJS.ErrnoException).code === 'ELOOP') return undefined
+    throw err
   }
 }

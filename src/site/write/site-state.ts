@@ -8,6 +8,7 @@ import { isTempName, writeFileAtomic } from '../../fs/atomic.js'
 import { canonicalBytes } from '../../oci/json.js'
 import { pathOf, siteDirs } from '../map.js'
 import type { SitePaths } from '../site-paths.js'
+import { isMissing, unlessMissing, unlessMissingSync } from '../../fs/missing.js'
 
 const OWNED = pathOf({ kind: 'state', name: 'owned' })
 
@@ -16,12 +17,13 @@ const OWNED = pathOf({ kind: 'state', name: 'owned' })
  * undefined when it is not JSON (the caller names what it should have been).
  */
 async function readStateJson(file: string): Promise<{ doc: unknown } | undefined> {
-  const bytes = await fs.readFile(file).catch(() => undefined)
+  const bytes = await unlessMissing(fs.readFile(file))
   if (!bytes) return undefined
   try {
     return { doc: JSON.parse(bytes.toString('utf8')) }
-  } catch {
-    return { doc: undefined }
+  } catch (err) {
+    if (err instanceof SyntaxError) return { doc: undefined }
+    throw err
   }
 }
 
@@ -77,7 +79,7 @@ export const UnreferencedBlobs = {
   async save(site: SitePaths, since: Map<string, number>): Promise<void> {
     const file = site.abs(pathOf({ kind: 'state', name: 'unreferenced' }))
     const bytes = canonicalBytes({ blobs: Object.fromEntries([...since].sort(([a], [b]) => (a < b ? -1 : 1)).map(([rel, t]) => [rel, new Date(t).toISOString()])) })
-    const current = await fs.readFile(file).catch(() => undefined)
+    const current = await unlessMissing(fs.readFile(file))
     if (current?.equals(bytes)) return
     if (since.size === 0) {
       if (current) await fs.rm(file, { force: true })
@@ -98,12 +100,8 @@ export async function removeTempFiles(site: SitePaths): Promise<number> {
   let removed = 0
   const walk = async (rel: string): Promise<void> => {
     // Read on the spot: a site has a directory per shard and repository, and this runs on every write.
-    let entries: Dirent[] = []
-    try {
-      entries = readdirSync(site.abs(rel), { withFileTypes: true })
-    } catch {
-      // gone, or not a directory: nothing of ours in it
-    }
+    // Gone, or not a directory: nothing of ours in it.
+    const entries: Dirent[] = unlessMissingSync(() => readdirSync(site.abs(rel), { withFileTypes: true })) ?? []
     for (const e of entries) {
       const child = `${rel}/${e.name}`
       if (e.isDirectory()) await walk(child)
@@ -114,7 +112,7 @@ export async function removeTempFiles(site: SitePaths): Promise<number> {
     }
   }
   for (const dir of Object.values(siteDirs)) {
-    const st = await fs.lstat(site.abs(dir)).catch(() => undefined)
+    const st = await unlessMissing(fs.lstat(site.abs(dir)))
     if (st?.isDirectory()) await walk(dir)
   }
   for (const e of await fs.readdir(site.root, { withFileTypes: true })) if (isTempName(e.name) && e.isFile()) await fs.rm(site.abs(e.name), { force: true })
@@ -129,12 +127,14 @@ export async function removeEmptyParents(site: SitePaths, rel: string): Promise<
   const parts = rel.split('/').slice(0, -1)
   while (parts.length > 0) {
     const dir = site.abs(parts.join('/'))
-    const st = await fs.lstat(dir).catch(() => undefined)
+    const st = await unlessMissing(fs.lstat(dir))
     if (!st?.isDirectory()) return
     try {
       await fs.rmdir(dir)
-    } catch {
-      return // not empty (or not ours to judge): stop climbing
+    } catch (err) {
+      // Not empty, or gone meanwhile: stop climbing. Anything else is a real fault.
+      if (['ENOTEMPTY', 'EEXIST'].includes((err as NodeJS.ErrnoException).code ?? '') || isMissing(err)) return
+      throw err
     }
     parts.pop()
   }
@@ -161,12 +161,16 @@ interface LockOwner {
 }
 
 async function readOwner(lockDir: string): Promise<LockOwner | undefined> {
+  // No owner file yet (a writer between taking the lock and naming itself), or a torn one.
+  const text = await unlessMissing(fs.readFile(path.join(lockDir, 'owner.json'), 'utf8'))
+  let doc: Partial<LockOwner>
   try {
-    const doc = JSON.parse(await fs.readFile(path.join(lockDir, 'owner.json'), 'utf8')) as Partial<LockOwner>
-    return typeof doc.pid === 'number' && typeof doc.host === 'string' && typeof doc.token === 'string' ? (doc as LockOwner) : undefined
-  } catch {
-    return undefined
+    doc = JSON.parse(text ?? 'null') ?? {}
+  } catch (err) {
+    if (err instanceof SyntaxError) return undefined
+    throw err
   }
+  return typeof doc.pid === 'number' && typeof doc.host === 'string' && typeof doc.token === 'string' ? (doc as LockOwner) : undefined
 }
 
 function isAlive(pid: number): boolean {
@@ -189,14 +193,16 @@ async function breakDeadLock(lockDir: string): Promise<boolean> {
   const grave = `${lockDir}.dead-${randomBytes(6).toString('hex')}`
   try {
     renameSync(lockDir, grave)
-  } catch {
-    return false // someone else moved or took it
+  } catch (err) {
+    if (isMissing(err)) return false // someone else moved or took it
+    throw err
   }
   if ((await readOwner(grave))?.token !== owner?.token) {
     try {
       renameSync(grave, lockDir)
-    } catch {
-      // taken meanwhile: theirs
+    } catch (err) {
+      // Taken meanwhile (the path is a lock directory again): theirs.
+      if (!['ENOTEMPTY', 'EEXIST'].includes((err as NodeJS.ErrnoException).code ?? '')) throw err
     }
     return false
   }
@@ -209,7 +215,7 @@ async function breakDeadLock(lockDir: string): Promise<boolean> {
  * for longer than a refresh interval belongs to a process killed in that instant.
  */
 async function ownerlessTooLong(lockDir: string): Promise<boolean> {
-  const st = await fs.stat(lockDir).catch(() => undefined)
+  const st = await unlessMissing(fs.stat(lockDir))
   return !!st && Date.now() - st.mtimeMs > OWNERLESS_MS
 }
 const OWNERLESS_MS = 5_000
@@ -282,18 +288,18 @@ export async function lockSite(site: SitePaths, options: LockOptions): Promise<S
 
 /** Refuse `--out` values that would put other people's files at risk. */
 export async function checkOut(out: string, inputs: string[], force: boolean): Promise<void> {
-  const real = await fs.realpath(out).catch(() => path.resolve(out))
+  const real = (await unlessMissing(fs.realpath(out))) ?? path.resolve(out)
   const refuse = (why: string) => new OcisiteError('OUT_UNSAFE', `--out ${out}: ${why}`, { file: out })
   if (real === path.parse(real).root) throw refuse('is the file system root; name a directory of its own for the site')
   const homes = new Set([os.homedir(), '/root'].map((h) => path.resolve(h)))
   if (homes.has(real) || /^\/home\/[^/]+$/.test(real)) throw refuse('is a home directory; name a directory of its own for the site (for example ~/site)')
   for (const input of inputs) {
-    const from = await fs.realpath(input).catch(() => path.resolve(input))
+    const from = (await unlessMissing(fs.realpath(input))) ?? path.resolve(input)
     const inside = (a: string, b: string) => a === b || a.startsWith(b.endsWith(path.sep) ? b : b + path.sep)
     if (inside(from, real)) throw refuse(`contains the input ${input}; write the site elsewhere`)
     if (inside(real, from)) throw refuse(`lies inside the input ${input}; write the site elsewhere`)
   }
-  const st = await fs.lstat(real).catch(() => undefined)
+  const st = await unlessMissing(fs.lstat(real))
   if (!st) return
   if (!st.isDirectory()) throw refuse('exists and is not a directory')
   if (force) return
