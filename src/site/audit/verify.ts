@@ -163,11 +163,7 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
   if (published?.settings.v2 && !result.v2) problem('status', base, `/v2/: HTTP ${v2Answer?.status ?? '(no answer)'} with no Docker-Distribution-API-Version, but the site was built with /v2/`)
 
   // 3. Which images.
-  let names = options.names
-  if (!names && site) {
-    const listed = await listIndexFiles(site)
-    names = listed
-  }
+  let names = options.names ?? (site ? await listIndexFiles(site) : undefined)
   if (!names) {
     const catalog = result.v2 ? await document(at({ kind: 'catalog' }), { type: MediaType.json, cache: 'document', what: '/v2/_catalog' }) : undefined
     const repos = catalog?.body.repositories
