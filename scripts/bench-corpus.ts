@@ -2,13 +2,13 @@
 // plus a config and a manifest per image). Usage: tsx scripts/bench-corpus.ts DIR
 import { randomBytes } from 'node:crypto'
 import path from 'node:path'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { MediaType } from '../src/oci/media-types.js'
 
 const dir = process.argv[2]
 if (!dir) throw new Error('usage: bench-corpus.ts DIR')
 for (let l = 0; l < 100; l++) {
-  const w = await LayoutWriter.create(path.join(dir, `layout-${String(l).padStart(3, '0')}`))
+  const w = await OciLayout.create(path.join(dir, `layout-${String(l).padStart(3, '0')}`))
   const entries = []
   for (let i = 0; i < 10; i++) {
     const layers = []

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { MediaType } from '../src/oci/media-types.js'
 import { ocisite } from './helpers/cli.js'
 import { skopeo, startContainerd } from './helpers/clients.js'
@@ -107,13 +107,13 @@ beforeAll(async () => {
     ['title', Buffer.from('escaped'), 'text/plain', '../../x'],
   ]
   for (const [name, bytes, mediaType, title] of hostile) {
-    const w = await LayoutWriter.create(path.join(layouts, 'hostile', name))
+    const w = await OciLayout.create(path.join(layouts, 'hostile', name))
     const layer = await w.putBytes(bytes, mediaType, title ? { annotations: { 'org.opencontainers.image.title': title } } : {})
     const config = await w.putBytes(Buffer.from('{}'), 'application/vnd.oci.empty.v1+json')
     await w.addToIndex(await w.putJson({ schemaVersion: 2, mediaType: MediaType.ociManifest, artifactType: 'application/x.hostile', config, layers: [layer] }, MediaType.ociManifest), '1')
   }
   // And one whose layer the site will serve with the wrong bytes (same size).
-  const w = await LayoutWriter.create(path.join(layouts, 'hostile', 'corrupt'))
+  const w = await OciLayout.create(path.join(layouts, 'hostile', 'corrupt'))
   const layer = await w.putBytes(Buffer.from('the right bytes'), 'text/plain', { annotations: { 'org.opencontainers.image.title': 'file.txt' } })
   const config = await w.putBytes(Buffer.from('{}'), 'application/vnd.oci.empty.v1+json')
   await w.addToIndex(await w.putJson({ schemaVersion: 2, mediaType: MediaType.ociManifest, config, layers: [layer] }, MediaType.ociManifest), '1')

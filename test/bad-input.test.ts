@@ -3,7 +3,7 @@ import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import * as tar from 'tar'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { goodSite, ocisite } from './helpers/cli.js'
 import { image } from './helpers/fixtures.js'
 import { snapshot } from './helpers/tree.js'
@@ -16,7 +16,7 @@ let previous: Map<string, string>
 /** A fresh valid layout `name` with one new image (distinct from the site's) tagged 'bad'. */
 async function freshLayout(name: string): Promise<{ dir: string; layer: string; manifest: string; config: string }> {
   const dir = path.join(work, name)
-  const w = await LayoutWriter.create(dir)
+  const w = await OciLayout.create(dir)
   const m = await image(w, 'amd64', `content of ${name}`)
   await w.addToIndex(m, 'bad')
   const manifest = JSON.parse(await fs.readFile(path.join(dir, 'blobs/sha256', m.digest.slice(7)), 'utf8'))
@@ -154,7 +154,7 @@ describe('bad input is rejected with one clear line, and the previous site is ke
 
   it('the same path and tag from two inputs with different digests', async () => {
     const other = path.join(work, 'conflict', 'good')
-    const w = await LayoutWriter.create(other)
+    const w = await OciLayout.create(other)
     await w.addToIndex(await image(w, 'amd64', 'different'), '1.0')
     await expectRejected([other], 'TAG_CONFLICT', ['good:1.0', 'sha256:'])
   })

@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { image, tempDir } from './helpers/fixtures.js'
 import { installed, installedBin } from './helpers/installed.js'
 import { startRadosgw, type RunningRadosgw } from './helpers/radosgw.js'
@@ -35,7 +35,7 @@ afterAll(async () => {
 async function layouts(prefix: string, n: number): Promise<string[]> {
   const out: string[] = []
   for (let i = 0; i < n; i++) {
-    const w = await LayoutWriter.create(path.join(work, prefix, `${prefix}${i}`))
+    const w = await OciLayout.create(path.join(work, prefix, `${prefix}${i}`))
     await w.addToIndex(await image(w, 'amd64', `${prefix} ${i}`), '1.0')
     out.push(w.paths.root)
   }

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { image, standardLayouts, tempDir } from './helpers/fixtures.js'
 import { installed } from './helpers/installed.js'
 import { freePort, startNginx, stopChild, waitForPort, type RunningNginx } from './helpers/nginx.js'
@@ -37,7 +37,7 @@ interface Spec {
 beforeAll(async () => {
   work = await tempDir('ocisite-bucket-site-')
   L = await standardLayouts(path.join(work, 'layouts'))
-  const app2 = await LayoutWriter.create(path.join(work, 'layouts', 'app2'))
+  const app2 = await OciLayout.create(path.join(work, 'layouts', 'app2'))
   await app2.addToIndex(await image(app2, 'arm64', 'app two'), '2.0')
   L.app2 = app2.paths.root
   s3port = await freePort()
@@ -189,7 +189,7 @@ describe('--on-change', () => {
 
 describe('cost proportional to the change', () => {
   it('one new image into a 10,000-tag bucket site: requests (counted by a logging proxy) <= N + documents changed + 8', async () => {
-    const many = await LayoutWriter.create(path.join(work, 'layouts', 'many'))
+    const many = await OciLayout.create(path.join(work, 'layouts', 'many'))
     await many.addToIndex(await image(many, 'amd64', 'many tags'), 't0')
     const indexFile = path.join(many.paths.root, 'index.json')
     const index = JSON.parse(await fs.readFile(indexFile, 'utf8')) as { manifests: Array<Record<string, unknown>> }

@@ -8,7 +8,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { MediaType } from '../src/oci/media-types.js'
 import { ocisite } from './helpers/cli.js'
 import { ctrDigest, skopeo, startContainerd, startPodman } from './helpers/clients.js'
@@ -336,7 +336,7 @@ describe('incremental deploys', () => {
     expect(JSON.parse(again.stdout).objects.uploaded).toBe(0)
 
     // One new tag of a new image.
-    const w = await LayoutWriter.create(path.join(work, 'layouts', 'extra'))
+    const w = await OciLayout.create(path.join(work, 'layouts', 'extra'))
     const extra = await image(w, 'amd64', 'extra image')
     await w.addToIndex(extra, '3.0')
     expect((await ocisite(['add', w.paths.root, '--path', 'extra', '--site', dir])).code).toBe(0)
@@ -403,7 +403,7 @@ describe('upload order', () => {
 describe('failures', () => {
   it('s3rver stopped halfway through a deploy: exit 4, no dangling index meanwhile, and the next deploy completes', async () => {
     // A site with a 48 MiB layer, so the deploy is still running when the server goes.
-    const w = await LayoutWriter.create(path.join(work, 'layouts', 'big'))
+    const w = await OciLayout.create(path.join(work, 'layouts', 'big'))
     const big = await w.putBytes(Buffer.concat([await tarLayer({ 'a.txt': 'big' }), (await import('node:crypto')).randomBytes(48 * 1024 * 1024)]), 'application/vnd.oci.image.layer.v1.tar')
     const config = await w.putJson({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [big.digest] } }, MediaType.ociConfig)
     await w.addToIndex(await w.putJson({ schemaVersion: 2, mediaType: MediaType.ociManifest, config, layers: [big] }, MediaType.ociManifest), '1.0')

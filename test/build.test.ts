@@ -5,7 +5,7 @@ import { canonicalize } from 'json-canonicalize'
 import * as tar from 'tar'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { build } from '../src/site/build.js'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { parseDigest } from '../src/oci/digest.js'
 import { writeVerified } from '../src/content/ingest/verify.js'
 import { ocisite } from './helpers/cli.js'
@@ -119,7 +119,7 @@ describe('ocisite build', () => {
 
   it('drops a tag from its index when it leaves the inputs, and prunes what nothing needs', async () => {
     const src = path.join(work, 'dropping')
-    const w = await LayoutWriter.create(src)
+    const w = await OciLayout.create(src)
     const one = await image(w, 'amd64', 'one')
     const two = await image(w, 'amd64', 'two')
     await w.addToIndex(one, '1')
@@ -141,7 +141,7 @@ describe('ocisite build', () => {
 
   it('filters tags with globs and publishes the tag part of full references', async () => {
     const src = path.join(work, 'globs')
-    const w = await LayoutWriter.create(src)
+    const w = await OciLayout.create(src)
     const img = await image(w, 'amd64', 'globs')
     await w.addToIndex(img, 'ghcr.io/org/app:v1.2')
     await w.addToIndex(img, 'v2')
@@ -236,8 +236,8 @@ describe('ocisite build', () => {
   it('merges two inputs into one path when their tags agree', async () => {
     const a = path.join(work, 'merge-a')
     const b = path.join(work, 'merge-b')
-    const wa = await LayoutWriter.create(a)
-    const wb = await LayoutWriter.create(b)
+    const wa = await OciLayout.create(a)
+    const wb = await OciLayout.create(b)
     await wa.addToIndex(await image(wa, 'amd64', 'shared'), 'shared')
     await wb.addToIndex(await image(wb, 'amd64', 'shared'), 'shared')
     await wb.addToIndex(await image(wb, 'amd64', 'extra'), 'extra')
@@ -261,7 +261,7 @@ describe('ocisite build', () => {
 
 /** A layout whose one layer is `size` bytes: by default 20 MiB and 77 (hashed on a worker thread; a short last read). */
 async function largeLayout(input: string, size = 20 * 1024 * 1024 + 77): Promise<{ bytes: Buffer; hex: string }> {
-  const w = await LayoutWriter.create(path.join(input, 'big'))
+  const w = await OciLayout.create(path.join(input, 'big'))
   const bytes = Buffer.alloc(size)
   for (let i = 0; i < bytes.length; i += 4096) bytes.writeUInt32BE(i, i)
   const layer = await w.putBytes(bytes, 'application/vnd.oci.image.layer.v1.tar')

@@ -5,7 +5,7 @@ import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { REF_NAME } from '../src/oci/descriptor.js'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { image } from './helpers/fixtures.js'
 import { installed, outsideDir } from './helpers/installed.js'
 import { serveInstalled, type InstalledServer } from './helpers/installed-server.js'
@@ -16,7 +16,7 @@ const digests: Record<string, string> = {}
 
 beforeAll(async () => {
   work = await outsideDir()
-  const w = await LayoutWriter.create(path.join(work, 'layouts', 'app'))
+  const w = await OciLayout.create(path.join(work, 'layouts', 'app'))
   for (const tag of ['1.1', '1.10', '2.0']) digests[tag] = (await w.addToIndex(await image(w, 'amd64', `app ${tag}`), tag)).digest
   const r = await installed(['build', path.join(work, 'layouts'), '--host', 'localhost', '--out', path.join(work, 'site')])
   expect(r.code, r.stderr).toBe(0)

@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { resolve } from '../src/client/resolve.js'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { image, multiPlatform } from './helpers/fixtures.js'
 import { installed, installedBin, outsideDir } from './helpers/installed.js'
 import { serveInstalled, type InstalledServer } from './helpers/installed-server.js'
@@ -18,9 +18,9 @@ const repoSchema = new URL('../ocisite.schema.json', import.meta.url).pathname
 
 beforeAll(async () => {
   work = await outsideDir()
-  const app = await LayoutWriter.create(path.join(work, 'layouts', 'app'))
+  const app = await OciLayout.create(path.join(work, 'layouts', 'app'))
   for (const tag of ['1.0', '2.0']) digests[tag] = (await app.addToIndex(await image(app, 'amd64', `app ${tag}`), tag)).digest
-  const multi = await LayoutWriter.create(path.join(work, 'layouts', 'multi'))
+  const multi = await OciLayout.create(path.join(work, 'layouts', 'multi'))
   digests.multi = (await multi.addToIndex(await multiPlatform(multi, 'multi'), '3.0')).digest
   const r = await installed(['build', path.join(work, 'layouts'), '--host', 'localhost', '--out', path.join(work, 'site')])
   expect(r.code, r.stderr).toBe(0)

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { image, tempDir } from './helpers/fixtures.js'
 import { installed, outsideDir } from './helpers/installed.js'
 import { freePort, startNginx, type RunningNginx } from './helpers/nginx.js'
@@ -39,7 +39,7 @@ function makeCerts(dir: string): { ca: string; otherCa: string; cert: string; ke
 /** A layout per image: app (1.0, 2.0), db (5.7, 8.0), cache (7). */
 async function layouts(root: string): Promise<void> {
   for (const [name, tags] of [['app', ['1.0', '2.0']], ['db', ['5.7', '8.0']], ['cache', ['7']]] as const) {
-    const w = await LayoutWriter.create(path.join(root, name))
+    const w = await OciLayout.create(path.join(root, name))
     for (const tag of tags) await w.addToIndex(await image(w, 'amd64', `${name} ${tag}`), tag)
   }
 }
@@ -90,7 +90,7 @@ describe('lock keeps the pins it is not asked about', () => {
     expect(await fs.readdir(dir)).toEqual(['ocisite.lock'])
 
     // Move db#5.7 on the live site: locking it again updates that pin alone.
-    const moved = await LayoutWriter.create(path.join(work, 'moved', 'db'))
+    const moved = await OciLayout.create(path.join(work, 'moved', 'db'))
     await moved.addToIndex(await image(moved, 'amd64', 'db 5.7, rebuilt'), '5.7')
     const added = await installed(['add', path.join(work, 'moved', 'db'), '--path', 'db', '--site', path.join(work, 'plain'), '--force'])
     expect(added.code, added.stderr).toBe(0)

@@ -8,7 +8,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { image, multiPlatform, sbomFor, tempDir } from './helpers/fixtures.js'
 import { siteProblems, tempFiles } from './helpers/site-check.js'
 import { snapshot } from './helpers/tree.js'
@@ -39,23 +39,23 @@ beforeAll(async () => {
   work = await tempDir()
   // Before: app (1.0, latest, an SBOM), multi (2.0), gone (1.0).
   in1 = path.join(work, 'in1')
-  const app1 = await LayoutWriter.create(path.join(in1, 'app'))
+  const app1 = await OciLayout.create(path.join(in1, 'app'))
   const a = await image(app1, 'amd64', 'app a')
   await app1.addToIndex(a, '1.0')
   await app1.addToIndex(a, 'latest')
   await sbomFor(app1, a)
-  const multi1 = await LayoutWriter.create(path.join(in1, 'multi'))
+  const multi1 = await OciLayout.create(path.join(in1, 'multi'))
   await multi1.addToIndex(await multiPlatform(multi1, 'multi one'), '2.0')
-  const gone = await LayoutWriter.create(path.join(in1, 'gone'))
+  const gone = await OciLayout.create(path.join(in1, 'gone'))
   await gone.addToIndex(await image(gone, 'amd64', 'gone soon'), '1.0')
   // After: app (1.0 kept, latest moved), multi (2.0 dropped, 3.0 added), new (1.0); gone dropped.
   in2 = path.join(work, 'in2')
-  const app2 = await LayoutWriter.create(path.join(in2, 'app'))
+  const app2 = await OciLayout.create(path.join(in2, 'app'))
   await app2.addToIndex(await image(app2, 'amd64', 'app a'), '1.0')
   await app2.addToIndex(await image(app2, 'amd64', 'app b'), 'latest')
-  const multi2 = await LayoutWriter.create(path.join(in2, 'multi'))
+  const multi2 = await OciLayout.create(path.join(in2, 'multi'))
   await multi2.addToIndex(await multiPlatform(multi2, 'multi two'), '3.0')
-  const added = await LayoutWriter.create(path.join(in2, 'new'))
+  const added = await OciLayout.create(path.join(in2, 'new'))
   await added.addToIndex(await image(added, 'amd64', 'brand new'), '1.0')
 
   base = path.join(work, 'base')

@@ -11,7 +11,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { skopeo, startPodman } from './helpers/clients.js'
 import { dockerSave24, dockerSave25, type SavedImage } from './helpers/docker-save.js'
 import { tarLayer, tempDir } from './helpers/fixtures.js'
@@ -33,7 +33,7 @@ let db: SavedImage
 
 /** An OCI layout holding `img` tagged `tag`, for podman and skopeo to start from. */
 async function layoutOf(img: SavedImage, dir: string, tag: string): Promise<void> {
-  const w = await LayoutWriter.create(dir)
+  const w = await OciLayout.create(dir)
   const layers = await Promise.all(img.layers.map((l) => w.putBytes(l, 'application/vnd.oci.image.layer.v1.tar')))
   const config = await w.putJson(
     { architecture: img.architecture, os: 'linux', config: { Cmd: ['sh'] }, rootfs: { type: 'layers', diff_ids: layers.map((l) => l.digest) } },

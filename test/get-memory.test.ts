@@ -6,7 +6,7 @@ import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { MediaType } from '../src/oci/media-types.js'
 import { tempDir } from './helpers/fixtures.js'
 import { installed, installedBin, outsideDir } from './helpers/installed.js'
@@ -37,7 +37,7 @@ describe('get in flat memory', () => {
     expect(layerSize).toBeGreaterThan(512 * MiB)
 
     const layout = path.join(work, 'layouts', 'big')
-    const w = await LayoutWriter.create(layout)
+    const w = await OciLayout.create(layout)
     await fs.mkdir(path.join(layout, 'blobs', 'sha256'), { recursive: true })
     await fs.rename(path.join(stage, 'layer.tar'), path.join(layout, 'blobs', 'sha256', layerHex))
     const layer = { mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: `sha256:${layerHex}`, size: layerSize }

@@ -8,7 +8,7 @@ import os from 'node:os'
 import path from 'node:path'
 import * as tar from 'tar'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { goodSite, ocisite } from './helpers/cli.js'
 import { image } from './helpers/fixtures.js'
 import { snapshot } from './helpers/tree.js'
@@ -45,7 +45,7 @@ interface Layout {
 }
 
 async function makeLayout(dir: string): Promise<Layout> {
-  const w = await LayoutWriter.create(dir)
+  const w = await OciLayout.create(dir)
   const m = await image(w, 'amd64', `content of ${dir}`)
   await w.addToIndex(m, 'bad')
   const blob = (d: string) => path.join(dir, 'blobs', 'sha256', d.replace(/^sha256:/, ''))
@@ -272,7 +272,7 @@ async function ownSite(c: Ctx): Promise<{ out: string; args: string[] }> {
   const r = await ocisite(['build', ...args])
   expect(r.code, r.stderr).toBe(0)
   // Change the input so that a rebuild would write and prune.
-  const w = await LayoutWriter.create(l.dir)
+  const w = await OciLayout.create(l.dir)
   await w.addToIndex(await image(w, 'amd64', 'a second image'), 'second')
   return { out, args }
 }

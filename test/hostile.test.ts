@@ -6,7 +6,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { ocisite } from './helpers/cli.js'
 import { image, tempDir } from './helpers/fixtures.js'
 import { traceLines } from './helpers/strace.js'
@@ -123,7 +123,7 @@ function handler(req: http.IncomingMessage, res: http.ServerResponse): void {
 
 beforeAll(async () => {
   work = await tempDir()
-  const w = await LayoutWriter.create(path.join(work, 'source'))
+  const w = await OciLayout.create(path.join(work, 'source'))
   const m = await image(w, 'amd64', 'hostile fixture '.repeat(100))
   manifest = { mediaType: m.mediaType, digest: m.digest, size: m.size }
   blobs = new Map()

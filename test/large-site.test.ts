@@ -1,7 +1,7 @@
 // A site of hundreds of thousands of blobs must not overflow the stack: every list that grows
 // with the site goes through loops, never a spread into a call (which passes each element as an
 // argument and throws "Maximum call stack size exceeded" past about 120,000). These tests put
-// 250,000 entries through the site's blob copy and its undo (in process: a real build of that
+// 250,000 entries through the site's blob copy (image by image) and its undo (in process: a real build of that
 // many blobs takes minutes) and through the loops that replaced every other spread.
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
@@ -11,12 +11,13 @@ import { isOcisiteError } from '../src/errors.js'
 import { digestOf } from '../src/oci/digest.js'
 import type { Descriptor } from '../src/oci/descriptor.js'
 import { parseDigest } from '../src/oci/digest.js'
-import { bytesStore, copyIntoSite, siteStore, type UndoableStore } from '../src/site/write/blob-copy.js'
-import type { BlobSource } from '../src/content/content-store.js'
+import { copyIntoSite, type CopyBatch } from '../src/site/write/blob-copy.js'
+import { siteStore } from '../src/site/write/site-store.js'
+import { MemoryStore as Generated } from '../src/content/memory-store.js'
+import type { Blob, Deleter, Fetcher, Storage } from '../src/content/storage.js'
 import { verifyBytes } from '../src/content/ingest/verify.js'
 import { SitePaths } from '../src/site/map.js'
 import { VerifyCache } from '../src/content/verify-cache.js'
-import type { CopyItem } from '../src/content/copy-blobs.js'
 import { tempDir } from './helpers/fixtures.js'
 
 /** More than any spread into a call survives (checked below), and more than the issue's 200,000. */
@@ -52,49 +53,52 @@ describe(`lists of ${N.toLocaleString('en')} entries`, () => {
  * The site's file store costs a few hundred microseconds of syscalls per blob, minutes for
  * 250,000 on two busy cores; this one lets the copy's own bookkeeping run at that size.
  */
-class MemoryStore implements UndoableStore {
+class MemoryStore implements Storage, Deleter {
   readonly label = 'memory'
   readonly blobs = new Map<string, Buffer>()
   async exists(desc: Descriptor): Promise<boolean> {
     return this.blobs.has(desc.digest)
   }
-  async fetch(desc: Descriptor): Promise<BlobSource[]> {
+  async fetch<T>(desc: Descriptor, use: (blob: Blob) => Promise<T>): Promise<T> {
     const bytes = this.blobs.get(desc.digest)
     if (!bytes) throw new Error(`memory: no blob ${desc.digest}`)
-    return [{ label: this.label, open: async () => ({ stream: [bytes] }) }]
+    return use({ stream: [bytes], label: this.label })
   }
-  async push(desc: Descriptor, from: BlobSource): Promise<void> {
-    const source = await from.open()
+  async push(desc: Descriptor, source: Blob): Promise<void> {
     if (!('stream' in source)) throw new Error('memory: only streams are taken')
     const chunks: Uint8Array[] = []
     for await (const chunk of source.stream) chunks.push(chunk)
     const bytes = Buffer.concat(chunks)
-    verifyBytes(bytes, { digest: parseDigest(desc.digest), size: desc.size, label: from.label })
+    verifyBytes(bytes, { digest: parseDigest(desc.digest), size: desc.size, label: source.label })
     this.blobs.set(desc.digest, bytes)
   }
-  async remove(desc: Descriptor): Promise<void> {
+  async delete(desc: Descriptor): Promise<void> {
     this.blobs.delete(desc.digest)
   }
 }
 
-/** `n` distinct tiny blobs, each from bytes ocisite holds (as the generated referrers indexes are). */
-function tinyBlobs(n: number): CopyItem[] {
-  return Array.from({ length: n }, (_, i) => {
-    const bytes = Buffer.from(`blob ${i}\n`)
-    return { desc: { mediaType: '', digest: digestOf(bytes), size: bytes.byteLength }, from: bytesStore(bytes) }
-  })
+/** Images of this many blobs: the copy goes image by image, its books span the whole site. */
+const PER_IMAGE = 1_000
+
+/** `n` distinct tiny blobs (as the generated referrers indexes are), in images of PER_IMAGE. */
+function tinyBlobs(n: number, onCopied: () => void): CopyBatch[] {
+  const from = new Generated()
+  const roots = Array.from({ length: n }, (_, i) => from.put(Buffer.from(`blob ${i}\n`), 'application/octet-stream'))
+  const batches: CopyBatch[] = []
+  for (let i = 0; i < n; i += PER_IMAGE) batches.push({ from, roots: roots.slice(i, i + PER_IMAGE), options: { onCopied } })
+  return batches
 }
 
 /** A blob whose bytes are not what its digest names: the batch holding it fails. */
-const badBlob = (): CopyItem => ({ desc: { mediaType: '', digest: digestOf(Buffer.from('other')), size: 3 }, from: bytesStore(Buffer.from('bad')) })
+function badBlob(): CopyBatch {
+  const liar: Fetcher = { label: 'liar', fetch: (_desc, use) => use({ stream: [Buffer.from('bad')], label: 'liar' }) }
+  return { from: liar, roots: [{ mediaType: 'application/octet-stream', digest: digestOf(Buffer.from('other')), size: 3 }] }
+}
 
-/** Copy `blobs`, then a batch that fails; returns how many the first batch copied and the error. */
-async function copyThenFail(site: SitePaths, store: UndoableStore, blobs: CopyItem[]): Promise<{ copied: number; failure: unknown }> {
+/** Copy `n` blobs, then a batch that fails; returns how many the first batches copied and the error. */
+async function copyThenFail(site: SitePaths, store: Storage & Deleter, n: number): Promise<{ copied: number; failure: unknown }> {
   let copied = 0
-  const failure = await copyIntoSite(site, store, [
-    { items: blobs, options: { concurrency: 16, onBlob: (_d, action) => void (action === 'copied' && copied++) } },
-    { items: [badBlob()] },
-  ]).then(
+  const failure = await copyIntoSite(site, store, [...tinyBlobs(n, () => void copied++), badBlob()], 16).then(
     () => undefined,
     (err: unknown) => err,
   )
@@ -114,7 +118,7 @@ describe("the site's blob copy, undone when a later batch fails", () => {
     const site = new SitePaths(path.join(work, 'memory-site'))
     await fs.mkdir(site.root)
     const store = new MemoryStore()
-    const { copied, failure } = await copyThenFail(site, store, tinyBlobs(N))
+    const { copied, failure } = await copyThenFail(site, store, N)
     // Every blob of the first batch reached the store before the second failed.
     expect(copied).toBe(N)
     // The copy's own error, not a RangeError from the books of 250,000 descriptors.
@@ -125,9 +129,9 @@ describe("the site's blob copy, undone when a later batch fails", () => {
   it('in the site\'s own store: removes every blob file and the shard directories made for them', async () => {
     const site = new SitePaths(path.join(work, 'site'))
     await fs.mkdir(site.root)
-    const store = siteStore(site, await VerifyCache.load(undefined), { hashed: 0 })
+    const store = siteStore(site, VerifyCache.inMemory())
     const n = 2_000
-    const { copied, failure } = await copyThenFail(site, store, tinyBlobs(n))
+    const { copied, failure } = await copyThenFail(site, store, n)
     expect(copied).toBe(n)
     expect(isOcisiteError(failure) && failure.code).toBe('DIGEST_MISMATCH')
     expect(await tree(site.abs('oci-cas'))).toEqual({ files: 0, dirs: 0 })

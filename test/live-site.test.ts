@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { verifySite } from '../src/site/audit/verify.js'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { build } from '../src/site/build.js'
 import { add, rm } from '../src/site/publish.js'
 import { prune } from '../src/site/prune.js'
@@ -63,11 +63,11 @@ beforeAll(async () => {
   work = await tempDir()
   L = await standardLayouts(path.join(work, 'layouts'))
   // app2: a second layout for the image path app, with a new tag.
-  const app2 = await LayoutWriter.create(path.join(work, 'layouts', 'app2'))
+  const app2 = await OciLayout.create(path.join(work, 'layouts', 'app2'))
   await app2.addToIndex(await image(app2, 'arm64', 'app two'), '2.0')
   L.app2 = app2.paths.root
   // moved: app#1.0 again, as another image.
-  const moved = await LayoutWriter.create(path.join(work, 'layouts', 'moved'))
+  const moved = await OciLayout.create(path.join(work, 'layouts', 'moved'))
   const m = await image(moved, 'amd64', 'app 1.0 rebuilt')
   await moved.addToIndex(m, '1.0')
   await sbomFor(moved, m)
@@ -185,7 +185,7 @@ describe('rm, then prune, equals a full build without what was removed', () => {
 async function layouts(prefix: string, n: number, blobs = 1): Promise<string[]> {
   const out: string[] = []
   for (let i = 0; i < n; i++) {
-    const w = await LayoutWriter.create(path.join(work, prefix, `${prefix}${i}`))
+    const w = await OciLayout.create(path.join(work, prefix, `${prefix}${i}`))
     const desc = blobs === 1 ? await image(w, 'amd64', `${prefix} ${i}`) : await multiPlatform(w, `${prefix} ${i}`)
     await w.addToIndex(desc, '1.0')
     out.push(w.paths.root)
@@ -299,7 +299,7 @@ describe('prune never removes what anything references', () => {
   it('200 random add / rm / prune steps', async () => {
     const pool: Spec[] = []
     for (let i = 0; i < 6; i++) {
-      const w = await LayoutWriter.create(path.join(work, 'prop', `p${i}`))
+      const w = await OciLayout.create(path.join(work, 'prop', `p${i}`))
       const a = await image(w, 'amd64', `prop ${i} a`)
       const b = i % 2 ? await multiPlatform(w, `prop ${i} b`) : await image(w, 'arm64', `prop ${i % 3} shared`)
       await w.addToIndex(a, '1.0')

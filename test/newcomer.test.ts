@@ -7,7 +7,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { ocisite } from './helpers/cli.js'
 import { image, multiPlatform, tempDir } from './helpers/fixtures.js'
 import { freePort, startNginx, type RunningNginx } from './helpers/nginx.js'
@@ -22,12 +22,12 @@ const BIG = 256 * 1024 * 1024
 
 beforeAll(async () => {
   work = await tempDir()
-  const single = await LayoutWriter.create(path.join(work, 'layouts', 'single'))
+  const single = await OciLayout.create(path.join(work, 'layouts', 'single'))
   await single.addToIndex(await image(single, 'amd64', 'amd64 only'), '1.0')
-  const multi = await LayoutWriter.create(path.join(work, 'layouts', 'multi'))
+  const multi = await OciLayout.create(path.join(work, 'layouts', 'multi'))
   await multi.addToIndex(await multiPlatform(multi, 'amd64 and arm64'), '2.0')
   // A layer big enough for a progress line to move.
-  const big = await LayoutWriter.create(path.join(work, 'layouts', 'big'))
+  const big = await OciLayout.create(path.join(work, 'layouts', 'big'))
   // Written by head and hashed by sha256sum, so the test never holds the layer in memory.
   const raw = path.join(work, 'big-layer')
   execFileSync('sh', ['-c', `head -c ${BIG} /dev/urandom > '${raw}'`])
@@ -134,7 +134,7 @@ describe('progress on a terminal', () => {
   it('counts in the summary agree with the progress counter, and one blob is "1 blob"', async () => {
     const r = await ocisite(['pull', 'localhost/single#1.0', path.join(work, 'singular'), ...site()])
     expect(r.stdout).toMatch(/^3 blobs: 3 fetched/m)
-    const one = await LayoutWriter.create(path.join(work, 'one-blob'))
+    const one = await OciLayout.create(path.join(work, 'one-blob'))
     await one.addToIndex(await one.putBytes(Buffer.from('just one'), 'application/vnd.example.thing'), 'x')
     const b = await ocisite(['build', path.join(work, 'one-blob'), '--host', 'localhost', '--out', path.join(work, 'one-blob-site')])
     expect(b.stdout).toMatch(/^1 blob \(/m)
@@ -172,7 +172,7 @@ describe('hints where users go wrong', () => {
 describe('output into a closed pipe', () => {
   it('build --json | head -c 10 exits 0 with no stack trace', async () => {
     // Enough tags that the JSON summary is larger than a pipe's buffer.
-    const w = await LayoutWriter.create(path.join(work, 'many', 'app'))
+    const w = await OciLayout.create(path.join(work, 'many', 'app'))
     const desc = await image(w, 'amd64', 'many tags')
     await w.writeIndex(Array.from({ length: 3000 }, (_, i) => ({ ...desc, annotations: { 'org.opencontainers.image.ref.name': `tag-${i}` } })))
     const cmd = `${process.execPath} --import tsx src/bin.ts build '${path.join(work, 'many')}' --host localhost --out '${path.join(work, 'many-site')}' --json | head -c 10; echo " status=\${PIPESTATUS[0]}"`

@@ -9,7 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { ctrDigest, skopeo, skopeoDigest, startContainerd, startPodman } from './helpers/clients.js'
 import { ocisite } from './helpers/cli.js'
 import { image, multiPlatform, standardLayouts, tempDir } from './helpers/fixtures.js'
@@ -51,7 +51,7 @@ async function build(args: string[]): Promise<{ images: Array<{ path: string; ta
 
 /** A layout with one image tagged `tag`, whose content says `text`. */
 async function oneImage(dir: string, tag: string, text: string): Promise<string> {
-  const w = await LayoutWriter.create(dir)
+  const w = await OciLayout.create(dir)
   const desc = await image(w, 'amd64', text)
   await w.addToIndex(desc, tag)
   return desc.digest
@@ -82,7 +82,7 @@ describe('stock nginx with the config in conf.d', () => {
 
   it('serves a site with 10,000 tags', async () => {
     const dir = path.join(work, 'many')
-    const w = await LayoutWriter.create(path.join(dir, 'layout'))
+    const w = await OciLayout.create(path.join(dir, 'layout'))
     const desc = await image(w, 'amd64', 'many tags')
     const tags = Array.from({ length: 10_000 }, (_, i) => `release-candidate-build-${String(i).padStart(5, '0')}`)
     await w.writeIndex(tags.map((tag) => ({ ...desc, annotations: { 'org.opencontainers.image.ref.name': tag } })))
@@ -354,7 +354,7 @@ describe('registry clients pull from stock nginx', () => {
 
   beforeAll(async () => {
     dir = path.join(work, 'clients')
-    const w = await LayoutWriter.create(path.join(dir, 'layouts', 'multi'))
+    const w = await OciLayout.create(path.join(dir, 'layouts', 'multi'))
     await w.addToIndex(await multiPlatform(w, 'clients'), '2.0')
     await oneImage(path.join(dir, 'layouts', 'app'), '1.0', 'clients single')
     port = await freePort()

@@ -4,7 +4,7 @@
 import { promises as fs, statSync } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { tempDir } from './helpers/fixtures.js'
 import { installed } from './helpers/installed.js'
 import { datedImage, pageLayouts, type PageLayouts } from './helpers/pages-fixtures.js'
@@ -139,7 +139,7 @@ describe('add and rm', () => {
   it('a new tag re-renders that image: the newest comes first, and the home page says so', async () => {
     const live = path.join(work, 'newer')
     await build(live, [L.dirs.app!])
-    const next = await LayoutWriter.create(path.join(work, 'layouts-next', 'app'))
+    const next = await OciLayout.create(path.join(work, 'layouts-next', 'app'))
     await next.addToIndex(await datedImage(next, { arch: 'amd64', text: 'two', created: '2025-06-01T00:00:00Z' }), '2.0')
     const r = await installed(['add', next.paths.root, '--path', 'app', '--site', live])
     expect(r.code, r.stderr).toBe(0)
@@ -171,7 +171,7 @@ describe('--no-html', () => {
 
 describe('a 10,000-tag image', () => {
   it('is paginated, every page under 200 KB, each tag listed once, newest first across pages', async () => {
-    const w = await LayoutWriter.create(path.join(work, 'big', 'big'))
+    const w = await OciLayout.create(path.join(work, 'big', 'big'))
     const images: Array<Awaited<ReturnType<typeof datedImage>>> = []
     for (let i = 0; i < 50; i++) images.push(await datedImage(w, { arch: i % 2 ? 'arm64' : 'amd64', text: `big ${i}`, created: `2024-01-${String(1 + (i % 28)).padStart(2, '0')}T00:00:${String(i).padStart(2, '0')}Z` }))
     const entries = Array.from({ length: 10_000 }, (_, i) => ({ ...images[i % 50]!, annotations: { 'org.opencontainers.image.ref.name': `1.${Math.floor(i / 100)}.${i % 100}-build.${i}` } }))

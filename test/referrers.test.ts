@@ -8,7 +8,7 @@ import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Descriptor } from '../src/oci/descriptor.js'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { MediaType } from '../src/oci/media-types.js'
 import { image, sbomFor, SBOM_TYPE } from './helpers/fixtures.js'
 import { installed, outsideDir } from './helpers/installed.js'
@@ -85,7 +85,7 @@ async function published(site: string): Promise<Map<string, string>> {
 
 beforeAll(async () => {
   user = await outsideDir()
-  const app = await LayoutWriter.create(path.join(user, 'layouts', 'app'))
+  const app = await OciLayout.create(path.join(user, 'layouts', 'app'))
   subject = await image(app, 'amd64', 'hello from app')
   await app.addToIndex(subject, '1.0')
   await fs.writeFile(path.join(user, 'sbom.spdx.json'), SBOM_TEXT)
@@ -169,9 +169,9 @@ describe('a referrer whose subject is published nowhere yet', () => {
 
   beforeAll(async () => {
     // An untagged referrer of app#1.0 in a layout without app, listed in index.json as oras does.
-    const w = await LayoutWriter.create(path.join(user, 'layouts', 'app-sig'))
+    const w = await OciLayout.create(path.join(user, 'layouts', 'app-sig'))
     sig = await sbomFor(w, subject)
-    const o = await LayoutWriter.create(path.join(user, 'layouts', 'other'))
+    const o = await OciLayout.create(path.join(user, 'layouts', 'other'))
     await o.addToIndex(await image(o, 'arm64', 'another image'), '2.0')
     other = 'layouts/other'
   })

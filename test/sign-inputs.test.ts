@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { buildBundleReferrer, signBundle } from '../src/sign/cosign-bundle.js'
 import { buildSignatureManifest, signTagLayer } from '../src/sign/cosign-tag.js'
 import { loadSigningKey } from '../src/sign/keys.js'
@@ -28,7 +28,7 @@ beforeAll(async () => {
   execFileSync('openssl', ['ecparam', '-genkey', '-name', 'prime256v1', '-out', 'ec.pem'], { cwd: work })
   await fs.writeFile(path.join(work, 'not-a-key.pem'), 'hello\n')
   layout = path.join(work, 'app')
-  const w = await LayoutWriter.create(layout)
+  const w = await OciLayout.create(layout)
   for (const tag of ['1.0', 'unsigned']) {
     const d = await image(w, 'amd64', `app ${tag}`)
     await w.addToIndex(d, tag)
@@ -46,7 +46,7 @@ describe('cosign signatures an input carries', () => {
   it('an input carrying signatures by the key (as cosign save writes them) is published as it is, and not signed again', async () => {
     const dir = path.join(work, 'cosigned')
     await fs.cp(layout, dir, { recursive: true })
-    const w = await LayoutWriter.create(dir)
+    const w = await OciLayout.create(dir)
     const key = await loadSigningKey(await fs.readFile(path.join(work, 'ec.pem')), 'ec.pem')
     const sig = buildSignatureManifest([signTagLayer(key, digest, 'localhost/cosigned')])
     for (const b of [sig.config, ...sig.layers]) await w.putBytes(b.bytes, b.mediaType)

@@ -4,7 +4,7 @@ import path from 'node:path'
 import { bundleFromJSON } from '@sigstore/bundle'
 import { Verifier, toSignedEntity } from '@sigstore/verify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { image, tempDir } from './helpers/fixtures.js'
 import { installed } from './helpers/installed.js'
 import { serveInstalled } from './helpers/installed-server.js'
@@ -81,7 +81,7 @@ beforeAll(async () => {
   execFileSync('openssl', ['pkey', '-in', 'ec.pem', '-pubout', '-out', 'ec.pub'], { cwd: work })
 
   layout = path.join(work, 'app')
-  const w = await LayoutWriter.create(layout)
+  const w = await OciLayout.create(layout)
   for (const tag of ['1.0', 'unsigned']) {
     const d = await image(w, 'amd64', `app ${tag}`)
     await w.addToIndex(d, tag)
@@ -293,7 +293,7 @@ describe('signing again', () => {
 describe('add signs what it publishes', () => {
   it('add --sign-by --sign-key signs the added image in both families, and leaves the other images as they were', async () => {
     const { dir, host } = sites.a
-    const w = await LayoutWriter.create(path.join(work, 'tool'))
+    const w = await OciLayout.create(path.join(work, 'tool'))
     const tool2 = await image(w, 'amd64', 'tool 2.0')
     await w.addToIndex(tool2, '2.0')
     const files = () => execFileSync('sh', ['-c', 'find v2/app oci-index/app signatures/app@* -type f | sort | xargs sha256sum'], { cwd: dir, encoding: 'utf8' })

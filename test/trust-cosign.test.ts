@@ -8,7 +8,7 @@ import path from 'node:path'
 import { bundleFromJSON } from '@sigstore/bundle'
 import { Verifier, toSignedEntity } from '@sigstore/verify'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import type { Descriptor } from '../src/oci/descriptor.js'
 import { COSIGN_SIGNATURE_ANNOTATION, signTagLayer } from '../src/sign/cosign-tag.js'
 import { loadSigningKey, parsePublicKey } from '../src/sign/keys.js'
@@ -40,7 +40,7 @@ function expectRefused(r: { code: number; stdout: string; stderr: string }, name
 
 async function signedLayouts(): Promise<void> {
   const key = await loadSigningKey(await fs.readFile(path.join(user, 'trusted.pem')), 'trusted.pem')
-  const app = await LayoutWriter.create(path.join(user, 'layouts', 'app'))
+  const app = await OciLayout.create(path.join(user, 'layouts', 'app'))
   const [one, two, three] = [await image(app, 'amd64', 'one'), await image(app, 'amd64', 'two'), await image(app, 'amd64', 'three')]
   for (const [tag, d] of [['1.0', one], ['2.0', two], ['3.0', three]] as const) {
     await app.addToIndex(d, tag)
@@ -50,7 +50,7 @@ async function signedLayouts(): Promise<void> {
   await addBundle(app, key, two)
 
   // One character of the base64 signature annotation changed.
-  const tampered = await LayoutWriter.create(path.join(user, 'layouts', 'tampered'))
+  const tampered = await OciLayout.create(path.join(user, 'layouts', 'tampered'))
   const t = await tampered.addToIndex(await image(tampered, 'amd64', 'tampered'), '1.0')
   const layer = signTagLayer(key, t.digest, 'localhost/tampered')
   const changed = layer.signature.replace(/^(.{10})(.)/, (_m, head: string, c: string) => head + (c === 'A' ? 'B' : 'A'))
@@ -58,7 +58,7 @@ async function signedLayouts(): Promise<void> {
   digests['tampered#1.0'] = t.digest
 
   // 2.0's valid signature, moved onto 1.0's `.sig` tag.
-  const moved = await LayoutWriter.create(path.join(user, 'layouts', 'moved'))
+  const moved = await OciLayout.create(path.join(user, 'layouts', 'moved'))
   const [a, b] = [await image(moved, 'amd64', 'moved a'), await image(moved, 'amd64', 'moved b')]
   await moved.addToIndex(a, '1.0')
   await moved.addToIndex(b, '2.0')
@@ -76,7 +76,7 @@ async function docoLayout(): Promise<void> {
   await fs.writeFile(path.join(user, 'deploy', '.doco-cd.yaml'), 'name: web\nreference: v4\n')
   digests['deploy#v4'] = JSON.parse((await ok(['pack', 'deploy', '--preset', 'doco', '--out', 'layouts/deploy', '--tag', 'v4', '--json'])).stdout).digest
   const key = await loadSigningKey(await fs.readFile(path.join(user, 'trusted.pem')), 'trusted.pem')
-  const w = await LayoutWriter.create(path.join(user, 'layouts', 'deploy'))
+  const w = await OciLayout.create(path.join(user, 'layouts', 'deploy'))
   await addTagSignature(w, digests['deploy#v3']!, [signTagLayer(key, digests['deploy#v3']!, 'localhost/deploy')])
 }
 

@@ -9,7 +9,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { existsSync, promises as fs } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { digestOf } from '../src/oci/digest.js'
 import { lookasidePath } from '../src/sign/lookaside.js'
 import { image, tempDir } from './helpers/fixtures.js'
@@ -56,7 +56,7 @@ beforeAll(async () => {
     await fs.writeFile(path.join(user, file), execFileSync('gpg', ['--batch', '--export', fpr], { env: { ...process.env, GNUPGHOME: home } }))
   }
 
-  const app = await LayoutWriter.create(path.join(user, 'layouts', 'app'))
+  const app = await OciLayout.create(path.join(user, 'layouts', 'app'))
   for (const [tag, text] of [['1.0', 'signed'], ['2.0', 'unsigned']] as const) digests[tag] = (await app.addToIndex(await image(app, 'amd64', text), tag)).digest
 
   // skopeo signs 1.0 as the issue has it, and the test lays its signature out as a staging tree.

@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { image, standardLayouts, tempDir } from './helpers/fixtures.js'
 import { installed, outsideDir } from './helpers/installed.js'
 import { exactSnapshot } from './helpers/tree.js'
@@ -58,13 +58,13 @@ beforeAll(async () => {
   cwd = await outsideDir()
   layouts = path.join(work, 'layouts')
   await standardLayouts(layouts)
-  const app = await LayoutWriter.create(path.join(work, 'next', 'app'))
+  const app = await OciLayout.create(path.join(work, 'next', 'app'))
   await app.addToIndex(await image(app, 'amd64', 'hello from app'), '1.0')
   const v2 = await image(app, 'amd64', 'hello from app 2')
   await app.addToIndex(v2, 'latest')
   await app.addToIndex(v2, '2.0')
   next = app.paths.root
-  const x = await LayoutWriter.create(path.join(work, 'extra'))
+  const x = await OciLayout.create(path.join(work, 'extra'))
   await x.addToIndex(await image(x, 'amd64', 'extra'), '3.0')
   extra = x.paths.root
   const built = await json(['build', layouts, '--host', HOST, '--out', path.join(work, 'first')])

@@ -4,7 +4,7 @@ import path from 'node:path'
 import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ocisite } from './helpers/cli.js'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { entryOf } from '../src/site/map.js'
 import { dockerImage, SBOM_TYPE, standardLayouts, tempDir, untypedImage } from './helpers/fixtures.js'
 import { freePort, startNginx, type RunningNginx } from './helpers/nginx.js'
@@ -46,7 +46,7 @@ beforeAll(async () => {
   work = await tempDir()
   await fs.chmod(work, 0o755)
   layouts = await standardLayouts(path.join(work, 'layouts'))
-  const docker = await LayoutWriter.create(path.join(work, 'layouts', 'docker'))
+  const docker = await OciLayout.create(path.join(work, 'layouts', 'docker'))
   await docker.addToIndex(await dockerImage(docker, 'docker schema 2'), 'd1')
   await docker.addToIndex(await untypedImage(docker, 'no media type anywhere'), 'untyped')
   layouts.docker = docker.paths.root

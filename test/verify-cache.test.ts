@@ -5,7 +5,7 @@
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { ocisite } from './helpers/cli.js'
 import { image, SBOM_TYPE, tempDir } from './helpers/fixtures.js'
 import { digestOf } from '../src/oci/digest.js'
@@ -31,7 +31,7 @@ beforeAll(async () => {
   work = await tempDir()
   layouts = path.join(work, 'layouts')
   for (const name of ['one', 'two']) {
-    const w = await LayoutWriter.create(path.join(layouts, name))
+    const w = await OciLayout.create(path.join(layouts, name))
     await w.addToIndex(await image(w, 'amd64', `image ${name}`), '1.0')
   }
   const index = JSON.parse(await fs.readFile(path.join(layouts, 'one', 'index.json'), 'utf8'))
@@ -112,7 +112,7 @@ describe('cached verification', () => {
 describe('the memo of the last build', () => {
   let dir: string
   let out: string
-  let one: LayoutWriter
+  let one: OciLayout
   let subject: { mediaType: string; digest: string; size: number }
   const memoFile = () => path.join(out, '.ocisite', 'build.json')
   /** The memo file's identity: a build that rewrote or removed it changes it. */
@@ -159,9 +159,9 @@ describe('the memo of the last build', () => {
   beforeAll(async () => {
     dir = path.join(work, 'memo-layouts')
     out = path.join(work, 'memo-site')
-    one = await LayoutWriter.create(path.join(dir, 'one'))
+    one = await OciLayout.create(path.join(dir, 'one'))
     subject = await one.addToIndex(await image(one, 'amd64', 'memo one'), '1.0')
-    const two = await LayoutWriter.create(path.join(dir, 'two'))
+    const two = await OciLayout.create(path.join(dir, 'two'))
     await two.addToIndex(await image(two, 'arm64', 'memo two'), '1.0')
     await rebuild()
     await steady()

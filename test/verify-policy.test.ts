@@ -8,7 +8,7 @@ import { execFileSync, spawnSync } from 'node:child_process'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { LayoutWriter } from '../src/content/layout/layout-writer.js'
+import { OciLayout } from '../src/content/layout/oci-layout.js'
 import type { Descriptor } from '../src/oci/descriptor.js'
 import { signTagLayer } from '../src/sign/cosign-tag.js'
 import { loadSigningKey } from '../src/sign/keys.js'
@@ -40,7 +40,7 @@ async function gpgSite(): Promise<void> {
   const other = genKey('ocisite other <other@ocisite.invalid>')
   await fs.writeFile(path.join(user, 'trusted.gpg'), execFileSync('gpg', ['--batch', '--export', trusted], { env: gnupg() }))
   const layout = path.join(user, 'gpg-layouts', 'app')
-  const w = await LayoutWriter.create(layout)
+  const w = await OciLayout.create(layout)
   for (const tag of ['1.0', '2.0', '3.0']) digests[`gpg ${tag}`] = (await w.addToIndex(await image(w, 'amd64', `gpg ${tag}`), tag)).digest
   for (const [tag, fpr] of [['1.0', trusted], ['3.0', other]] as const) {
     const copy = spawnSync('skopeo', ['--insecure-policy', 'copy', '--sign-by', fpr, '--sign-identity', `localhost/app:${tag}`, `oci:${layout}:${tag}`, `dir:${path.join(user, `signed-${tag}`)}`], { env: gnupg(), encoding: 'utf8' })
@@ -65,7 +65,7 @@ beforeAll(async () => {
   opensslKey(user, 'other')
   const trusted = await loadSigningKey(await fs.readFile(path.join(user, 'trusted.pem')), 'trusted.pem')
   const other = await loadSigningKey(await fs.readFile(path.join(user, 'other.pem')), 'other.pem')
-  const app = await LayoutWriter.create(path.join(user, 'layouts', 'app'))
+  const app = await OciLayout.create(path.join(user, 'layouts', 'app'))
   const descriptors: Record<string, Descriptor> = {}
   for (const tag of ['1.0', '2.0', '3.0', '4.0']) {
     descriptors[tag] = await app.addToIndex(await image(app, 'amd64', `app ${tag}`), tag)

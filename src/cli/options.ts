@@ -3,7 +3,7 @@
 import type { CAC, Command } from 'cac'
 import { OcisiteError } from '../errors.js'
 import { defaultMinSpeed } from '../http/client.js'
-import { defaultConcurrency } from '../content/copy-blobs.js'
+import { defaultConcurrency } from '../content/copy.js'
 import type { CliIo } from './output.js'
 
 /** A command file: registers its command (help, examples, options) and its action. */

@@ -107,11 +107,13 @@ export function buildProgress(io: CliIo): { listener: (e: BuildEvent) => void; f
         case 'input':
           line.text(`reading ${e.label} → ${e.imagePath}`)
           break
-        case 'plan':
-          line.text(e.images ? `publishing ${plural(e.tags, 'tag')} of ${plural(e.images, 'image')}` : `uploading ${plural(e.blobs, 'object')}`)
-          line.plan(e.blobs, e.bytes)
+        case 'publishing':
+          line.text(`publishing ${plural(e.tags, 'tag')} of ${plural(e.images, 'image')}`)
           break
-        case 'blob-bytes':
+        case 'plan':
+          line.plan(e.blobs, e.bytes, e.done, e.bytesDone)
+          break
+        case 'bytes':
           line.bytes(e.bytes)
           break
         case 'blob':
@@ -144,7 +146,7 @@ export function clientReporter(io: CliIo, verbose: boolean): { listener: (e: Cli
         line.clear()
         io.stderr.write(`ocisite: warning: ${e.message}\n`)
       } else if (e.type === 'plan') line.plan(e.blobs, e.bytes, e.done, e.bytesDone)
-      else if (e.type === 'blob-bytes') line.bytes(e.bytes)
+      else if (e.type === 'bytes') line.bytes(e.bytes)
       else if (e.type === 'blob') line.blob(e.done, e.bytesDone)
     },
     finish: line.clear,

@@ -3,11 +3,10 @@ import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { OcisiteError } from '../errors.js'
-import { parseDescriptor } from '../oci/descriptor.js'
 import { parseDigest } from '../oci/digest.js'
 import { parseImageName } from '../oci/image-name.js'
-import { parseJsonObject } from '../oci/json.js'
-import { OciLayout } from '../content/layout/layout.js'
+import { successors } from '../content/graph.js'
+import { OciLayout } from '../content/layout/oci-layout.js'
 import { TITLE } from '../pack/pack.js'
 import { writeVerified } from '../content/ingest/verify.js'
 import { extractTar, safeRelative } from './extract.js'
@@ -54,9 +53,10 @@ export async function get(nameText: string, dir: string, options: GetOptions = {
   const pulled = await pull(nameText, cache, { ...options, referrers: false, verifyCache: `${cache}.verified.json`, force: true, ...(pinned ? { pinned } : {}) })
   const root = pulled.roots[0]!
   const layout = await OciLayout.open(cache)
-  const manifest = parseJsonObject(await layout.readBlob({ digest: root.digest, size: root.size }), `${nameText} ${root.digest}`)
-  if (!Array.isArray(manifest.layers)) throw new OcisiteError('PROTOCOL', `${nameText}: ${root.digest} is not an image manifest with layers (pass --platform to pick one manifest of an index)`, { digest: root.digest })
-  const layers = manifest.layers.map((l, i) => parseDescriptor(l, `${nameText} layers[${i}]`))
+  const node = await successors(layout, { mediaType: root.mediaType, digest: root.digest, size: root.size })
+  if (node.kind !== 'manifest') throw new OcisiteError('PROTOCOL', `${nameText}: ${root.digest} is not an image manifest with layers (pass --platform to pick one manifest of an index)`, { digest: root.digest })
+  // A manifest's successors are its config, then its layers.
+  const layers = node.children.slice(1)
 
   const target = path.resolve(dir)
   const st = await fs.stat(target).catch(() => undefined)

@@ -3,8 +3,9 @@ import { parseDescriptor, plainDescriptor, platformFromConfig, REF_NAME, type De
 import { parseJsonObject } from '../oci/json.js'
 import { dockerStyleTag, parseImageName, type ImageName } from '../oci/image-name.js'
 import { isImageConfigType, isIndexType, MediaType } from '../oci/media-types.js'
-import { readNode, type BlobSource } from '../oci/walk.js'
-import { casFetchBytes } from '../content/cas-fetch.js'
+import { successors } from '../content/graph.js'
+import { fetchAll } from '../content/read.js'
+import { RemoteStore } from '../content/remote-store.js'
 import { discoverySources, type DiscoveryOptions, type RefEnginesSource } from './discovery.js'
 import { casEngines, engineList, expandUri, uniqueEngines, type CasEngine } from '../oci/engines.js'
 import { fetchJson } from '../http/client.js'
@@ -101,15 +102,15 @@ export async function resolvePinned(name: ImageName, pinned: Descriptor, options
   throw new OcisiteError('NETWORK', `${name.name}: no CAS engine could be discovered for ${pinned.digest}${failures.length ? ` (${failures.join('; ')})` : ''}`, { name: name.name })
 }
 
-/** Reads a root's small documents straight from its CAS engines, into memory (nothing is stored). */
-function casDocuments(root: ResolvedRoot, options: DiscoveryOptions): BlobSource {
-  return { label: root.uri, readJson: (d) => casFetchBytes(root.casEngines, d, options) }
+/** A root's CAS engines as a store: its small documents are read from it into memory (nothing is stored). */
+function casOf(root: ResolvedRoot, options: DiscoveryOptions): RemoteStore {
+  return new RemoteStore(root.casEngines, options)
 }
 
 /** The entries of a root that is an index, fetched and verified through its CAS engines. */
 export async function indexChildren(root: ResolvedRoot, options: DiscoveryOptions = {}): Promise<Descriptor[]> {
   try {
-    return (await readNode(casDocuments(root, options), root.descriptor)).children
+    return (await successors(casOf(root, options), root.descriptor)).children
   } catch (err) {
     throw asProtocolError(err, `index ${root.descriptor.digest}`)
   }
@@ -122,11 +123,11 @@ export async function indexChildren(root: ResolvedRoot, options: DiscoveryOption
 export async function manifestPlatform(root: ResolvedRoot, options: DiscoveryOptions = {}): Promise<Descriptor['platform']> {
   if (root.descriptor.platform) return root.descriptor.platform
   try {
-    const source = casDocuments(root, options)
-    const node = await readNode(source, root.descriptor)
+    const cas = casOf(root, options)
+    const node = await successors(cas, root.descriptor)
     const config = node.kind === 'manifest' ? node.children[0] : undefined
     if (!config || !isImageConfigType(config.mediaType)) return undefined
-    return platformFromConfig(parseJsonObject(await source.readJson(config), `${root.uri}: config ${config.digest}`))
+    return platformFromConfig(parseJsonObject(await fetchAll(cas, config), `${root.uri}: config ${config.digest}`))
   } catch (err) {
     throw asProtocolError(err, `manifest ${root.descriptor.digest}`)
   }

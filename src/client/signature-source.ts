@@ -1,7 +1,8 @@
 import { promises as fs } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { OcisiteError } from '../errors.js'
-import { casFetchBytes } from '../content/cas-fetch.js'
+import { fetchAll } from '../content/read.js'
+import { RemoteStore } from '../content/remote-store.js'
 import { httpGet, readCapped, fetchJson } from '../http/client.js'
 import { parseDescriptor, type Descriptor } from '../oci/descriptor.js'
 import { parseDigest } from '../oci/digest.js'
@@ -24,7 +25,7 @@ export function signatureSource(name: ImageName, root: ResolvedRoot, lookaside: 
   const lookup: SignatureLookup = {
     tag: (tag) => taggedDescriptor(name, tag, options),
     referrers: () => referrers(name, root, options),
-    fetch: (d) => casFetchBytes(root.casEngines, d, options),
+    fetch: (d) => fetchAll(new RemoteStore(root.casEngines, options), d),
     ...(lookaside === undefined ? {} : { lookaside: { base: lookaside, read: (url: string) => readSignature(url, options) } }),
   }
   return sharedSource(lookup, { repository: name.path, where: `${name.host}/${name.path}` }, root.descriptor.digest)

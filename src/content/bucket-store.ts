@@ -6,7 +6,7 @@ import { Upload } from '@aws-sdk/lib-storage'
 import { OcisiteError } from '../errors.js'
 import type { Descriptor } from '../oci/descriptor.js'
 import { createDigester, parseDigest } from '../oci/digest.js'
-import type { BlobSource, ContentStore } from './content-store.js'
+import type { Blob, Storage } from './storage.js'
 import { chunksOf } from '../fs/filler.js'
 import { checkDigest } from './ingest/verify.js'
 
@@ -220,7 +220,7 @@ export class Bucket {
  * the bucket (a content-addressed object of the right size); `push` hashes the bytes as they
  * stream up and removes the object again if they are not what the descriptor says.
  */
-export class BucketStore implements ContentStore {
+export class BucketStore implements Storage {
   readonly label: string
   constructor(
     private readonly bucket: Bucket,
@@ -235,13 +235,12 @@ export class BucketStore implements ContentStore {
     return this.listing.get(this.keyOf(desc))?.size === desc.size
   }
 
-  async fetch(desc: Descriptor): Promise<BlobSource[]> {
-    return [{ label: `${this.label}/${this.keyOf(desc)}`, remote: true, open: async () => ({ stream: await this.bucket.get(this.keyOf(desc)) }) }]
+  async fetch<T>(desc: Descriptor, use: (blob: Blob) => Promise<T>): Promise<T> {
+    return use({ stream: await this.bucket.get(this.keyOf(desc)), label: `${this.label}/${this.keyOf(desc)}` })
   }
 
-  async push(desc: Descriptor, from: BlobSource, onBytes?: (n: number) => void): Promise<void> {
+  async push(desc: Descriptor, bytes: Blob, onBytes?: (n: number) => void): Promise<void> {
     const digest = parseDigest(desc.digest, this.label)
-    const bytes = await from.open()
     const source: Readable = 'file' in bytes ? createReadStream(bytes.file, { highWaterMark: 1024 * 1024 }) : Readable.from('filler' in bytes ? chunksOf(bytes.filler) : bytes.stream)
     const hash = createDigester(digest.algorithm)
     let size = 0
@@ -261,7 +260,7 @@ export class BucketStore implements ContentStore {
     const key = this.keyOf(desc)
     await Promise.all([counting, this.bucket.upload(key, body, this.headers)])
     try {
-      checkDigest({ digest, size: desc.size, label: from.label }, size, hash.digest('hex'))
+      checkDigest({ digest, size: desc.size, label: bytes.label }, size, hash.digest('hex'))
     } catch (err) {
       await this.bucket.remove([key])
       throw err

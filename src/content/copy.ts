@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os'
 import { limiter } from '../concurrency.js'
 import type { Descriptor } from '../oci/descriptor.js'
+import { isDocumentDescriptor } from '../oci/node.js'
 import { successors, type NodeCache } from './graph.js'
 import type { Fetcher, Storage } from './storage.js'
 
@@ -42,18 +43,30 @@ export async function copyGraph(src: Fetcher, dst: Storage, roots: Descriptor[],
       if (failure) throw failure.error
       return fn()
     })
+  // A document the walk read already is not waited for.
+  const childrenOf = async (desc: Descriptor) => (options.cache?.get(desc.digest) ?? (await guarded(() => successors(src, desc, options.cache)))).children
   const visit = (desc: Descriptor): Promise<void> => {
     let p = visits.get(desc.digest)
     if (p) return p
     p = (async () => {
-      if (await guarded(() => dst.exists(desc))) {
-        await options.onSkipped?.(desc)
-        if (skipSubgraphs) return
-        await settle((await guarded(() => successors(src, desc, options.cache))).children.map(visit))
+      // A leaf is looked at and copied in one turn. (The hook runs in the node's turn: a source
+      // that checks its own copy there is bounded too.)
+      const leaf = !isDocumentDescriptor(desc)
+      const present = await guarded(async () => {
+        if (await dst.exists(desc)) {
+          await options.onSkipped?.(desc)
+          return true
+        }
+        if (leaf) await src.fetch(desc, (blob) => dst.push(desc, blob, options.onBytes))
+        return false
+      })
+      if (leaf) {
+        if (!present) options.onCopied?.(desc)
         return
       }
-      const node = await guarded(() => successors(src, desc, options.cache))
-      await settle(node.children.map(visit))
+      if (present && skipSubgraphs) return
+      await settle((await childrenOf(desc)).map(visit))
+      if (present) return
       await guarded(() => src.fetch(desc, (blob) => dst.push(desc, blob, options.onBytes)))
       options.onCopied?.(desc)
     })().catch((error: unknown) => {

@@ -11,13 +11,21 @@ import type { Blob, Storage } from './storage.js'
  */
 export class MemoryStore implements Storage {
   private readonly blobs = new Map<string, Buffer>()
+  private readonly made = new Map<string, Descriptor>()
   constructor(readonly label = 'generated') {}
 
   /** Add bytes the caller made, and return their descriptor. */
   put(bytes: Uint8Array, mediaType: string, extra: Partial<Descriptor> = {}): Descriptor {
     const digest = digestOf(bytes)
     this.blobs.set(digest, Buffer.from(bytes))
-    return { mediaType, digest, size: bytes.byteLength, ...extra }
+    const desc = { mediaType, digest, size: bytes.byteLength, ...extra }
+    this.made.set(digest, desc)
+    return desc
+  }
+
+  /** The descriptors of what was `put`, by digest (a deterministic order). */
+  descriptors(): Descriptor[] {
+    return [...this.made.values()].sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0))
   }
 
   async exists(desc: Descriptor): Promise<boolean> {

@@ -4,7 +4,7 @@ import { parseDigest } from '../oci/digest.js'
 import { expandUri, type CasEngine } from '../oci/engines.js'
 import { httpGet, type HttpOptions } from '../http/client.js'
 import { openDirect } from '../http/direct.js'
-import type { BlobSource, ContentStore } from './content-store.js'
+import type { Blob, Fetcher } from './storage.js'
 import { OFF_THREAD, type BlobBytes } from './ingest/verify.js'
 
 /** The URL of a blob in one CAS engine. */
@@ -29,8 +29,13 @@ export async function openBlob(engine: CasEngine, desc: Descriptor, opts: HttpOp
   return res
 }
 
-/** A remote CAS reached through `oci-cas-template-v1` engines, tried in order. Read-only. */
-export class RemoteStore implements ContentStore {
+/**
+ * A remote CAS reached through `oci-cas-template-v1` engines: read-only (a Fetcher), with the
+ * engines' failover inside `fetch`. Each engine is tried in turn until the reader `use` succeeds
+ * on its bytes. A size or digest mismatch is the server breaking the protocol, not bad input; only
+ * when every engine was unreachable is it a network failure. One error names each failure.
+ */
+export class RemoteStore implements Fetcher {
   readonly label: string
   constructor(
     private readonly engines: CasEngine[],
@@ -39,16 +44,24 @@ export class RemoteStore implements ContentStore {
     this.label = engines.map((e) => e.uri).join(', ') || 'no CAS engine'
   }
 
-  async exists(): Promise<boolean> {
-    return false
-  }
-
-  async fetch(desc: Descriptor): Promise<BlobSource[]> {
-    return this.engines.map((engine) => ({
-      label: `GET ${casUrl(engine, desc.digest)}`,
-      remote: true,
-      open: () => this.open(engine, desc),
-    }))
+  async fetch<T>(desc: Descriptor, use: (blob: Blob) => Promise<T>): Promise<T> {
+    if (this.engines.length === 0) throw new OcisiteError('PROTOCOL', `no CAS engine is known for ${desc.digest}`, { digest: desc.digest })
+    const failures: OcisiteError[] = []
+    for (const engine of this.engines) {
+      try {
+        return await use({ ...(await this.open(engine, desc)), label: `GET ${casUrl(engine, desc.digest)}` })
+      } catch (err) {
+        if (!(err instanceof OcisiteError)) throw err
+        const failure = err.code === 'SIZE_MISMATCH' || err.code === 'DIGEST_MISMATCH' ? new OcisiteError('PROTOCOL', err.message, err.context, { cause: err }) : err
+        if (this.engines.length === 1) throw failure
+        failures.push(failure)
+      }
+    }
+    // Credentials missing or refused say more than the other engines' failures.
+    const auth = failures.find((f) => f.code === 'AUTH_FAILED')
+    if (auth) throw auth
+    const code = failures.every((f) => f.code === 'NETWORK') ? 'NETWORK' : 'PROTOCOL'
+    throw new OcisiteError(code, `blob ${desc.digest}: no CAS engine served a verified copy (${failures.map((f) => f.message).join('; ')})`, { digest: desc.digest }, { cause: failures[0] })
   }
 
   /** A large blob is read straight into the hashing thread's buffers; a small one is streamed. */
@@ -60,9 +73,5 @@ export class RemoteStore implements ContentStore {
     }
     const res = await openBlob(engine, desc, this.http)
     return desc.size >= OFF_THREAD ? { filler: res.body.filler(desc.size) } : { stream: res.body }
-  }
-
-  async push(desc: Descriptor): Promise<void> {
-    throw new OcisiteError('PROTOCOL', `${this.label}: a remote CAS is read-only (pushing ${desc.digest})`)
   }
 }

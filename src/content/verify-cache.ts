@@ -37,6 +37,11 @@ export class VerifyCache {
   private dirty = false
   private constructor(private readonly file: string | undefined) {}
 
+  /** An empty cache that is never saved: it vouches only for what this run verified. */
+  static inMemory(): VerifyCache {
+    return new VerifyCache(undefined)
+  }
+
   /** A cache kept in `file` (created on save), or an empty one that is never saved. */
   static async load(file: string | undefined): Promise<VerifyCache> {
     const cache = new VerifyCache(file)

@@ -68,9 +68,10 @@ export async function replaceAtomically(target: string, fill: (tmp: string) => P
   const untrack = trackTemp(tmp)
   try {
     // The directory usually exists (the site creates and checks its own): make it only when missing,
-    // so the hot path of thousands of small blobs costs no mkdir each.
+    // so the hot path of thousands of small blobs costs no mkdir each. (Another write may have
+    // made it meanwhile: the second attempt then simply succeeds.)
     await fill(tmp).catch(async (err: NodeJS.ErrnoException) => {
-      if (err.code !== 'ENOENT' || (await fs.stat(path.dirname(target)).catch(() => undefined))) throw err
+      if (err.code !== 'ENOENT') throw err
       await ensureDir(path.dirname(target))
       await fill(tmp)
     })

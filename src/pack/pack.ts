@@ -4,8 +4,7 @@ import * as tar from 'tar'
 import { OcisiteError } from '../errors.js'
 import { REF_NAME, type Descriptor } from '../oci/descriptor.js'
 import { parseDigest } from '../oci/digest.js'
-import { OciLayout } from '../content/layout/layout.js'
-import { LayoutWriter } from '../content/layout/layout-writer.js'
+import { OciLayout } from '../content/layout/oci-layout.js'
 import { MediaType } from '../oci/media-types.js'
 import { checkTag } from '../oci/names.js'
 
@@ -184,7 +183,7 @@ export async function pack(options: PackOptions): Promise<PackResult> {
   const out = path.resolve(cwd, options.out)
   const outStat = await fs.stat(out).catch(() => undefined)
   if (outStat && !outStat.isDirectory()) throw new OcisiteError('CONFIG_INVALID', `--out ${out} is a file; name a layout directory (created if missing)`, { file: out })
-  const writer = await LayoutWriter.create(out)
+  const writer = await OciLayout.create(out)
   const written: Descriptor[] = []
   for (const l of layers) {
     const bytes = l.directory ? await deterministicTarGz(l.file, new Date(epoch * 1000)) : await fs.readFile(l.file)

@@ -15,7 +15,9 @@ import { pathOf, siteDirs } from './map.js'
 import { SitePaths } from './site-paths.js'
 import { checkOut, lockSite, OwnedRecord, removeEmptyParents, removeTempFiles, UnreferencedBlobs, type SiteLock } from './write/site-state.js'
 import { loadPublished, publishedBefore, savePublished, type Published, type PublishedImage } from './write/published.js'
-import { copyIntoSite, planCopyItems, siteStore } from './write/blob-copy.js'
+import { copyIntoSite, planBatches, PlanSource } from './write/blob-copy.js'
+import { siteStore } from './write/site-store.js'
+import { CopyProgress } from '../content/progress.js'
 import { previewWrite, warnIfLocked } from './dry-run.js'
 import { changesBetween } from './write/site-changes.js'
 import { expectedFiles, ownedAfter, readIfSize, siteDocuments } from './write/site-files.js'
@@ -137,7 +139,8 @@ export async function writeSite(opts: SiteWriteOptions, mode: WriteMode): Promis
 /** A build with nothing to do: the last build's result, as it stands now (nothing written, nothing changed). */
 function replay({ result, warnings }: { result: BuildResult; warnings: string[] }, onProgress: ProgressListener | undefined): BuildResult {
   for (const message of warnings) onProgress?.({ type: 'warning', message })
-  onProgress?.({ type: 'plan', images: result.images.length, tags: result.images.reduce((n, i) => n + i.tags.length, 0), blobs: result.blobs.total, bytes: result.blobs.bytesTotal })
+  onProgress?.({ type: 'publishing', images: result.images.length, tags: result.images.reduce((n, i) => n + i.tags.length, 0) })
+  onProgress?.({ type: 'plan', blobs: result.blobs.total, bytes: result.blobs.bytesTotal, done: result.blobs.total, bytesDone: result.blobs.bytesTotal })
   const documents = { written: 0, unchanged: result.documents.written + result.documents.unchanged }
   onProgress?.({ type: 'documents', ...documents })
   onProgress?.({ type: 'pruned', files: 0 })
@@ -155,7 +158,7 @@ async function writeLocked(
   cache: VerifyCache,
 ): Promise<{ result: BuildResult; vouched: number; complete: boolean }> {
   const bytesTotal = plan.blobs.reduce((n, b) => n + b.size, 0)
-  opts.onProgress?.({ type: 'plan', images: plan.images.length, tags: plan.images.reduce((n, i) => n + i.tags.length, 0), blobs: plan.blobs.length, bytes: bytesTotal })
+  opts.onProgress?.({ type: 'publishing', images: plan.images.length, tags: plan.images.reduce((n, i) => n + i.tags.length, 0) })
   // The pages read the configs they show from the inputs (or the site): before any write, so a bad one stops the build early.
   const pages = opts.html ? await sitePages(site, plan, opts, keepBlobs ? before : undefined) : undefined
   const { documents, v2 } = siteDocuments(plan, opts, pages?.documents)
@@ -169,27 +172,14 @@ async function writeLocked(
   await removeTempFiles(site)
   await record.save([...record.files, ...expected])
 
-  // Blobs first, copied concurrently from each input layout into the site's store, then the
-  // documents ocisite generates that live in the CAS too (referrers indexes). If any fails, the
-  // blobs this build added are removed: the old site stays as it was.
+  // Blobs first, image by image from the input layouts into the site's store, then the documents
+  // ocisite generates that live in the CAS too (referrers indexes). If any fails, the blobs this
+  // build added are removed: the old site stays as it was.
   const stats = { hashed: 0 }
-  const store = siteStore(site, cache, stats)
-  const items = planCopyItems(site, plan, v2, cache, stats)
-  const counts = { written: 0, skipped: 0, bytesWritten: 0, bytesDone: 0 }
-  const onBlob = (desc: { digest: string; size: number }, action: 'copied' | 'present', done: number) => {
-    if (action === 'copied') {
-      counts.written++
-      counts.bytesWritten += desc.size
-    } else counts.skipped++
-    counts.bytesDone += desc.size
-    opts.onProgress?.({ type: 'blob', digest: desc.digest, size: desc.size, action: action === 'copied' ? 'written' : 'skipped', done, total: items.blobs.length, bytesDone: counts.bytesDone, bytesTotal })
-  }
+  const progress = new CopyProgress(plan.blobs.length, bytesTotal, opts.onProgress)
+  const batches = planBatches(plan, v2, new PlanSource(site, plan, cache, stats), progress.hooks)
   try {
-    const onBytes = (n: number) => opts.onProgress?.({ type: 'blob-bytes', bytes: n })
-    await copyIntoSite(site, store, [
-      { items: items.blobs, options: { concurrency: opts.concurrency, onBytes, onBlob } },
-      { items: items.generated, options: { concurrency: opts.concurrency } },
-    ])
+    await copyIntoSite(site, siteStore(site, cache, stats), batches, opts.concurrency)
   } catch (err) {
     await record.save(record.files)
     throw err
@@ -217,7 +207,8 @@ async function writeLocked(
   const vouched = await cache.save((file) => keep.has(file))
   opts.onProgress?.({ type: 'pruned', files: deleted.length })
 
-  const outcome = { blobs: { written: counts.written, skipped: counts.skipped, hashed: stats.hashed, bytesWritten: counts.bytesWritten }, documents: docs, deleted, changes: changesBetween(before, plan.images) }
+  const { counts } = progress
+  const outcome = { blobs: { written: counts.copied, skipped: counts.skipped, hashed: stats.hashed, bytesWritten: counts.bytesCopied }, documents: docs, deleted, changes: changesBetween(before, plan.images) }
   // Complete when the saved cache vouches for every file the build owns or took a blob from.
   return { result: resultOf(site.root, opts.host, plan, outcome, false), vouched, complete: vouched === keep.size }
 }

@@ -4,10 +4,12 @@ import path from 'node:path'
 import { mapLimit } from '../concurrency.js'
 import { OcisiteError } from '../errors.js'
 import { parseDigest } from '../oci/digest.js'
+import type { Descriptor } from '../oci/descriptor.js'
+import { MediaType } from '../oci/media-types.js'
 import { Bucket, BucketStore, parseBucketUrl, type BucketOptions, type ListedObject } from '../content/bucket-store.js'
-import { copyBlobs, type CopyItem } from '../content/copy-blobs.js'
-import { FileStore } from '../content/file-store.js'
-import { VerifyCache } from '../content/verify-cache.js'
+import { copyGraph } from '../content/copy.js'
+import { CopyProgress } from '../content/progress.js'
+import { siteStore } from './write/site-store.js'
 import type { ProgressListener } from './progress.js'
 import { inDeleteOrder, planObjects, type PlannedObject, type SiteSource } from './serve/bucket-objects.js'
 import { bucketKeyOf, ownsKey, pathOf } from './map.js'
@@ -67,65 +69,22 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
   const listing = await bucket.list()
   const result: DeployResult = { target: options.target, dryRun: !!options.dryRun, objects: { total: objects.length, uploaded: 0, unchanged: 0, deleted: 0 }, bytesUploaded: 0, uploaded: [], deleted: [] }
 
-  // Decide what goes up: content-addressed objects by size, documents by their MD5 (the ETag of a single PUT).
-  const bodies = new Map<string, Buffer>()
-  const needed = await mapLimit(objects, 32, async (o) => {
-    const have: ListedObject | undefined = listing.get(o.key)
-    if (o.immutable) return !have || have.size !== o.size
-    const bytes = await fs.readFile(site.abs(o.file!))
-    bodies.set(o.key, bytes)
-    return !have || have.size !== bytes.byteLength || have.etag !== md5(bytes)
-  })
+  const cas = new BucketStore(bucket, listing, (desc) => bucketKeyOf({ kind: 'blob', digest: parseDigest(desc.digest) }), headersOf(objects.find((o) => o.entry.kind === 'blob')))
+  const { toUpload, bodies } = await decideUploads(site, objects, listing, cas)
   const planned = new Set(objects.map((o) => o.key))
   // The root index.html is ocisite's only while the site has pages.
   const html = record.files.has(pathOf({ kind: 'home', page: 1 }))
   const stale = [...listing.keys()].filter((k) => !planned.has(k) && ownsKey(k, html))
-  const toUpload = objects.filter((_, i) => needed[i])
   result.objects.unchanged = objects.length - toUpload.length
-  const bytesTotal = toUpload.reduce((n, o) => n + o.size, 0)
-  options.onProgress?.({ type: 'plan', images: 0, tags: 0, blobs: toUpload.length, bytes: bytesTotal })
   if (options.dryRun) {
     result.uploaded = toUpload.map((o) => o.key)
     result.objects.uploaded = toUpload.length
-    result.bytesUploaded = bytesTotal
+    result.bytesUploaded = toUpload.reduce((n, o) => n + o.size, 0)
     if (options.delete) result.deleted = inDeleteOrder(stale, indexDocument).flat()
     result.objects.deleted = result.deleted.length
     return result
   }
-
-  const concurrency = options.concurrency ?? 8
-  let done = 0
-  let bytesDone = 0
-  const finished = (o: PlannedObject) => {
-    result.uploaded.push(o.key)
-    result.objects.uploaded++
-    result.bytesUploaded += o.size
-    bytesDone += o.size
-    options.onProgress?.({ type: 'blob', digest: o.key, size: o.size, action: 'written', done: ++done, total: toUpload.length, bytesDone, bytesTotal })
-  }
-  // Phase by phase; within one, objects go up concurrently. Blobs move through the content
-  // stores (site → bucket), verified on the way like every other copy.
-  for (const phase of [...new Set(toUpload.map((o) => o.phase))].sort((a, b) => a - b)) {
-    const batch = toUpload.filter((o) => o.phase === phase)
-    if (batch[0]!.entry.kind === 'blob') {
-      const stats = { hashed: 0 }
-      const from = new FileStore({ label: site.root, blobPath: (digest) => site.abs(pathOf({ kind: 'blob', digest })), cache: await VerifyCache.load(undefined), stats })
-      const to = new BucketStore(bucket, listing, (desc) => bucketKeyOf({ kind: 'blob', digest: parseDigest(desc.digest) }), { contentType: batch[0]!.contentType, cacheControl: batch[0]!.cacheControl })
-      const byDigest = new Map(batch.map((o) => [o.digest!.value, o]))
-      const items: CopyItem[] = batch.map((o) => ({ desc: { mediaType: '', digest: o.digest!.value, size: o.size }, from }))
-      await copyBlobs(to, items, {
-        concurrency,
-        onBytes: (n) => options.onProgress?.({ type: 'blob-bytes', bytes: n }),
-        onBlob: (desc) => finished(byDigest.get(desc.digest)!),
-      })
-      continue
-    }
-    await mapLimit(batch, concurrency, async (o) => {
-      const body = o.redirect !== undefined ? Buffer.alloc(0) : (bodies.get(o.key) ?? (await fs.readFile(site.abs(o.file!))))
-      await bucket.put(o.key, body, { contentType: o.contentType, cacheControl: o.cacheControl, ...(o.redirect ? { redirect: o.redirect } : {}), ...(o.metadata ? { metadata: o.metadata } : {}) })
-      finished(o)
-    })
-  }
+  await upload({ site, bucket, cas, toUpload, bodies, result, concurrency: options.concurrency ?? 8, onProgress: options.onProgress })
 
   // Only now that every document is switched: what the site no longer has, documents before the objects they named.
   if (options.delete && stale.length > 0) {
@@ -136,4 +95,75 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
     result.objects.deleted = result.deleted.length
   }
   return result
+}
+
+/** A blob object's descriptor: an opaque blob, copied as bytes. */
+function blobOf(o: PlannedObject): Descriptor {
+  return { mediaType: MediaType.octetStream, digest: o.digest!.value, size: o.size }
+}
+
+function headersOf(o: PlannedObject | undefined): { contentType: string; cacheControl: string } {
+  return { contentType: o?.contentType ?? '', cacheControl: o?.cacheControl ?? '' }
+}
+
+/**
+ * What goes up: blobs by the bucket store's policy (a content-addressed object of the right
+ * size), other content-addressed objects by size, documents by their MD5 (the ETag of a single PUT).
+ */
+async function decideUploads(site: SitePaths, objects: PlannedObject[], listing: Map<string, ListedObject>, cas: BucketStore): Promise<{ toUpload: PlannedObject[]; bodies: Map<string, Buffer> }> {
+  const bodies = new Map<string, Buffer>()
+  const needed = await mapLimit(objects, 32, async (o) => {
+    if (o.entry.kind === 'blob') return !(await cas.exists(blobOf(o)))
+    const have: ListedObject | undefined = listing.get(o.key)
+    if (o.immutable) return !have || have.size !== o.size
+    const bytes = await fs.readFile(site.abs(o.file!))
+    bodies.set(o.key, bytes)
+    return !have || have.size !== bytes.byteLength || have.etag !== md5(bytes)
+  })
+  return { toUpload: objects.filter((_, i) => needed[i]), bodies }
+}
+
+interface Upload {
+  site: SitePaths
+  bucket: Bucket
+  cas: BucketStore
+  toUpload: PlannedObject[]
+  bodies: Map<string, Buffer>
+  result: DeployResult
+  concurrency: number
+  onProgress: ProgressListener | undefined
+}
+
+/**
+ * Phase by phase; within one, objects go up concurrently. Blobs move through the content layer's
+ * one copy (the site's CAS into the bucket's), verified on the way like every other copy.
+ */
+async function upload(u: Upload): Promise<void> {
+  const blobs = u.toUpload.filter((o) => o.entry.kind === 'blob')
+  const progress = new CopyProgress(blobs.length, blobs.reduce((n, o) => n + o.size, 0), u.onProgress)
+  const finished = (o: PlannedObject) => {
+    u.result.uploaded.push(o.key)
+    u.result.objects.uploaded++
+    u.result.bytesUploaded += o.size
+  }
+  for (const phase of [...new Set(u.toUpload.map((o) => o.phase))].sort((a, b) => a - b)) {
+    const batch = u.toUpload.filter((o) => o.phase === phase)
+    if (batch[0]!.entry.kind === 'blob') {
+      const byDigest = new Map(batch.map((o) => [o.digest!.value, o]))
+      await copyGraph(siteStore(u.site), u.cas, batch.map(blobOf), {
+        concurrency: u.concurrency,
+        ...progress.hooks,
+        onCopied: (desc) => {
+          progress.finished(desc, 'copied')
+          finished(byDigest.get(desc.digest)!)
+        },
+      })
+      continue
+    }
+    await mapLimit(batch, u.concurrency, async (o) => {
+      const body = o.redirect !== undefined ? Buffer.alloc(0) : (u.bodies.get(o.key) ?? (await fs.readFile(u.site.abs(o.file!))))
+      await u.bucket.put(o.key, body, { contentType: o.contentType, cacheControl: o.cacheControl, ...(o.redirect ? { redirect: o.redirect } : {}), ...(o.metadata ? { metadata: o.metadata } : {}) })
+      finished(o)
+    })
+  }
 }

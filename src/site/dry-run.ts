@@ -1,6 +1,6 @@
 import { lstatOrUndefined } from '../fs/atomic.js'
 import { mapLimit } from '../concurrency.js'
-import { siteBlobMissing } from './write/blob-copy.js'
+import { siteBlobMissing } from './write/site-store.js'
 import type { SiteFiles } from './write/documents.js'
 import type { SitePlan } from './plan/plan.js'
 import type { ProgressListener } from './progress.js'

@@ -1,9 +1,12 @@
-/** Progress events from a build; the CLI renders them, the core only emits them. */
+import type { CopyEvent } from '../content/progress.js'
+
+/** Progress events from a build (and add, rm, prune, deploy); the CLI renders them, the core only emits them. */
 export type BuildEvent =
   | { type: 'input'; label: string; imagePath: string }
-  | { type: 'plan'; images: number; tags: number; blobs: number; bytes: number }
-  | { type: 'blob'; digest: string; size: number; action: 'written' | 'skipped'; done: number; total: number; bytesDone: number; bytesTotal: number }
-  | { type: 'blob-bytes'; bytes: number }
+  /** What a write publishes: before its blobs are copied. */
+  | { type: 'publishing'; images: number; tags: number }
+  /** The blobs moving: the one progress line. */
+  | CopyEvent
   | { type: 'documents'; written: number; unchanged: number }
   | { type: 'pruned'; files: number }
   | { type: 'warning'; message: string }

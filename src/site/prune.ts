@@ -1,13 +1,17 @@
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { mapLimit } from '../concurrency.js'
-import { parseDescriptor, type Descriptor } from '../oci/descriptor.js'
+import type { Descriptor } from '../oci/descriptor.js'
 import { digestOf } from '../oci/digest.js'
-import { parseJsonObject } from '../oci/json.js'
-import { readNode, type BlobSource } from '../oci/walk.js'
+import { MediaType } from '../oci/media-types.js'
+import { parseNode } from '../oci/node.js'
+import { pushAll } from '../arrays.js'
+import { walk } from '../content/graph.js'
+import { OcisiteError } from '../errors.js'
 import { planSite } from './plan/plan.js'
 import type { UpdateOptions } from './publish.js'
-import { loadPublished, siteBlobSource } from './write/published.js'
+import { loadPublished } from './write/published.js'
+import { siteStore } from './write/site-store.js'
 import { entryOf, type SiteEntry } from './map.js'
 import { SitePaths } from './site-paths.js'
 import { lockSite, OwnedRecord, removeEmptyParents, UnreferencedBlobs } from './write/site-state.js'
@@ -55,28 +59,27 @@ async function referencedOnDisk(site: SitePaths, files: Iterable<string>, known:
     return entry && pointers.has(entry.kind) ? [{ rel, entry }] : []
   })
   await mapLimit(docs, 32, async ({ rel, entry }) => {
-    const bytes = await fs.readFile(site.abs(rel)).catch(() => undefined)
+    const bytes = await fs.readFile(site.abs(rel)).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return undefined
+      throw err
+    })
     if (!bytes) return
     if (entry.kind === 'index') {
       try {
-        const manifests = parseJsonObject(bytes, rel).manifests
-        if (Array.isArray(manifests)) manifests.forEach((m, i) => roots.push(parseDescriptor(m, `${rel} manifests[${i}]`)))
-      } catch {
+        // An image's index of tags is an OCI index: its entries are its successors.
+        pushAll(roots, parseNode({ mediaType: MediaType.ociIndex, digest: digestOf(bytes), size: bytes.byteLength }, bytes, rel).children)
+      } catch (err) {
         // A damaged index names nothing prune can spare; verify reports it.
+        if (!(err instanceof OcisiteError)) throw err
       }
     } else roots.push({ mediaType: '', digest: digestOf(bytes), size: bytes.byteLength })
   })
-  const seen = new Set<string>()
-  const source: BlobSource = siteBlobSource(site)
-  const visit = async (desc: Descriptor): Promise<void> => {
-    if (seen.has(desc.digest)) return
-    seen.add(desc.digest)
-    // What the site's record publishes was walked already, with everything below it.
-    if (known.has(desc.digest)) return
-    const node = await readNode(source, desc).catch(() => undefined)
-    for (const child of node?.children ?? []) await visit(child)
-  }
-  for (const root of roots) await visit(root)
+  const seen = new Set(roots.map((r) => r.digest))
+  // What the site's record publishes was walked already, with everything below it; a document
+  // that cannot be read names nothing more to spare.
+  const unknown = [...new Map(roots.filter((r) => !known.has(r.digest)).map((r) => [r.digest, r])).values()].sort((a, b) => (a.digest < b.digest ? -1 : 1))
+  const found = await walk(siteStore(site), unknown, { asLeaf: (_desc, err) => err instanceof OcisiteError })
+  for (const node of found.nodes) seen.add(node.descriptor.digest)
   return seen
 }
 
@@ -97,7 +100,7 @@ export async function prune(options: PruneOptions): Promise<PruneResult> {
   try {
     const published = await loadPublished(site)
     const record = await OwnedRecord.load(site)
-    const plan = await planSite([], undefined, { label: site.root, images: published.images, pending: published.pending, source: siteBlobSource(site), force: false })
+    const plan = await planSite([], undefined, { label: site.root, images: published.images, pending: published.pending, store: siteStore(site), force: false })
     const reachable = new Set([...plan.blobs.map((b) => b.digest.value), ...(published.settings.v2 ? v2Tree(plan).blobs.map((b) => b.digest.value) : [])])
     for (const digest of await referencedOnDisk(site, record.files, new Set(reachable))) reachable.add(digest)
     const since = await UnreferencedBlobs.load(site)

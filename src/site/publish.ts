@@ -2,13 +2,14 @@ import path from 'node:path'
 import { OcisiteError } from '../errors.js'
 import { buildDefaults } from '../defaults.js'
 import { dockerStyleTag } from '../oci/image-name.js'
-import { defaultConcurrency } from '../content/copy-blobs.js'
+import { defaultConcurrency } from '../content/copy.js'
 import { writeSite, type BuildResult, type SiteWriteOptions } from './build.js'
 import { openInputs, Scratch } from './plan/inputs.js'
 import { checkImagePath, checkTag } from '../oci/names.js'
 import { planSite } from './plan/plan.js'
 import type { ProgressListener } from './progress.js'
-import { loadPublished, siteBlobSource, type Published, type PublishedImage } from './write/published.js'
+import { loadPublished, type Published, type PublishedImage } from './write/published.js'
+import { siteStore } from './write/site-store.js'
 import { SitePaths } from './site-paths.js'
 import { identityHost, loadSigning, type SigningOptions } from './sign/signing.js'
 import { planSigned, withoutReplaced } from './sign/plan-signed.js'
@@ -92,7 +93,7 @@ export async function add(options: AddOptions): Promise<BuildResult> {
   try {
     const inputs = await openInputs(images, scratch, options.maxArchiveSize ?? buildDefaults.maxArchiveSize)
     for (const i of inputs) options.onProgress?.({ type: 'input', label: i.layout.label, imagePath: i.imagePath })
-    if (!opts) return await intoBucket(options, (published, source) => planSite(inputs, options.onProgress, { label: options.site, images: published.images, pending: published.pending, source, force: options.force ?? false }))
+    if (!opts) return await intoBucket(options, (published, source) => planSite(inputs, options.onProgress, { label: options.site, images: published.images, pending: published.pending, store: source, force: options.force ?? false }))
     // add signs what its inputs bring, not the site's other images (`ocisite sign` signs those).
     const siteRoot = new SitePaths(opts.out).root
     const signing = loaded && { ...loaded, only: (t: { label: string }) => t.label !== siteRoot }
@@ -101,7 +102,7 @@ export async function add(options: AddOptions): Promise<BuildResult> {
       kind: 'update',
       plan: (site, published) =>
         planSigned({ ...signed, site }, (extra, replaced, progress) =>
-          planSite([...inputs, ...extra], progress, { label: site.root, images: withoutReplaced(published.images, replaced), pending: published.pending, source: siteBlobSource(site), force: options.force ?? false }),
+          planSite([...inputs, ...extra], progress, { label: site.root, images: withoutReplaced(published.images, replaced), pending: published.pending, store: siteStore(site), force: options.force ?? false }),
         ),
     })
   } finally {
@@ -143,14 +144,14 @@ export async function rm(options: RmOptions): Promise<BuildResult> {
   if (isBucketSite(options.site)) {
     return intoBucket(options, (published, source) => {
       const removals = options.names.map((n) => parseRemoval(n, published.settings.host))
-      return planSite([], options.onProgress, { label: options.site, images: withoutRemoved(published, removals, options.site), pending: published.pending, source, force: false })
+      return planSite([], options.onProgress, { label: options.site, images: withoutRemoved(published, removals, options.site), pending: published.pending, store: source, force: false })
     })
   }
   const opts = await writeOptions(options, [])
   const removals = options.names.map((n) => parseRemoval(n, opts.host))
   return writeSite(opts, {
     kind: 'update',
-    plan: (site, published) => planSite([], options.onProgress, { label: site.root, images: withoutRemoved(published, removals, site.root), pending: published.pending, source: siteBlobSource(site), force: false }),
+    plan: (site, published) => planSite([], options.onProgress, { label: site.root, images: withoutRemoved(published, removals, site.root), pending: published.pending, store: siteStore(site), force: false }),
   })
 }
 

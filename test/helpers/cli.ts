@@ -23,11 +23,11 @@ export function ocisite(args: string[], options: { cwd?: string; env?: NodeJS.Pr
 
 /** A scratch directory with a one-image layout `good` (tag 1.0) and a site built from it. */
 export async function goodSite(): Promise<{ work: string; good: string; site: string }> {
-  const { LayoutWriter } = await import('../../src/content/layout/layout-writer.js')
+  const { OciLayout } = await import('../../src/content/layout/oci-layout.js')
   const { image, tempDir } = await import('./fixtures.js')
   const work = await tempDir()
   const good = `${work}/good`
-  const w = await LayoutWriter.create(good)
+  const w = await OciLayout.create(good)
   await w.addToIndex(await image(w, 'amd64', 'good'), '1.0')
   const site = `${work}/site`
   const r = await ocisite(['build', good, '--host', 'example.com', '--out', site])

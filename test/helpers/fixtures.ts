@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import * as tar from 'tar'
 import type { Descriptor } from '../../src/oci/descriptor.js'
-import { LayoutWriter } from '../../src/content/layout/layout-writer.js'
+import { OciLayout } from '../../src/content/layout/oci-layout.js'
 import { MediaType } from '../../src/oci/media-types.js'
 
 export const STACK_TYPE = 'application/vnd.rsgo.stack.manifest.v1+yaml'
@@ -32,7 +32,7 @@ export async function tarLayer(files: Record<string, string>): Promise<Buffer> {
 }
 
 /** A single-platform image: config, one layer, manifest. The manifest descriptor has no platform. */
-export async function image(w: LayoutWriter, arch: string, text: string, variant?: string): Promise<Descriptor> {
+export async function image(w: OciLayout, arch: string, text: string, variant?: string): Promise<Descriptor> {
   const layer = await w.putBytes(await tarLayer({ 'etc/greeting': text }), 'application/vnd.oci.image.layer.v1.tar')
   const config = await w.putJson(
     { architecture: arch, os: 'linux', ...(variant ? { variant } : {}), config: { Cmd: ['/bin/true'] }, rootfs: { type: 'layers', diff_ids: [layer.digest] } },
@@ -42,7 +42,7 @@ export async function image(w: LayoutWriter, arch: string, text: string, variant
 }
 
 /** A multi-platform index of amd64 and arm64/v8 images. */
-export async function multiPlatform(w: LayoutWriter, text: string): Promise<Descriptor> {
+export async function multiPlatform(w: OciLayout, text: string): Promise<Descriptor> {
   const amd = await image(w, 'amd64', `${text} amd64`)
   const arm = await image(w, 'arm64', `${text} arm64`, 'v8')
   return w.putJson(
@@ -59,14 +59,14 @@ export async function multiPlatform(w: LayoutWriter, text: string): Promise<Desc
 }
 
 /** A non-image artifact: a stack bundle with a custom media type. */
-export async function stackArtifact(w: LayoutWriter, yaml: string): Promise<Descriptor> {
+export async function stackArtifact(w: OciLayout, yaml: string): Promise<Descriptor> {
   const config = await w.putBytes(Buffer.from('{}'), 'application/vnd.oci.empty.v1+json')
   const layer = await w.putBytes(Buffer.from(yaml), STACK_TYPE, { annotations: { 'org.opencontainers.image.title': 'stack.yaml' } })
   return w.putJson({ schemaVersion: 2, mediaType: MediaType.ociManifest, artifactType: STACK_TYPE, config, layers: [layer] }, MediaType.ociManifest)
 }
 
 /** An SBOM that refers to `subject`, listed untagged in index.json as oras does. */
-export async function sbomFor(w: LayoutWriter, subject: Descriptor): Promise<Descriptor> {
+export async function sbomFor(w: OciLayout, subject: Descriptor): Promise<Descriptor> {
   const config = await w.putBytes(Buffer.from('{}'), 'application/vnd.oci.empty.v1+json')
   const layer = await w.putBytes(Buffer.from(JSON.stringify({ spdxVersion: 'SPDX-2.3', name: 'fixture' })), SBOM_TYPE)
   const sbom = await w.putJson(
@@ -87,19 +87,19 @@ export async function sbomFor(w: LayoutWriter, subject: Descriptor): Promise<Des
 
 /** The standard fixture tree: layouts/app (single image + SBOM), layouts/multi, layouts/org/app, layouts/stack. */
 export async function standardLayouts(root: string): Promise<Record<string, string>> {
-  const app = await LayoutWriter.create(path.join(root, 'app'))
+  const app = await OciLayout.create(path.join(root, 'app'))
   const appImage = await image(app, 'amd64', 'hello from app')
   await app.addToIndex(appImage, '1.0')
   await app.addToIndex(appImage, 'latest')
   await sbomFor(app, appImage)
 
-  const multi = await LayoutWriter.create(path.join(root, 'multi'))
+  const multi = await OciLayout.create(path.join(root, 'multi'))
   await multi.addToIndex(await multiPlatform(multi, 'multi'), '2.0')
 
-  const nested = await LayoutWriter.create(path.join(root, 'org', 'app'))
+  const nested = await OciLayout.create(path.join(root, 'org', 'app'))
   await nested.addToIndex(await image(nested, 'amd64', 'hello from org/app'), 'v1')
 
-  const stack = await LayoutWriter.create(path.join(root, 'stack'))
+  const stack = await OciLayout.create(path.join(root, 'stack'))
   await stack.addToIndex(await stackArtifact(stack, 'services:\n  web:\n    image: example.com/app#1.0\n'), '0.1')
   return { app: app.paths.root, multi: multi.paths.root, 'org/app': nested.paths.root, stack: stack.paths.root }
 }
@@ -128,7 +128,7 @@ export async function blobDigests(layoutDir: string): Promise<string[]> {
 }
 
 /** A Docker schema 2 image whose body and index entry both omit mediaType, as some writers do. */
-export async function dockerImage(w: LayoutWriter, text: string): Promise<Descriptor> {
+export async function dockerImage(w: OciLayout, text: string): Promise<Descriptor> {
   const layer = await w.putBytes(await tarLayer({ 'etc/docker': text }), 'application/vnd.docker.image.rootfs.diff.tar')
   const config = await w.putJson({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } }, MediaType.dockerConfig)
   const manifest = await w.putJson({ schemaVersion: 2, mediaType: MediaType.dockerManifest, config, layers: [layer] }, MediaType.dockerManifest)
@@ -136,7 +136,7 @@ export async function dockerImage(w: LayoutWriter, text: string): Promise<Descri
 }
 
 /** An OCI manifest whose body and index entry both omit mediaType: only its shape says what it is. */
-export async function untypedImage(w: LayoutWriter, text: string): Promise<Descriptor> {
+export async function untypedImage(w: OciLayout, text: string): Promise<Descriptor> {
   const layer = await w.putBytes(await tarLayer({ 'etc/untyped': text }), 'application/vnd.oci.image.layer.v1.tar')
   const config = await w.putJson({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [layer.digest] } }, MediaType.ociConfig)
   const manifest = await w.putJson({ schemaVersion: 2, config, layers: [layer] }, '')

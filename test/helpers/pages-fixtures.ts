@@ -1,7 +1,7 @@
 // Layouts for the pages: images with dates and annotations, a multi-platform index, a Sigstore
 // bundle referrer, a cosign `.sig` tag, an SBOM and an artifact. Built in code, reproducibly.
 import path from 'node:path'
-import { LayoutWriter } from '../../src/content/layout/layout-writer.js'
+import { OciLayout } from '../../src/content/layout/oci-layout.js'
 import type { Descriptor } from '../../src/oci/descriptor.js'
 import { MediaType } from '../../src/oci/media-types.js'
 import { sbomFor, stackArtifact, tarLayer } from './fixtures.js'
@@ -10,7 +10,7 @@ export const BUNDLE_TYPE = 'application/vnd.dev.sigstore.bundle.v0.3+json'
 const EMPTY = 'application/vnd.oci.empty.v1+json'
 
 /** A single-platform image made at `created`, with OCI annotations on its manifest. */
-export async function datedImage(w: LayoutWriter, o: { arch: string; variant?: string; text: string; created: string; annotations?: Record<string, string>; labels?: Record<string, string> }): Promise<Descriptor> {
+export async function datedImage(w: OciLayout, o: { arch: string; variant?: string; text: string; created: string; annotations?: Record<string, string>; labels?: Record<string, string> }): Promise<Descriptor> {
   const layer = await w.putBytes(await tarLayer({ 'etc/greeting': o.text, 'etc/filler': o.text.repeat(64) }), 'application/vnd.oci.image.layer.v1.tar')
   const config = await w.putJson(
     { created: o.created, architecture: o.arch, os: 'linux', ...(o.variant ? { variant: o.variant } : {}), config: { Entrypoint: ['/bin/greet'], Cmd: ['--loud'], ...(o.labels ? { Labels: o.labels } : {}) }, rootfs: { type: 'layers', diff_ids: [layer.digest] } },
@@ -20,7 +20,7 @@ export async function datedImage(w: LayoutWriter, o: { arch: string; variant?: s
 }
 
 /** A referrer of `subject` with `artifactType` and one layer, listed untagged in index.json. */
-export async function referrer(w: LayoutWriter, subject: Descriptor, artifactType: string, body: string): Promise<Descriptor> {
+export async function referrer(w: OciLayout, subject: Descriptor, artifactType: string, body: string): Promise<Descriptor> {
   const config = await w.putBytes(Buffer.from('{}'), EMPTY)
   const layer = await w.putBytes(Buffer.from(body), artifactType)
   const m = await w.putJson({ schemaVersion: 2, mediaType: MediaType.ociManifest, artifactType, config, layers: [layer], subject: { mediaType: subject.mediaType, digest: subject.digest, size: subject.size } }, MediaType.ociManifest)
@@ -29,7 +29,7 @@ export async function referrer(w: LayoutWriter, subject: Descriptor, artifactTyp
 }
 
 /** A cosign tag-scheme signature of `subject`: tagged `sha256-<hex>.sig` beside it. */
-export async function cosignSig(w: LayoutWriter, subject: Descriptor): Promise<Descriptor> {
+export async function cosignSig(w: OciLayout, subject: Descriptor): Promise<Descriptor> {
   const layer = await w.putBytes(Buffer.from(JSON.stringify({ critical: { image: { 'docker-manifest-digest': subject.digest } } })), 'application/vnd.dev.cosign.simplesigning.v1+json', {
     annotations: { 'dev.cosignproject.cosign/signature': 'c2lnbmF0dXJl' },
   })
@@ -52,7 +52,7 @@ export interface PageLayouts {
  */
 export async function pageLayouts(root: string): Promise<PageLayouts> {
   const digests: Record<string, string> = {}
-  const app = await LayoutWriter.create(path.join(root, 'app'))
+  const app = await OciLayout.create(path.join(root, 'app'))
   const a1 = await datedImage(app, { arch: 'amd64', text: 'one', created: '2024-01-05T10:00:00Z' })
   const a9 = await datedImage(app, { arch: 'amd64', text: 'nine', created: '2024-02-05T10:00:00.123456789Z' })
   const a10 = await datedImage(app, {
@@ -69,7 +69,7 @@ export async function pageLayouts(root: string): Promise<PageLayouts> {
   await sbomFor(app, a10)
   await referrer(app, a10, BUNDLE_TYPE, JSON.stringify({ mediaType: BUNDLE_TYPE }))
 
-  const multi = await LayoutWriter.create(path.join(root, 'multi'))
+  const multi = await OciLayout.create(path.join(root, 'multi'))
   const amd = await datedImage(multi, { arch: 'amd64', text: 'multi amd64, a little longer', created: '2024-04-01T00:00:00Z' })
   const arm = await datedImage(multi, { arch: 'arm64', variant: 'v8', text: 'multi arm64', created: '2024-04-02T00:00:00Z' })
   const index = await multi.putJson(
@@ -80,7 +80,7 @@ export async function pageLayouts(root: string): Promise<PageLayouts> {
   digests['multi#2.0'] = index.digest
   await cosignSig(multi, index)
 
-  const stack = await LayoutWriter.create(path.join(root, 'stack'))
+  const stack = await OciLayout.create(path.join(root, 'stack'))
   const s = await stackArtifact(stack, 'services:\n  web:\n    image: example.com/app#1.0\n')
   await stack.addToIndex(s, '0.1')
   digests['stack#0.1'] = s.digest

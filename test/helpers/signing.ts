@@ -3,19 +3,19 @@
 import { execFileSync } from 'node:child_process'
 import { promises as fs } from 'node:fs'
 import path from 'node:path'
-import type { LayoutWriter } from '../../src/content/layout/layout-writer.js'
+import type { OciLayout } from '../../src/content/layout/oci-layout.js'
 import type { Descriptor } from '../../src/oci/descriptor.js'
 import type { Blob } from '../../src/sign/blob.js'
 import { buildBundleReferrer, signBundle } from '../../src/sign/cosign-bundle.js'
 import { buildSignatureManifest, cosignSignatureTag, type SignatureLayer } from '../../src/sign/cosign-tag.js'
 import type { SigningKey } from '../../src/sign/keys.js'
 
-async function put(w: LayoutWriter, blobs: readonly Blob[]): Promise<void> {
+async function put(w: OciLayout, blobs: readonly Blob[]): Promise<void> {
   for (const b of blobs) await w.putBytes(b.bytes, b.mediaType)
 }
 
 /** Tag `sha256-<hex>.sig` of `signed` with a `.sig` manifest of these layers, byte for byte as cosign writes it. */
-export async function addTagSignature(w: LayoutWriter, signed: string, layers: readonly SignatureLayer[]): Promise<Descriptor> {
+export async function addTagSignature(w: OciLayout, signed: string, layers: readonly SignatureLayer[]): Promise<Descriptor> {
   const sig = buildSignatureManifest(layers)
   await put(w, [sig.config, ...sig.layers])
   const d = await w.putBytes(sig.manifest.bytes, sig.manifest.mediaType)
@@ -23,7 +23,7 @@ export async function addTagSignature(w: LayoutWriter, signed: string, layers: r
 }
 
 /** A cosign v3 bundle referrer of `subject`, signed with `key`, listed untagged in index.json. */
-export async function addBundle(w: LayoutWriter, key: SigningKey, subject: Descriptor): Promise<Descriptor> {
+export async function addBundle(w: OciLayout, key: SigningKey, subject: Descriptor): Promise<Descriptor> {
   const referrer = buildBundleReferrer(await signBundle(key, subject.digest), subject)
   await put(w, [referrer.config, referrer.layer])
   return w.addToIndex(await w.putBytes(referrer.manifest.bytes, referrer.manifest.mediaType))

@@ -4,7 +4,7 @@ import { parseTemplate } from 'url-template'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseDigest } from '../../src/oci/digest.js'
 import { MediaType } from '../../src/oci/media-types.js'
-import { LayoutWriter } from '../../src/content/layout/layout-writer.js'
+import { OciLayout } from '../../src/content/layout/oci-layout.js'
 import { build } from '../../src/site/build.js'
 import {
   bucketKeyOf,
@@ -27,7 +27,8 @@ import { SitePaths } from '../../src/site/site-paths.js'
 import { planSite } from '../../src/site/plan/plan.js'
 import { lookasideUrl } from '../../src/sign/lookaside.js'
 import { SITE_LOOKASIDE_PATH } from '../../src/sign/signature-lookup.js'
-import { loadPublished, siteBlobSource } from '../../src/site/write/published.js'
+import { loadPublished } from '../../src/site/write/published.js'
+import { siteStore } from '../../src/site/write/site-store.js'
 import { siteDocuments } from '../../src/site/write/site-files.js'
 import { dockerImage, standardLayouts, tempDir } from '../helpers/fixtures.js'
 
@@ -235,7 +236,7 @@ describe('site map: every path of a real built site', () => {
     const layouts = path.join(root, 'layouts')
     await standardLayouts(layouts)
     // Docker manifests and a Docker manifest list too, for every manifest kind.
-    const docker = await LayoutWriter.create(path.join(layouts, 'docker'))
+    const docker = await OciLayout.create(path.join(layouts, 'docker'))
     const manifest = await dockerImage(docker, 'docker')
     const list = await docker.putJson({ schemaVersion: 2, mediaType: MediaType.dockerList, manifests: [{ ...manifest, mediaType: MediaType.dockerManifest, platform: { architecture: 'amd64', os: 'linux' } }] }, MediaType.dockerList)
     await docker.addToIndex({ ...manifest, mediaType: MediaType.dockerManifest }, '1.0')
@@ -314,7 +315,7 @@ describe('site map: every path of a real built site', () => {
   it("writes the site's documents in groups of one phase each, in the map's publishing order", async () => {
     const site = new SitePaths(out)
     const published = await loadPublished(site)
-    const plan = await planSite([], undefined, { label: out, images: published.images, pending: published.pending, source: siteBlobSource(site), force: false })
+    const plan = await planSite([], undefined, { label: out, images: published.images, pending: published.pending, store: siteStore(site), force: false })
     const { documents } = siteDocuments(plan, { baseUrl: undefined, v2: true, headersFile: true })
     const phases = documents.map((group) => [...new Set([...group.links.keys(), ...group.files.keys()].map((rel) => phaseOf(entryOf(rel)!)))])
     for (const p of phases) expect(p).toHaveLength(1)

@@ -4,7 +4,9 @@ import type { Descriptor } from '../../oci/descriptor.js'
 import { digestOf, parseDigest } from '../../oci/digest.js'
 import { MAX_JSON_BYTES, parseJsonObject } from '../../oci/json.js'
 import { MediaType } from '../../oci/media-types.js'
-import { readNode, type DagNode } from '../../oci/walk.js'
+import type { GraphNode } from '../../oci/node.js'
+import { walk, type NodeCache } from '../../content/graph.js'
+import type { Fetcher } from '../../content/storage.js'
 import type { CasEngine } from '../../oci/engines.js'
 import { parseContentType } from '../../http/client.js'
 import { casUrl } from '../../content/remote-store.js'
@@ -23,7 +25,9 @@ export class SiteChecks {
   /** Requests at once. */
   readonly limit: number
   private readonly checkedBlobs = new Map<string, Promise<void>>()
-  private readonly nodes = new Map<string, Promise<DagNode | undefined>>()
+  private readonly cache: NodeCache = new Map()
+  private readonly documents = new Map<string, Promise<Buffer | undefined>>()
+  private readonly unreadable = new Set<string>()
 
   constructor(
     readonly transport: Transport,
@@ -45,7 +49,8 @@ export class SiteChecks {
     try {
       answer = await this.transport.request(url, expect.method ?? 'GET', expect.accept)
     } catch (err) {
-      if (!(err instanceof OcisiteError)) throw err
+      // Credentials missing or refused: verify cannot see the site, which is not the site's problem.
+      if (!(err instanceof OcisiteError) || err.code === 'AUTH_FAILED') throw err
       this.problem('unreachable', url, `${expect.what}: ${err.message}`)
       return undefined
     }
@@ -132,39 +137,66 @@ export class SiteChecks {
     else if (`${digest.algorithm}:${hex}` !== digest.value) this.problem('digest', url, `${desc.digest}: the bytes served hash to ${digest.algorithm}:${hex}`)
   }
 
-  /** A manifest or index, read through the CAS and verified, then its children. */
-  walk(desc: Descriptor, engines: CasEngine[], found: Map<string, DagNode>): Promise<void> {
-    let p = this.nodes.get(desc.digest)
+  /** A manifest or index through the CAS, requested once: its headers, size and digest checked. */
+  private readDocument(desc: Descriptor, url: string): Promise<Buffer | undefined> {
+    let p = this.documents.get(desc.digest)
     if (!p) {
-      p = this.readManifest(desc, engines)
-      this.nodes.set(desc.digest, p)
+      p = (async () => {
+        this.result.checked.manifests++
+        const doc = await this.fetchChecked(url, { type: MediaType.octetStream, size: desc.size, what: `manifest ${desc.digest}` })
+        const bytes = await doc?.bytes(MAX_JSON_BYTES).catch((err: unknown) => {
+          if (!(err instanceof OcisiteError) || err.code === 'AUTH_FAILED') throw err
+          this.problem('unreachable', url, `manifest ${desc.digest}: ${err.message}`)
+          return undefined
+        })
+        const got = bytes && digestOf(bytes, parseDigest(desc.digest).algorithm)
+        if (!bytes || (bytes.byteLength === desc.size && got === desc.digest)) return bytes
+        this.problem('digest', url, `manifest ${desc.digest}: the bytes served (${bytes.byteLength}) hash to ${got}`)
+        return undefined
+      })()
+      this.documents.set(desc.digest, p)
     }
-    return p.then(async (node) => {
-      if (!node || found.has(desc.digest)) return
-      found.set(desc.digest, node)
-      await mapLimit(node.children, this.limit, (child) => (node.kind === 'index' ? this.walk(child, engines, found) : this.checkBlob(child, engines)))
-    })
+    return p
   }
 
-  /** A manifest's bytes through the CAS, checked against its descriptor and parsed. */
-  private async readManifest(desc: Descriptor, engines: CasEngine[]): Promise<DagNode | undefined> {
-    this.result.checked.manifests++
-    const url = casUrl(engines[0]!, desc.digest)
-    const doc = await this.fetchChecked(url, { type: MediaType.octetStream, size: desc.size, what: `manifest ${desc.digest}` })
-    if (!doc) return undefined
-    const bytes = await doc.bytes(MAX_JSON_BYTES).catch(() => undefined)
-    if (!bytes) return undefined
-    const got = digestOf(bytes, parseDigest(desc.digest).algorithm)
-    if (bytes.byteLength !== desc.size || got !== desc.digest) {
-      this.problem('digest', url, `manifest ${desc.digest}: the bytes served (${bytes.byteLength}) hash to ${got}`)
-      return undefined
+  /**
+   * The graphs below `roots` through the CAS `engines` (the content layer's one walk), into
+   * `found`; then every blob they name. Documents that cannot be read or parsed are noted once
+   * and walked as leaves (they name nothing more).
+   */
+  async walkInto(roots: Descriptor[], engines: CasEngine[], found: Map<string, GraphNode>): Promise<void> {
+    const url = (desc: Descriptor) => casUrl(engines[0]!, desc.digest)
+    const cas: Fetcher = {
+      label: this.result.target,
+      fetch: async (desc, use) => {
+        const bytes = await this.readDocument(desc, url(desc))
+        if (!bytes) {
+          this.unreadable.add(desc.digest)
+          throw new OcisiteError('PROTOCOL', `${this.transport.display(url(desc))}: manifest ${desc.digest} cannot be read`, { digest: desc.digest })
+        }
+        return use({ stream: [bytes], label: this.transport.display(url(desc)) })
+      },
     }
-    try {
-      return await readNode({ label: this.transport.display(url), readJson: async () => bytes }, desc)
-    } catch (err) {
-      if (!(err instanceof OcisiteError)) throw err
-      this.problem('document', url, err.message)
-      return undefined
+    const asLeaf = (desc: Descriptor, err: unknown) => {
+      if (this.unreadable.has(desc.digest)) return true
+      if (!(err instanceof OcisiteError) || err.code === 'AUTH_FAILED') return false
+      this.unreadable.add(desc.digest)
+      this.problem('document', url(desc), err.message)
+      return true
     }
+    // Only what the walk itself refuses (one digest described with two sizes) comes out of it.
+    const walked = await walk(cas, roots, { cache: this.cache, asLeaf, concurrency: this.limit }).catch((err: unknown) => {
+      if (!(err instanceof OcisiteError) || err.code === 'AUTH_FAILED') throw err
+      this.problem('document', url(roots[0]!), err.message)
+    })
+    if (!walked) return
+    const blobs: Descriptor[] = []
+    for (const node of walked.nodes) {
+      const digest = node.descriptor.digest
+      if (this.unreadable.has(digest)) continue
+      if (node.kind !== 'blob' || this.documents.has(digest)) found.set(digest, node)
+      else blobs.push(node.descriptor)
+    }
+    await mapLimit(blobs, this.limit, (d) => this.checkBlob(d, engines))
   }
 }

@@ -2,7 +2,7 @@ import type { HttpOptions } from '../../http/client.js'
 import type { Descriptor } from '../../oci/descriptor.js'
 import type { CasEngine } from '../../oci/engines.js'
 import type { RefusalReason } from '../../sign/check.js'
-import type { DagNode } from '../../oci/walk.js'
+import type { GraphNode } from '../../oci/node.js'
 
 /** What kind of thing a problem is; `--json` carries these names. */
 export type ProblemKind =
@@ -94,5 +94,5 @@ export interface ImageView {
   indexUrl: string
   tags: Map<string, Descriptor>
   cas: Map<string, CasEngine[]>
-  found: Map<string, DagNode>
+  found: Map<string, GraphNode>
 }

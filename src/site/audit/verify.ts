@@ -4,7 +4,7 @@ import { REF_NAME, type Descriptor } from '../../oci/descriptor.js'
 import { digestOf, parseDigest } from '../../oci/digest.js'
 import { MAX_JSON_BYTES } from '../../oci/json.js'
 import { MediaType, manifestKindOf, manifestKinds } from '../../oci/media-types.js'
-import type { DagNode } from '../../oci/walk.js'
+import type { GraphNode } from '../../oci/node.js'
 import { urlOf, type ServedEntry } from '../map.js'
 import { casEngines, engineList, expandUri, type CasEngine } from '../../oci/engines.js'
 import { parseContentType } from '../../http/client.js'
@@ -86,7 +86,10 @@ async function readWellKnown(run: SiteChecks, target: string): Promise<Engines |
 
 /** Whether the site serves /v2/; a site built with /v2/ that does not is a problem. */
 async function servesV2(run: SiteChecks, base: string, published: Published | undefined): Promise<boolean> {
-  const v2Answer = await run.transport.request(base, 'GET').catch(() => undefined)
+  const v2Answer = await run.transport.request(base, 'GET').catch((err: unknown) => {
+    if (err instanceof OcisiteError && err.code === 'AUTH_FAILED') throw err
+    return undefined
+  })
   run.result.checked.requests++
   v2Answer?.discard()
   // A bucket cannot send Docker-Distribution-API-Version; a JSON 200 at /v2/ is what clients need.
@@ -121,7 +124,7 @@ async function checkImage(run: SiteChecks, name: string, engines: Engines, publi
   if (!index) return undefined
   const entries = Array.isArray(index.body.manifests) ? index.body.manifests : []
   const tags = new Map<string, Descriptor>()
-  const found = new Map<string, DagNode>()
+  const found = new Map<string, GraphNode>()
   const casOf = new Map<string, CasEngine[]>()
   for (const raw of entries) {
     const entry = raw as Descriptor & { casEngines?: unknown }
@@ -134,7 +137,7 @@ async function checkImage(run: SiteChecks, name: string, engines: Engines, publi
     }
     casOf.set(entry.digest, cas)
     run.result.checked.tags++
-    if (manifestKindOf(entry.mediaType)) await run.walk(entry, cas, found)
+    if (manifestKindOf(entry.mediaType)) await run.walkInto([entry], cas, found)
     else await run.checkBlob(entry, cas)
   }
   if (published) {
@@ -155,7 +158,7 @@ async function checkV2(run: SiteChecks, name: string, view: ImageView, engines: 
     // A 404 means no referrers API (a bucket): clients then read the sha256-<hex> tag instead.
     const doc = await run.document(url, { type: MediaType.ociIndex, cache: 'document', absentOk: true, what: `/v2/ referrers of ${name}@${entry.digest}` })
     const listed = Array.isArray(doc?.body.manifests) ? (doc.body.manifests as Descriptor[]) : []
-    for (const r of listed) if (typeof r?.digest === 'string' && typeof r.size === 'number') await run.walk(r, engines.siteCas, view.found)
+    await run.walkInto(listed.filter((r) => typeof r?.digest === 'string' && typeof r.size === 'number'), engines.siteCas, view.found)
   })
   const manifests = [...view.found.values()].filter((n) => n.kind !== 'blob')
   await checkV2Manifests(run, name, manifests, engines.base)
@@ -187,7 +190,7 @@ async function checkV2Tags(run: SiteChecks, name: string, manifestTags: Array<[s
 }
 
 /** Each manifest reached, by digest under /v2/ (HEAD: type, caching, digest, size). */
-async function checkV2Manifests(run: SiteChecks, name: string, manifests: DagNode[], base: string): Promise<void> {
+async function checkV2Manifests(run: SiteChecks, name: string, manifests: GraphNode[], base: string): Promise<void> {
   await mapLimit(manifests, run.limit, async (node) => {
     const d = node.descriptor
     const answer = await run.fetchChecked(at(base, { kind: 'manifest', repo: name, digest: parseDigest(d.digest) }), { method: 'HEAD', type: node.mediaType, cache: 'immutable', digest: d.digest, size: d.size, accept: manifestAccept, what: `/v2/ ${name}@${d.digest}` })
@@ -196,7 +199,7 @@ async function checkV2Manifests(run: SiteChecks, name: string, manifests: DagNod
 }
 
 /** Each blob of each manifest reached, under /v2/ (HEAD, or GET and hash with --deep). */
-async function checkV2Blobs(run: SiteChecks, name: string, manifests: DagNode[], base: string): Promise<void> {
+async function checkV2Blobs(run: SiteChecks, name: string, manifests: GraphNode[], base: string): Promise<void> {
   const blobs = new Map<string, Descriptor>()
   for (const n of manifests) if (n.kind === 'manifest') for (const c of n.children) blobs.set(c.digest, c)
   await mapLimit([...blobs.values()], run.limit, async (d) => {

@@ -37,7 +37,7 @@ export async function uploadBlobs(bucket: Bucket, before: Map<string, BucketObje
     } else if ((await bucket.head(o.key))?.size !== o.size) {
       if (!o.origin) throw new OcisiteError('BLOB_MISSING', `${bucket.where.url}: blob ${digest.value} is in no input and missing from the bucket (${o.key}); add its image again`, { digest: digest.value })
       const store = new BucketStore(bucket, new Map(), () => o.key, headers)
-      await store.push({ mediaType: '', digest: digest.value, size: o.size }, { label: o.origin, open: async () => ({ file: o.origin! }) })
+      await store.push({ mediaType: '', digest: digest.value, size: o.size }, { label: o.origin, file: o.origin })
       counts.written.add(digest.value)
     }
     counts.bytes += o.size

@@ -1,5 +1,5 @@
 import { OcisiteError } from '../../errors.js'
-import type { BlobSource } from '../../oci/walk.js'
+import type { Fetcher } from '../../content/storage.js'
 import { publishedOf, type SitePlan } from '../plan/plan.js'
 import type { Published } from '../write/published.js'
 import { changesBetween } from '../write/site-changes.js'
@@ -19,7 +19,7 @@ export interface BucketWriteResult extends BuildResult {
 }
 
 /** Plan what the site publishes next from what it publishes now (read back through `source`). */
-export type Replan = (published: Published, source: BlobSource) => Promise<SitePlan>
+export type Replan = (published: Published, source: Fetcher) => Promise<SitePlan>
 
 /** A bucket without a record becomes a site with these settings (`add --host`). */
 function newSite(options: { site: string; host?: string }): Published {

@@ -3,18 +3,18 @@ import type { Bucket } from '../../content/bucket-store.js'
 import { verifyBytes } from '../../content/ingest/verify.js'
 import { parseDigest } from '../../oci/digest.js'
 import { MAX_JSON_BYTES } from '../../oci/json.js'
-import type { BlobSource } from '../../oci/walk.js'
+import type { Fetcher } from '../../content/storage.js'
 import { bucketKeyOf } from '../map.js'
 
 /**
  * A bucket site's own documents, verified: from the record's copy when it has one, else one GET
  * of the blob. Every document read is kept in `known` (for the next record).
  */
-export function bucketBlobSource(bucket: Bucket, known: Map<string, Buffer>): BlobSource {
+export function bucketBlobSource(bucket: Bucket, known: Map<string, Buffer>): Fetcher {
   const label = bucket.where.url
   return {
     label,
-    readJson: async (desc) => {
+    fetch: async (desc, use) => {
       const digest = parseDigest(desc.digest, label)
       let bytes = known.get(digest.value)
       if (!bytes) {
@@ -25,7 +25,7 @@ export function bucketBlobSource(bucket: Bucket, known: Map<string, Buffer>): Bl
       }
       verifyBytes(bytes, { digest, size: desc.size, label })
       known.set(digest.value, bytes)
-      return bytes
+      return use({ stream: [bytes], label })
     },
   }
 }

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { OcisiteError } from '../../errors.js'
 import { Bucket, parseBucketUrl, type BucketOptions } from '../../content/bucket-store.js'
-import type { BlobSource } from '../../oci/walk.js'
+import type { Fetcher } from '../../content/storage.js'
 import { planSite, type SitePlan } from '../plan/plan.js'
 import type { ProgressListener } from '../progress.js'
 import type { Published } from '../write/published.js'
@@ -45,9 +45,9 @@ export async function openBucketSite(options: BucketSiteOptions): Promise<Bucket
 
 /** What a generation publishes, planned again from its record (reads come from the record's copy of the documents). */
 export async function planRecord(bucket: Bucket, record: SiteRecord | undefined, known: Map<string, Buffer>): Promise<SitePlan> {
-  if (!record) return { images: [], pending: [], blobs: [], seen: [] }
+  if (!record) return { images: [], pending: [], pendingNodes: new Map(), blobs: [], seen: [] }
   const source = bucketBlobSource(bucket, known)
-  return planSite([], undefined, { label: bucket.where.url, images: record.published.images, pending: record.published.pending, source, force: false })
+  return planSite([], undefined, { label: bucket.where.url, images: record.published.images, pending: record.published.pending, store: source, force: false })
 }
 
 /** A generation's objects, planned from its record. */
@@ -89,4 +89,4 @@ async function finishGeneration(bucket: Bucket, n: number, previous: boolean, op
   return writes
 }
 
-export type { BlobSource }
+export type { Fetcher }

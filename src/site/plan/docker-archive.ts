@@ -24,7 +24,7 @@ import { REF_NAME, tagFromRefName, type Descriptor } from '../../oci/descriptor.
 import { createDigester, parseDigest, type Digest } from '../../oci/digest.js'
 import { ociConfigOf } from '../../oci/docker-config.js'
 import { jsonDepth, MAX_CONFIG_BYTES, MAX_JSON_BYTES, MAX_JSON_DEPTH } from '../../oci/json.js'
-import { LayoutWriter } from '../../content/layout/layout-writer.js'
+import { OciLayout } from '../../content/layout/oci-layout.js'
 import { MediaType } from '../../oci/media-types.js'
 
 /** Layers are read and inflated a MiB at a time: few calls per GiB, and flat memory. */
@@ -65,7 +65,7 @@ export function archiveKind(root: string, links: ReadonlyMap<string, string>): '
 export async function convertDockerArchive(root: string, links: ReadonlyMap<string, string>, out: string, label: string, maxSize: number): Promise<void> {
   const archive: Archive = { root, links, label, maxSize }
   const images = readManifestJson(archive)
-  const w = await LayoutWriter.create(out)
+  const w = await OciLayout.create(out)
   const layers = new Map<string, number>()
   const index: Descriptor[] = []
   for (const [i, image] of images.entries()) {
@@ -161,7 +161,7 @@ async function compressionOf(file: string): Promise<'gzip' | 'zstd' | 'xz' | 'bz
  * uncompressed file is hashed and linked; a gzip one is inflated into place while hashed. Either
  * must hash to the diff_id. Returns its size.
  */
-async function ingestLayer(archive: Archive, name: string, diffId: Digest, w: LayoutWriter, where: string): Promise<number> {
+async function ingestLayer(archive: Archive, name: string, diffId: Digest, w: OciLayout, where: string): Promise<number> {
   const file = resolveMember(archive, name, where)
   const compression = await compressionOf(file)
   const mismatch = (actual: string) =>

@@ -2,7 +2,7 @@ import { promises as fs } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { OcisiteError } from '../../errors.js'
-import { OciLayout } from '../../content/layout/layout.js'
+import { OciLayout } from '../../content/layout/oci-layout.js'
 import { checkImagePath } from '../../oci/names.js'
 import type { NormalizedBuildOptions } from '../options.js'
 import { unlessMissing } from '../../fs/missing.js'
@@ -49,11 +49,11 @@ async function openArchive(file: string, scratch: Scratch, maxSize: number): Pro
   const label = displayName(file)
   const docker = await import('./docker-archive.js')
   const kind = docker.archiveKind(dir, links)
-  if (kind === 'oci') return OciLayout.open(dir, label, true)
+  if (kind === 'oci') return OciLayout.open(dir, { label, fromArchive: true })
   if (!kind) throw new OcisiteError('LAYOUT_INVALID', `${label}: neither an OCI archive (oci-layout is missing) nor a docker archive (manifest.json is missing)`, { file })
   const layout = await scratch.dir()
   await docker.convertDockerArchive(dir, links, layout, label, maxSize)
-  return OciLayout.open(layout, label, true)
+  return OciLayout.open(layout, { label, fromArchive: true })
 }
 
 function joinPath(prefix: string, rest: string): string {
@@ -77,7 +77,7 @@ export async function openInputs(images: NormalizedBuildOptions['images'], scrat
       continue
     }
     if (await unlessMissing(fs.stat(path.join(spec.from, 'oci-layout')))) {
-      own(await OciLayout.open(spec.from, label), path.basename(spec.from))
+      own(await OciLayout.open(spec.from, { label }), path.basename(spec.from))
       continue
     }
     // Not a layout: search it. A layout's own directory is its image path.
@@ -101,7 +101,7 @@ export async function openInputs(images: NormalizedBuildOptions['images'], scrat
         if (dir === '.') continue
         if (insideLayout(dir)) continue
         const layoutRoot = path.join(spec.from, dir)
-        own(await OciLayout.open(layoutRoot, displayName(layoutRoot)), dir, true)
+        own(await OciLayout.open(layoutRoot, { label: displayName(layoutRoot) }), dir, true)
       } else if (!insideLayout(hit)) {
         own(await openArchive(path.join(spec.from, hit), scratch, maxArchiveSize), hit.replace(ARCHIVE, ''), true)
       }

@@ -4,15 +4,16 @@ import { pushAll } from '../../arrays.js'
 import { OcisiteError } from '../../errors.js'
 import type { Descriptor } from '../../oci/descriptor.js'
 import { parseDigest, type Digest } from '../../oci/digest.js'
-import type { BlobFile, OciLayout } from '../../content/layout/layout.js'
+import { walk, type NodeCache } from '../../content/graph.js'
+import type { BlobFile, OciLayout } from '../../content/layout/oci-layout.js'
+import type { Fetcher } from '../../content/storage.js'
 import { manifestKindOf, type ManifestKind } from '../../oci/media-types.js'
-import type { BlobSource, DagNode } from '../../oci/walk.js'
 import type { LayoutInput } from './inputs.js'
 import { planInput, planPublished, planWaiting, type InputPlan, type SitePart } from './plan-input.js'
 import type { ProgressListener } from '../progress.js'
 import type { Published, PublishedImage, SiteSettings } from '../write/published.js'
 import { pathOf } from '../map.js'
-import { publishedGraph, ReferrerPool, referrersAmong, type Referrer, type ReferrerGraph } from './referrers.js'
+import { planned, publishedGraph, ReferrerPool, referrersAmong, type Referrer } from './referrers.js'
 
 /** A blob to store: copied (and verified as it is copied) from an input layout, or already in the site. */
 export interface PlannedBlob {
@@ -48,6 +49,8 @@ export interface PlannedImage {
   manifests: PlannedManifest[]
   /** Referrer descriptors by subject digest. */
   referrers: Map<string, Descriptor[]>
+  /** Every node it publishes (tags' graphs and referrers' graphs), as the plan read them. */
+  nodes: NodeCache
 }
 
 /** Everything a build will write, decided before any byte is written. */
@@ -55,6 +58,8 @@ export interface SitePlan {
   images: PlannedImage[]
   /** Referrers whose subject no image publishes yet: stored and recorded, not served. */
   pending: Array<{ subject: string; descriptor: Descriptor }>
+  /** Every node of the waiting referrers' graphs. */
+  pendingNodes: NodeCache
   blobs: PlannedBlob[]
   /**
    * Input files the plan looked at besides the blobs it takes from them (the same blob in
@@ -69,7 +74,7 @@ export interface SitePlan {
 interface ImageState {
   path: string
   tags: Map<string, PlannedTag & { fromSite: boolean }>
-  nodes: Map<string, DagNode>
+  nodes: NodeCache
 }
 
 /** What a site already publishes, when the plan updates it (`add`, `rm`, `prune`). */
@@ -78,8 +83,8 @@ export interface SiteBase {
   images: PublishedImage[]
   /** Referrers the site keeps until an image publishes their subject. */
   pending: Descriptor[]
-  /** Reads the site's own documents, verified. */
-  source: BlobSource
+  /** The site's own store: its documents are read back from it, verified. */
+  store: Fetcher
   /** An input's tag may replace the site's tag of the same name with another digest. */
   force: boolean
 }
@@ -94,7 +99,7 @@ function mergeTags(inputs: LayoutInput[], plans: InputPlan[], fromSite: SitePart
     images.set(path, state)
     return state
   }
-  const addNodes = (state: ImageState, nodes: Map<string, DagNode>) => {
+  const addNodes = (state: ImageState, nodes: NodeCache) => {
     for (const [digest, node] of nodes) if (!state.nodes.has(digest)) state.nodes.set(digest, node)
   }
   for (const [i, image] of (base?.images ?? []).entries()) {
@@ -130,30 +135,18 @@ function mergeTags(inputs: LayoutInput[], plans: InputPlan[], fromSite: SitePart
  * Every referrer the plan knows: each input's (in input order), then the site's tagged manifests
  * with a subject (under the tags it keeps), the referrers it records, and those it keeps waiting.
  */
-function referrerPool(plans: InputPlan[], images: Map<string, ImageState>, fromSite: SitePart[], waiting: Referrer[], base: SiteBase | undefined): ReferrerPool {
+async function referrerPool(plans: InputPlan[], images: Map<string, ImageState>, fromSite: SitePart[], waiting: Referrer[], base: SiteBase | undefined): Promise<ReferrerPool> {
   const pool = new ReferrerPool()
   for (const plan of plans) pool.add(plan.referrers)
   for (const [i, image] of (base?.images ?? []).entries()) {
     const state = images.get(image.path)!
-    const kept = [...state.tags.values()].filter((t) => t.fromSite).map((t) => t.entry.digest)
-    pool.add(referrersAmong(reachableFrom(kept, fromSite[i]!.nodes).values(), base!.source))
+    const kept = [...state.tags.values()].filter((t) => t.fromSite).map((t) => t.entry)
+    // The site's own tagged graphs (read already) that the merge keeps.
+    pool.add(referrersAmong((await walk(planned, kept, { cache: fromSite[i]!.nodes })).nodes, base!.store))
   }
   for (const part of fromSite) pool.add(part.recorded)
   pool.add(waiting)
   return pool
-}
-
-/** The nodes reachable from `roots` (no referrers). */
-function reachableFrom(roots: string[], nodes: Map<string, DagNode>): Map<string, DagNode> {
-  const out = new Map<string, DagNode>()
-  const stack = [...roots]
-  while (stack.length > 0) {
-    const node = nodes.get(stack.pop()!)
-    if (!node || out.has(node.descriptor.digest)) continue
-    out.set(node.descriptor.digest, node)
-    for (const child of node.children) stack.push(child.digest)
-  }
-  return out
 }
 
 /**
@@ -167,8 +160,8 @@ export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListe
   // reported) is the same however the reads interleave.
   const settle = <T>(p: Promise<T>) => p.then((plan) => ({ plan }), (error: unknown) => ({ error }))
   const [fromSite, waiting, settled] = await Promise.all([
-    mapLimit(base?.images ?? [], 32, (image) => planPublished(image, base!.source)),
-    base ? planWaiting(base.pending, base.source) : [],
+    mapLimit(base?.images ?? [], 32, (image) => planPublished(image, base!.store)),
+    base ? planWaiting(base.pending, base.store) : [],
     mapLimit(inputs, 32, (input) => settle(planInput(input))),
   ])
   const plans = settled.map((result) => {
@@ -188,36 +181,34 @@ export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListe
     pushAll(seen, plan.seen)
     takeFiles([...plan.files.values()].map((f) => ({ ...f, layout: inputs[i]!.layout })))
   }
-  const planned = [...images.values()].filter((s) => s.tags.size > 0).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
+  const chosen = [...images.values()].filter((s) => s.tags.size > 0).sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0))
   const untaggedAll = plans.flatMap((p) => (p.untagged ? [p.untagged] : []))
-  if (planned.length === 0 && !base) throw new OcisiteError('NOTHING_TO_PUBLISH', `no tags to publish: ${untaggedAll.join('; ')}`)
-  checkPathPrefixes(planned.map((i) => i.path))
+  if (chosen.length === 0 && !base) throw new OcisiteError('NOTHING_TO_PUBLISH', `no tags to publish: ${untaggedAll.join('; ')}`)
+  checkPathPrefixes(chosen.map((i) => i.path))
 
-  const pool = referrerPool(plans, images, fromSite, waiting, base)
+  const pool = await referrerPool(plans, images, fromSite, waiting, base)
   const published = new Set<string>()
-  const graphs: Array<{ state: ImageState; nodes: Map<string, DagNode>; referrers: Map<string, Descriptor[]> }> = []
+  const graphs: Array<{ state: ImageState; nodes: NodeCache; referrers: Map<string, Descriptor[]> }> = []
   // A referrer's files are taken once, however many images list it.
   const taken = new Set<string>()
-  const onAttach = (r: Referrer, g: ReferrerGraph) => {
-    if (!taken.has(r.digest)) takeFiles(g.files.values())
-    taken.add(r.digest)
+  const take = async (referrers: Referrer[]) => {
+    for (const r of referrers) {
+      if (!taken.has(r.digest)) takeFiles((await r.graph()).files.values())
+      taken.add(r.digest)
+    }
   }
-  for (const state of planned) {
-    const graph = await publishedGraph([...state.tags.values()].map((t) => t.entry.digest), state.nodes, pool, onAttach)
+  for (const state of chosen) {
+    const { attached, ...graph } = await publishedGraph([...state.tags.values()].map((t) => t.entry), state.nodes, pool)
+    await take(attached)
     for (const digest of graph.nodes.keys()) published.add(digest)
     graphs.push({ state, ...graph })
   }
-  const kept = pool.waiting((digest) => published.has(digest))
-  const keptNodes = new Map<string, DagNode>()
-  for (const r of kept) {
-    const g = await r.graph()
-    takeFiles(g.files.values())
-    for (const [digest, node] of g.nodes) keptNodes.set(digest, node)
-  }
+  const { kept, nodes: keptNodes } = await pool.waiting((digest) => published.has(digest))
+  await take(kept)
   reportInputs(plans, kept, published, base, onProgress)
 
   const blobs = new Map<string, PlannedBlob>()
-  const addBlobs = (nodes: Map<string, DagNode>, fallback: string) => {
+  const addBlobs = (nodes: NodeCache, fallback: string) => {
     for (const [digest, node] of nodes) {
       if (blobs.has(digest)) continue
       const file = files.get(digest)
@@ -233,10 +224,12 @@ export async function planSite(inputs: LayoutInput[], onProgress?: ProgressListe
       tags: [...s.tags.values()].map(({ fromSite: _, ...t }) => t).sort((a, b) => (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0)),
       manifests: plannedManifests(nodes),
       referrers: new Map([...referrers].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, v]) => [k, [...v].sort((a: Descriptor, b: Descriptor) => (a.digest < b.digest ? -1 : 1))])),
+      nodes,
     }
   })
   addBlobs(keptNodes, 'waiting referrers')
-  return { images: out, pending: kept.map((r) => ({ subject: r.subject, descriptor: r.descriptor })), blobs: [...blobs.values()].sort((a, b) => (a.digest.value < b.digest.value ? -1 : 1)), seen }
+  const pending = kept.map((r) => ({ subject: r.subject, descriptor: r.descriptor }))
+  return { images: out, pending, pendingNodes: keptNodes, blobs: [...blobs.values()].sort((a, b) => (a.digest.value < b.digest.value ? -1 : 1)), seen }
 }
 
 /**
@@ -257,7 +250,7 @@ function reportInputs(plans: InputPlan[], kept: Referrer[], published: Set<strin
   }
 }
 
-function plannedManifests(nodes: Map<string, DagNode>): PlannedManifest[] {
+function plannedManifests(nodes: NodeCache): PlannedManifest[] {
   const out: PlannedManifest[] = []
   for (const node of nodes.values()) {
     const kind = node.kind === 'blob' ? undefined : manifestKindOf(node.mediaType)

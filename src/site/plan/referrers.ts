@@ -1,8 +1,8 @@
-import { lstatOrUndefined, stampOf, type FileStamp } from '../../fs/atomic.js'
+import type { BlobFile, OciLayout } from '../../content/layout/oci-layout.js'
+import { walk, type NodeCache, type WalkResult } from '../../content/graph.js'
+import type { Fetcher, ReferrerFinder } from '../../content/storage.js'
 import type { Descriptor } from '../../oci/descriptor.js'
-import { parseDigest } from '../../oci/digest.js'
-import type { BlobFile, OciLayout } from '../../content/layout/layout.js'
-import { readNode, walkDag, type BlobSource, type DagNode } from '../../oci/walk.js'
+import type { GraphNode } from '../../oci/node.js'
 
 /**
  * A manifest with a `subject`: a referrer (signature, SBOM) of whatever manifest it names. It is
@@ -26,13 +26,13 @@ export interface Referrer {
 }
 
 export interface ReferrerGraph {
-  nodes: Map<string, DagNode>
+  nodes: NodeCache
   /** Blob files in its input layout, by digest (empty for one the site holds). */
   files: Map<string, BlobFile & { layout: OciLayout }>
 }
 
 /** The descriptor a referrers list gives for a manifest: with its artifact type and annotations. */
-export function referrerDescriptor(node: DagNode): Descriptor {
+export function referrerDescriptor(node: GraphNode): Descriptor {
   const body = node.body ?? {}
   const config = body.config as { mediaType?: unknown } | undefined
   const artifactType = typeof body.artifactType === 'string' ? body.artifactType : typeof config?.mediaType === 'string' ? config.mediaType : undefined
@@ -42,18 +42,23 @@ export function referrerDescriptor(node: DagNode): Descriptor {
   return d
 }
 
-/** The graph of a referrer found as `node`, read (once) from `source`, its blob files checked in `layout`. */
-function referrer(node: DagNode, source: BlobSource, outside: boolean, layout?: OciLayout): Referrer {
+/** The nodes of a walk, by digest. */
+export function nodesOf(found: WalkResult): NodeCache {
+  return new Map(found.nodes.map((n) => [n.descriptor.digest, n]))
+}
+
+/** A referrer found as `node` in `store`; its graph is walked there once, its blob files checked in `layout`. */
+export function referrer(node: GraphNode, store: Fetcher, outside: boolean, layout?: OciLayout): Referrer {
   let graph: Promise<ReferrerGraph> | undefined
   return {
     digest: node.descriptor.digest,
     subject: node.subject!.digest,
     descriptor: referrerDescriptor(node),
-    label: source.label,
+    label: store.label,
     outside,
     graph: () =>
       (graph ??= (async () => {
-        const nodes = await walkDag(source, node.children, new Map([[node.descriptor.digest, node]]))
+        const nodes = nodesOf(await walk(store, [node.descriptor], { cache: new Map([[node.descriptor.digest, node]]) }))
         const files = new Map<string, BlobFile & { layout: OciLayout }>()
         if (layout) for (const n of nodes.values()) files.set(n.descriptor.digest, { ...layout.statBlob(n.descriptor), layout })
         return { nodes, files }
@@ -62,43 +67,19 @@ function referrer(node: DagNode, source: BlobSource, outside: boolean, layout?: 
 }
 
 /** Referrers among nodes already read (from the site, or reached from tags). */
-export function referrersAmong(nodes: Iterable<DagNode>, source: BlobSource, outside = false): Referrer[] {
-  return [...nodes].flatMap((n) => (n.subject && n.kind !== 'blob' ? [referrer(n, source, outside)] : []))
+export function referrersAmong(nodes: Iterable<GraphNode>, store: Fetcher, outside = false): Referrer[] {
+  return [...nodes].flatMap((n) => (n.subject && n.kind !== 'blob' ? [referrer(n, store, outside)] : []))
 }
 
 /**
- * Manifests in a layout that could be referrers: index.json entries, then small JSON blobs no tag
- * reaches. Entries of index.json must be valid when the layout publishes tags (`strict`).
+ * The walks of a plan run over nodes it has read already: each input's and the site's graphs,
+ * and each referrer's, read once from the store it came from. Nothing is read through this.
  */
-export async function layoutReferrers(layout: OciLayout, source: BlobSource, indexEntries: Descriptor[], nodes: Map<string, DagNode>, looked: Array<[string, FileStamp]>, strict: boolean): Promise<Referrer[]> {
-  const out: Referrer[] = []
-  const seen = new Set<string>()
-  const consider = async (desc: Descriptor, fromScan: boolean) => {
-    if (seen.has(desc.digest)) return
-    seen.add(desc.digest)
-    let node: DagNode
-    try {
-      node = nodes.get(desc.digest) ?? (await readNode(source, desc))
-    } catch (err) {
-      // A scanned blob that is not a readable manifest is simply not a referrer.
-      if (strict && !fromScan) throw err
-      return
-    }
-    if (!node.subject || node.kind === 'blob') return
-    // A subject the layout does not hold was named from elsewhere (a site, a registry).
-    const outside = lstatOrUndefined(layout.paths.blob(parseDigest(node.subject.digest)))?.isFile() !== true
-    out.push(referrer(node, source, outside, layout))
-  }
-  for (const entry of indexEntries) await consider(entry, false)
-  // Only files no tag reaches are read, in a fixed order, and only regular files of at most 1 MiB.
-  const unvisited = layout.listBlobs().filter((b) => !nodes.has(b.digest) && !seen.has(b.digest))
-  for (const blob of unvisited.sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0))) {
-    const st = lstatOrUndefined(blob.file)
-    looked.push([blob.file, st ? stampOf(st) : ''])
-    if (!st?.isFile() || st.size > 1024n * 1024n) continue
-    await consider({ mediaType: '', digest: blob.digest, size: Number(st.size) }, true)
-  }
-  return out
+export const planned: Fetcher = {
+  label: 'the plan',
+  fetch: async (desc) => {
+    throw new Error(`internal: ${desc.digest} was not read by the plan`)
+  },
 }
 
 /** Every referrer known to a plan, one per digest, by subject. */
@@ -130,63 +111,52 @@ export class ReferrerPool {
   }
 
   /**
-   * Referrers published nowhere that wait for their subject: those whose subject lies outside
-   * their layout, and (recursively) those whose subject waits. Sorted by digest.
+   * The pool as a ReferrerFinder for one walk: each referrer listed (those `wanted`) has its graph
+   * read into `cache` first, so the walk finds it there.
    */
-  waiting(published: (digest: string) => boolean): Referrer[] {
-    const waiting = new Map<string, Referrer>()
-    const all = [...this.byDigest.values()].filter((r) => !published(r.digest)).sort((a, b) => (a.digest < b.digest ? -1 : 1))
-    for (let added = true; added; ) {
-      added = false
-      for (const r of all) {
-        if (waiting.has(r.digest) || !(r.outside || waiting.has(r.subject))) continue
-        waiting.set(r.digest, r)
-        added = true
-      }
+  finder(cache: NodeCache, wanted: (r: Referrer) => boolean = () => true): ReferrerFinder {
+    return {
+      referrers: async (subject) => {
+        const out: Descriptor[] = []
+        for (const r of this.of(subject.digest).filter(wanted)) {
+          for (const [digest, node] of (await r.graph()).nodes) if (!cache.has(digest)) cache.set(digest, node)
+          out.push(r.descriptor)
+        }
+        return out
+      },
     }
-    return [...waiting.values()].sort((a, b) => (a.digest < b.digest ? -1 : 1))
+  }
+
+  /** The referrers a walk through `finder` listed, in walk order, each once. */
+  listed(found: WalkResult): Referrer[] {
+    const out = new Map<string, Referrer>()
+    for (const node of found.nodes) for (const d of found.referrers.get(node.descriptor.digest) ?? []) if (!out.has(d.digest)) out.set(d.digest, this.byDigest.get(d.digest)!)
+    return [...out.values()]
+  }
+
+  /**
+   * Referrers published nowhere that wait for their subject: those whose subject lies outside
+   * their layout, and everything that refers to what waits. One walk from the first, through the
+   * referrers nobody publishes. Sorted by digest, with every node of their graphs.
+   */
+  async waiting(published: (digest: string) => boolean): Promise<{ kept: Referrer[]; nodes: NodeCache }> {
+    const unpublished = (r: Referrer) => !published(r.digest)
+    const roots = [...this.byDigest.values()].filter((r) => unpublished(r) && r.outside).sort((a, b) => (a.digest < b.digest ? -1 : 1))
+    const cache: NodeCache = new Map()
+    for (const r of roots) for (const [digest, node] of (await r.graph()).nodes) if (!cache.has(digest)) cache.set(digest, node)
+    const found = await walk(planned, roots.map((r) => r.descriptor), { cache, referrers: this.finder(cache, unpublished) })
+    const kept = new Map(roots.map((r) => [r.digest, r]))
+    for (const r of this.listed(found)) kept.set(r.digest, r)
+    return { kept: [...kept.values()].sort((a, b) => (a.digest < b.digest ? -1 : 1)), nodes: nodesOf(found) }
   }
 }
 
 /**
- * What an image path publishes: everything reachable from its tags, and (recursively) every
- * referrer of anything reachable, from the pool. A referrer's graph joins `nodes`; `onAttach`
- * hears each one attached. A tag moved or removed leaves its old graph behind.
+ * What an image path publishes: everything reachable from its tags and, through the pool, every
+ * referrer of anything reachable, with everything below those. One walk over nodes read already;
+ * the referrers it takes in are listed in walk order.
  */
-export async function publishedGraph(
-  roots: string[],
-  nodes: Map<string, DagNode>,
-  pool: ReferrerPool,
-  onAttach: (r: Referrer, graph: ReferrerGraph) => void,
-): Promise<{ nodes: Map<string, DagNode>; referrers: Map<string, Descriptor[]> }> {
-  const reached = new Map<string, DagNode>()
-  const fresh: string[] = []
-  const visit = (root: string) => {
-    const stack = [root]
-    while (stack.length > 0) {
-      const digest = stack.pop()!
-      const node = reached.has(digest) ? undefined : nodes.get(digest)
-      if (!node) continue
-      reached.set(digest, node)
-      fresh.push(digest)
-      for (let i = node.children.length - 1; i >= 0; i--) stack.push(node.children[i]!.digest)
-    }
-  }
-  for (const root of roots) visit(root)
-  const referrers = new Map<string, Descriptor[]>()
-  while (fresh.length > 0) {
-    const subjects = fresh.splice(0).filter((d) => pool.of(d).length > 0)
-    for (const subject of subjects.sort()) {
-      const list: Descriptor[] = []
-      for (const r of pool.of(subject)) {
-        const graph = await r.graph()
-        for (const [digest, node] of graph.nodes) if (!nodes.has(digest)) nodes.set(digest, node)
-        list.push(r.descriptor)
-        onAttach(r, graph)
-        visit(r.digest)
-      }
-      referrers.set(subject, list)
-    }
-  }
-  return { nodes: reached, referrers }
+export async function publishedGraph(roots: Descriptor[], nodes: NodeCache, pool: ReferrerPool): Promise<{ nodes: NodeCache; referrers: Map<string, Descriptor[]>; attached: Referrer[] }> {
+  const found = await walk(planned, roots, { cache: nodes, referrers: pool.finder(nodes) })
+  return { nodes: nodesOf(found), referrers: found.referrers, attached: pool.listed(found) }
 }

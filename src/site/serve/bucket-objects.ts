@@ -1,6 +1,8 @@
 import { OcisiteError } from '../../errors.js'
 import { parseDigest, type Digest } from '../../oci/digest.js'
-import { parseJsonObject } from '../../oci/json.js'
+import { manifestKinds } from '../../oci/media-types.js'
+import { walk } from '../../content/graph.js'
+import { MemoryStore } from '../../content/memory-store.js'
 import { maxOf } from '../../arrays.js'
 import { resolveRequest, type SiteFileSet } from './route-resolver.js'
 import { siteRoutes } from './routes.js'
@@ -36,6 +38,33 @@ export interface SiteSource {
 /** Manifests by digest go up children first: an index's phase is above every manifest it lists (`phase + depth / 100`). */
 const MANIFEST_PHASE = phaseOf({ kind: 'manifest' })
 
+type BlobLink = Extract<ServedEntry, { kind: 'blob-link' }>
+
+/**
+ * Each repository's manifests walked (the content layer's one walk), children first: an index
+ * goes up a level above the highest manifest it lists (by bucket key); a manifest's config and
+ * layers are served under the repository as redirects into the CAS.
+ */
+async function manifestLevels(manifests: Map<string, MemoryStore>): Promise<{ levels: Map<string, number>; links: Map<string, BlobLink> }> {
+  const levels = new Map<string, number>()
+  const links = new Map<string, BlobLink>()
+  for (const [repo, store] of manifests) {
+    const level = new Map<string, number>()
+    for (const node of (await walk(store, store.descriptors())).postOrder) {
+      if (node.kind === 'blob') continue
+      const below = node.kind === 'index' ? maxOf(node.children.map((c) => (level.get(c.digest) ?? -1) + 1), 0) : 0
+      level.set(node.descriptor.digest, below)
+      levels.set(bucketKeyOf({ kind: 'manifest', repo, digest: parseDigest(node.descriptor.digest) }), below)
+      if (node.kind !== 'manifest') continue
+      for (const c of node.children) {
+        const link = { kind: 'blob-link', repo, digest: parseDigest(c.digest) } as const
+        links.set(bucketKeyOf(link), link)
+      }
+    }
+  }
+  return { levels, links }
+}
+
 /**
  * Map a site's files onto bucket keys. Each key is the URL path a consumer requests, and its
  * Content-Type and Cache-Control come from the route table that also drives nginx and `serve`
@@ -56,42 +85,26 @@ export async function planObjects(site: SiteSource, files: Iterable<string>, ind
     const csp = r.headers['Content-Security-Policy']
     out.push({ key, entry, phase: phaseOf(entry), contentType: r.headers['Content-Type']!, cacheControl: r.headers['Cache-Control']!, file, immutable, size: await site.size(file), ...(entry.kind === 'blob' ? { digest: entry.digest } : {}), ...(csp ? { metadata: { 'content-security-policy': csp } } : {}) })
   }
-  const blobRedirects = new Map<string, Extract<ServedEntry, { kind: 'blob-link' }>>()
-  const indexChildren = new Map<string, string[]>()
+  // Each repository's manifests, read once: their walk orders indexes and names the blob links.
+  const manifests = new Map<string, MemoryStore>()
   for (const rel of sorted) {
     const entry = entryOf(rel)
     // A file that is not served (`_headers`, ocisite's records) is no object of the bucket.
     if (!entry || entry.kind === 'headers' || entry.kind === 'state') continue
     await add(entry, entry.kind === 'blob' || entry.kind === 'manifest')
     if (entry.kind !== 'manifest') continue
-    const { repo, manifestKind } = entry
-    const body = parseJsonObject(await site.read(rel), rel)
-    if (manifestKind === 'oci-manifest' || manifestKind === 'docker-manifest') {
-      // A manifest's config and layers are served under the repository as redirects into the CAS.
-      const children = [body.config, ...(Array.isArray(body.layers) ? body.layers : [])] as Array<{ digest?: unknown }>
-      for (const c of children) {
-        if (typeof c?.digest !== 'string') continue
-        const link = { kind: 'blob-link', repo, digest: parseDigest(c.digest, rel) } as const
-        blobRedirects.set(bucketKeyOf(link), link)
-      }
-    } else {
-      const listed = Array.isArray(body.manifests) ? (body.manifests as Array<{ digest?: unknown }>).flatMap((c) => (typeof c?.digest === 'string' ? [bucketKeyOf({ kind: 'manifest', repo, digest: parseDigest(c.digest, rel) })] : [])) : []
-      indexChildren.set(bucketKeyOf(entry), listed)
-    }
+    const store = manifests.get(entry.repo) ?? new MemoryStore(`${site.label} ${entry.repo}`)
+    store.put(await site.read(rel), manifestKinds[entry.manifestKind])
+    manifests.set(entry.repo, store)
   }
+  const { levels, links: blobRedirects } = await manifestLevels(manifests)
   for (const [key, link] of [...blobRedirects].sort(([a], [b]) => (a < b ? -1 : 1))) {
     const r = await resolveRequest(site.files, routes, urlOf(link))
     if (r.kind !== 'file') throw new OcisiteError('STATE_INVALID', `${site.label}: blob ${link.digest.value} of ${link.repo} is missing from the site; rebuild it`, { digest: link.digest.value })
     out.push({ key, entry: link, phase: phaseOf(link), contentType: r.headers['Content-Type']!, cacheControl: r.headers['Cache-Control']!, redirect: urlOf({ kind: 'blob', digest: link.digest }), immutable: true, size: 0 })
   }
   // An index goes up after the manifests (and indexes) it lists.
-  const depth = (key: string, seen = new Set<string>()): number => {
-    const children = indexChildren.get(key)
-    if (!children || seen.has(key)) return 0
-    seen.add(key)
-    return 1 + maxOf(children.map((c) => depth(c, seen)), 0)
-  }
-  for (const o of out) if (o.phase === MANIFEST_PHASE) o.phase += Math.min(depth(o.key), 99) / 100
+  for (const o of out) if (o.phase === MANIFEST_PHASE) o.phase += Math.min(levels.get(o.key) ?? 0, 99) / 100
   return out.sort((a, b) => a.phase - b.phase || (a.key < b.key ? -1 : 1))
 }
 

@@ -1,6 +1,6 @@
 import { promises as fs } from 'node:fs'
-import { LayoutWriter } from '../../content/layout/layout-writer.js'
-import { OciLayout } from '../../content/layout/layout.js'
+
+import { OciLayout } from '../../content/layout/oci-layout.js'
 import { parseDescriptor, type Descriptor } from '../../oci/descriptor.js'
 import { parseDigest } from '../../oci/digest.js'
 import { parseJsonObject } from '../../oci/json.js'
@@ -53,7 +53,7 @@ export async function cosignInputs(ctx: CosignContext): Promise<CosignInputs> {
       bundled.add(digest)
     }
     const dir = writer.dir()
-    if (dir) out.inputs.push({ imagePath: image.path, layout: await OciLayout.open(dir, `signatures of ${image.path}`, true), tags: [], searched: false })
+    if (dir) out.inputs.push({ imagePath: image.path, layout: await OciLayout.open(dir, { label: `signatures of ${image.path}`, fromArchive: true }), tags: [], searched: false })
   }
   return out
 }
@@ -73,13 +73,13 @@ function blobReader(site: SitePaths, plan: SitePlan): ReadBlob {
   return (digest) => fs.readFile(origins.get(digest) ?? site.abs(pathOf({ kind: 'blob', digest: parseDigest(digest) })))
 }
 
-function lazyWriter(scratch: Scratch): { get: () => Promise<LayoutWriter>; dir: () => string | undefined } {
-  let made: { dir: string; writer: LayoutWriter } | undefined
+function lazyWriter(scratch: Scratch): { get: () => Promise<OciLayout>; dir: () => string | undefined } {
+  let made: { dir: string; writer: OciLayout } | undefined
   return {
     get: async () => {
       if (!made) {
         const dir = await scratch.dir()
-        made = { dir, writer: await LayoutWriter.create(dir) }
+        made = { dir, writer: await OciLayout.create(dir) }
       }
       return made.writer
     },
@@ -136,7 +136,7 @@ async function bundleScheme(ctx: CosignContext, image: PlannedImage, old: Publis
 }
 
 /** Copy a manifest and the blobs it names, byte for byte, into the scratch layout (tagged, or as a referrer). */
-async function copyManifest(w: LayoutWriter, entry: Descriptor, read: ReadBlob, tag?: string): Promise<void> {
+async function copyManifest(w: OciLayout, entry: Descriptor, read: ReadBlob, tag?: string): Promise<void> {
   const bytes = await read(entry.digest)
   const doc = parseJsonObject(bytes, entry.digest)
   const children = [doc.config, ...(Array.isArray(doc.layers) ? doc.layers : [])].filter((c) => c !== undefined)

@@ -5,7 +5,8 @@ import { writeSite, type BuildResult } from '../build.js'
 import { Scratch } from '../plan/inputs.js'
 import { planSite } from '../plan/plan.js'
 import { writeOptions, type UpdateOptions } from '../publish.js'
-import { siteBlobSource, type PublishedImage } from '../write/published.js'
+import type { PublishedImage } from '../write/published.js'
+import { siteStore } from '../write/site-store.js'
 import { planSigned, withoutReplaced } from './plan-signed.js'
 import { identityHost, loadSigning, type SigningOptions } from './signing.js'
 
@@ -31,7 +32,7 @@ export async function signSite(options: SignOptions): Promise<BuildResult> {
       plan: (site, published) => {
         checkPublished(published.images, wanted, site.root)
         return planSigned({ ...signed, site }, (extra, replaced, progress) =>
-          planSite(extra, progress, { label: site.root, images: withoutReplaced(published.images, replaced), pending: published.pending, source: siteBlobSource(site), force: false }),
+          planSite(extra, progress, { label: site.root, images: withoutReplaced(published.images, replaced), pending: published.pending, store: siteStore(site), force: false }),
         )
       },
     })

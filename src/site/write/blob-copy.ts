@@ -1,95 +1,129 @@
 import { mapLimit } from '../../concurrency.js'
-import { OcisiteError } from '../../errors.js'
+import { copyGraph, type CopyGraphOptions } from '../../content/copy.js'
+import { FileStore, type HashStats } from '../../content/file-store.js'
+import type { OciLayout } from '../../content/layout/oci-layout.js'
+import { MemoryStore } from '../../content/memory-store.js'
+import type { Blob, Deleter, Fetcher, Storage } from '../../content/storage.js'
+import type { VerifyCache } from '../../content/verify-cache.js'
 import type { Descriptor } from '../../oci/descriptor.js'
 import { parseDigest } from '../../oci/digest.js'
-import type { OciLayout } from '../../content/layout/layout.js'
-import type { ContentStore, CopyStats } from '../../content/content-store.js'
-import { copyBlobs, type CopyItem, type CopyOptions } from '../../content/copy-blobs.js'
-import { FileStore } from '../../content/file-store.js'
-import type { VerifyCache } from '../../content/verify-cache.js'
-import type { SitePlan } from '../plan/plan.js'
+import { MediaType } from '../../oci/media-types.js'
+import type { PlannedBlob, SitePlan } from '../plan/plan.js'
 import { pathOf } from '../map.js'
 import type { SitePaths } from '../site-paths.js'
 import { removeEmptyParents } from './site-state.js'
+import { siteBlobMissing } from './site-store.js'
 import type { V2Tree } from './v2.js'
 
-/** The site's own store: `oci-cas`, each shard directory checked before a blob is written in it. */
-export function siteStore(site: SitePaths, cache: VerifyCache, stats: CopyStats): FileStore {
-  return new FileStore({ label: site.root, blobPath: (digest) => site.abs(pathOf({ kind: 'blob', digest })), prepare: (digest) => site.parentDir(pathOf({ kind: 'blob', digest })).then(() => undefined), cache, stats })
-}
-
-/** Bytes ocisite generated (a referrers index), as a store to copy from. */
-export function bytesStore(bytes: Buffer): ContentStore {
-  return { label: 'generated', exists: async () => false, push: async () => undefined, fetch: async () => [{ label: 'generated', open: async () => ({ stream: [bytes] }) }] }
-}
-
-/** The error for a blob the site publishes that only the site held, and no longer holds intact. */
-export function siteBlobMissing(site: SitePaths, digest: string): OcisiteError {
-  return new OcisiteError('BLOB_MISSING', `${site.root}: blob ${digest}, which the site publishes, is missing or damaged; add the image again, or rebuild the site from its inputs`, { digest })
-}
-
 /**
- * What a plan copies into the site: its blobs, each from its input layout (or, for a blob only
- * the site holds, from nowhere: it must still be there, intact), then the generated blobs.
+ * Where a plan's blobs come from: each from the input layout the plan took it from (a file it
+ * checked already: regular, inside the layout, the right size). A blob only the site held has
+ * nowhere to come from: the site must still hold it, intact. `verify` checks an input's copy in
+ * place (by the verify cache, or a hash) when the site has the blob already: an input with the
+ * wrong bytes still stops the build.
  */
-export function planCopyItems(site: SitePaths, plan: SitePlan, v2: V2Tree | undefined, cache: VerifyCache, stats: CopyStats): { blobs: CopyItem[]; generated: CopyItem[] } {
-  const inputStores = new Map<OciLayout, FileStore>()
-  const plannedFiles = new Map(plan.blobs.flatMap((b) => (b.origin ? [[b.digest.value, { file: b.origin.file, stamp: b.origin.stamp }] as const] : [])))
-  const storeOf = (layout: OciLayout) => {
-    let s = inputStores.get(layout)
-    // The plan already checked each blob file (regular, inside the layout, the right size).
-    if (!s) inputStores.set(layout, (s = new FileStore({ label: layout.label, blobPath: (d) => layout.paths.blob(d), readable: (desc) => plannedFiles.get(desc.digest) ?? layout.statBlob(desc), cache, stats })))
-    return s
+export class PlanSource implements Fetcher {
+  readonly label: string
+  private readonly blobs: Map<string, PlannedBlob>
+  private readonly inputs = new Map<OciLayout, FileStore>()
+  constructor(
+    private readonly site: SitePaths,
+    plan: SitePlan,
+    private readonly cache: VerifyCache,
+    private readonly stats: HashStats,
+  ) {
+    this.label = site.root
+    this.blobs = new Map(plan.blobs.map((b) => [b.digest.value, b]))
   }
-  const siteOnly: ContentStore = {
-    label: site.root,
-    exists: async () => false,
-    push: async () => undefined,
-    fetch: async (desc) => {
-      throw siteBlobMissing(site, desc.digest)
-    },
+
+  async fetch<T>(desc: Descriptor, use: (blob: Blob) => Promise<T>): Promise<T> {
+    const origin = this.blobs.get(desc.digest)?.origin
+    if (!origin) throw siteBlobMissing(this.site, desc.digest)
+    return origin.layout.fetch(desc, use)
   }
-  return {
-    blobs: plan.blobs.map((b) => ({ desc: { mediaType: '', digest: b.digest.value, size: b.size }, from: b.origin ? storeOf(b.origin.layout) : siteOnly })),
-    generated: (v2?.blobs ?? []).map((b) => ({ desc: { mediaType: '', digest: b.digest.value, size: b.bytes.byteLength }, from: bytesStore(b.bytes) })),
+
+  async verify(desc: Descriptor): Promise<void> {
+    const origin = this.blobs.get(desc.digest)?.origin
+    if (!origin) return
+    let files = this.inputs.get(origin.layout)
+    if (!files) this.inputs.set(origin.layout, (files = new FileStore({ label: origin.layout.label, blobPath: (d) => origin.layout.paths.blob(d), cache: this.cache, stats: this.stats })))
+    await files.verify(desc, origin.stamp)
   }
 }
 
-/** One copy of a transaction. */
+/** One copy of a site write: the graphs below `roots`, from `from`, with copyGraph's options. */
 export interface CopyBatch {
-  items: CopyItem[]
-  options?: CopyOptions
+  from: Fetcher
+  roots: Descriptor[]
+  options?: Omit<CopyGraphOptions, 'concurrency'>
 }
 
-/** A store a copy into it can be undone in: it removes a blob it holds. */
-export type UndoableStore = ContentStore & { remove(desc: Descriptor): Promise<void> }
+/**
+ * The copies a plan makes, image by image: each image's tags and referrers (every node looked
+ * at, and the input checked where the site has the blob already: a site blob can be damaged
+ * below a manifest it holds intact), the waiting referrers, then the documents ocisite
+ * generates (referrers indexes, whose manifests are in place by then).
+ */
+export function planBatches(plan: SitePlan, v2: V2Tree | undefined, source: PlanSource, hooks: Omit<CopyGraphOptions, 'concurrency' | 'cache' | 'skipSubgraphs'>): CopyBatch[] {
+  const onSkipped = async (desc: Descriptor) => {
+    await source.verify(desc)
+    await hooks.onSkipped?.(desc)
+  }
+  const options = { ...hooks, onSkipped, skipSubgraphs: false }
+  const batches: CopyBatch[] = plan.images.map((image) => ({
+    from: source,
+    roots: [...image.tags.map((t) => t.entry), ...[...image.referrers.values()].flat()],
+    options: { ...options, cache: image.nodes },
+  }))
+  if (plan.pending.length > 0) batches.push({ from: source, roots: plan.pending.map((p) => p.descriptor), options: { ...options, cache: plan.pendingNodes } })
+  const generated = new MemoryStore()
+  const roots = (v2?.blobs ?? []).map((b) => generated.put(b.bytes, MediaType.ociIndex))
+  if (roots.length > 0) batches.push({ from: generated, roots })
+  return batches
+}
 
 /**
- * Copy batches of blobs into the site's store, one after another, as one transaction: if any
- * fails, every blob any of them added is removed again, then the shard directories made for
- * them (rmdir spares any still in use), and the error is thrown. The old site stays as it was.
+ * Copy batches into the site's store, one after another, as one transaction: if any fails,
+ * every blob any of them added is removed again, then the shard directories made for them (rmdir
+ * spares any still in use), and the error is thrown. The old site stays as it was.
  *
- * The batches' lists are kept as they are and walked in place (never spread into a call): a
- * site can have hundreds of thousands of blobs.
+ * The books are kept in loops, never spread into a call: a site can have hundreds of thousands
+ * of blobs.
  */
-export async function copyIntoSite(site: SitePaths, store: UndoableStore, batches: CopyBatch[]): Promise<void> {
-  const done: Array<{ copied: Descriptor[]; attempted: Descriptor[] }> = []
-  const undo = async (copied: Descriptor[], attempted: Descriptor[]) => {
-    const all = [...done, { copied, attempted }]
-    for (const tx of all) await mapLimit(tx.copied, UNDO_CONCURRENCY, (d) => store.remove(d))
+export async function copyIntoSite(site: SitePaths, store: Storage & Deleter, batches: CopyBatch[], concurrency?: number): Promise<void> {
+  const copied: Descriptor[] = []
+  const touched = new Set<string>()
+  // Every blob the copy looks at may get a shard directory made for it.
+  const tracked: Storage = {
+    label: store.label,
+    exists: (desc) => {
+      touched.add(desc.digest)
+      return store.exists(desc)
+    },
+    fetch: (desc, use) => store.fetch(desc, use),
+    push: (desc, blob, onBytes) => store.push(desc, blob, onBytes),
+  }
+  try {
+    for (const { from, roots, options } of batches) {
+      await copyGraph(from, tracked, roots, {
+        ...options,
+        ...(concurrency !== undefined ? { concurrency } : {}),
+        onCopied: (desc) => {
+          copied.push(desc)
+          options?.onCopied?.(desc)
+        },
+      })
+    }
+  } catch (err) {
+    await mapLimit(copied, UNDO_CONCURRENCY, (d) => store.delete(d))
     // Each shard directory once: thousands of blobs share one.
     const dirs = new Map<string, string>()
-    for (const tx of all) {
-      for (const d of tx.attempted) {
-        const rel = pathOf({ kind: 'blob', digest: parseDigest(d.digest) })
-        dirs.set(rel.slice(0, rel.lastIndexOf('/')), rel)
-      }
+    for (const digest of touched) {
+      const rel = pathOf({ kind: 'blob', digest: parseDigest(digest) })
+      dirs.set(rel.slice(0, rel.lastIndexOf('/')), rel)
     }
     for (const rel of dirs.values()) await removeEmptyParents(site, rel)
-  }
-  for (const { items, options } of batches) {
-    const tx = await copyBlobs(store, items, { ...options, undo })
-    done.push({ copied: tx.copied, attempted: items.map((i) => i.desc) })
+    throw err
   }
 }
 

@@ -3,9 +3,6 @@ import { isOcisiteError, OcisiteError } from '../../errors.js'
 import { writeFileAtomic } from '../../fs/atomic.js'
 import { parseDescriptor, type Descriptor } from '../../oci/descriptor.js'
 import { parseDigest } from '../../oci/digest.js'
-import { MAX_JSON_BYTES } from '../../oci/json.js'
-import type { BlobSource } from '../../oci/walk.js'
-import { verifyBytes } from '../../content/ingest/verify.js'
 import { canonicalBytes } from '../../oci/json.js'
 import type { ProgressListener } from '../progress.js'
 import type { ImageSummary } from '../facts/image-summary.js'
@@ -137,25 +134,5 @@ export async function publishedBefore(site: SitePaths, onProgress: ProgressListe
     if (!isOcisiteError(err) || (err.code !== 'NOT_A_SITE' && err.code !== 'STATE_INVALID')) throw err
     if (err.code === 'STATE_INVALID') onProgress?.({ type: 'warning', message: `${err.message.replace(/; rebuild the site with ocisite build$/, '')}: this build replaces it, and cannot name what it unpublishes` })
     return undefined
-  }
-}
-
-/** Read the site's own documents back from its CAS, verified (to re-plan what it publishes). */
-export function siteBlobSource(site: SitePaths): BlobSource {
-  return {
-    label: site.root,
-    readJson: async (desc) => {
-      const digest = parseDigest(desc.digest, site.root)
-      const rel = pathOf({ kind: 'blob', digest })
-      const file = site.abs(rel)
-      const st = await fs.lstat(file).catch(() => undefined)
-      if (!st?.isFile()) {
-        throw new OcisiteError('BLOB_MISSING', `${site.root}: blob ${digest.value} that the site publishes is missing (${rel}); rebuild the site from its inputs`, { digest: digest.value, file })
-      }
-      if (st.size > MAX_JSON_BYTES) throw new OcisiteError('JSON_INVALID', `${site.root}: document ${digest.value} is ${st.size} bytes, over the ${MAX_JSON_BYTES}-byte limit`, { digest: digest.value })
-      const bytes = await fs.readFile(file)
-      verifyBytes(bytes, { digest, size: desc.size, label: site.root })
-      return bytes
-    },
   }
 }
