@@ -52,157 +52,176 @@ function simpleAnswer(head: string, size: number): boolean {
 export function openDirect(target: string, accept: string, size: number, opts: HttpOptions): Promise<Filler | undefined> {
   const url = new URL(target)
   if (url.protocol !== 'http:') return Promise.resolve(undefined)
-  const fail = (message: string, received?: number) =>
-    new OcisiteError('NETWORK', `GET ${url}: ${message}${received === undefined ? '' : ` (after ${received} bytes)`}`, { url: url.toString() })
+  return new DirectGet(url, size, opts).open(accept)
+}
 
-  const head = new Uint8Array(HEAD_MAX)
-  const parking = new Uint8Array(PARKING)
-  let headLength = 0
-  let phase: 'head' | 'waiting' | 'body' | 'done' = 'head'
-  let sink: BufferSink | undefined
+type Phase = 'head' | 'waiting' | 'body' | 'done'
+
+/** One request on its own socket: the head read into a buffer of its own, the body straight into the sink. */
+class DirectGet {
+  private readonly head = new Uint8Array(HEAD_MAX)
+  private readonly parking = new Uint8Array(PARKING)
+  private headLength = 0
+  private phase: Phase = 'head'
+  private sink: BufferSink | undefined
   /** Body bytes read, and those not yet in the sink (read into the head or parking buffer). */
-  let received = 0
-  let carry: Uint8Array | undefined
-  let settle: { resolve(): void; reject(err: unknown): void } | undefined
-  let failure: unknown
-  let tooSlow: string | undefined
+  private received = 0
+  private carry: Uint8Array | undefined
+  private settle: { resolve(): void; reject(err: unknown): void } | undefined
+  private failure: unknown
+  private tooSlow: string | undefined
   /** The minimum speed, watched over the body (as `httpGet` watches it). */
-  let speed: { add(n: number): void; stop(): void } | undefined
+  private speed: { add(n: number): void; stop(): void } | undefined
+  private socket!: net.Socket
+  private answer: (simple: boolean) => void = () => undefined
 
-  const lookup = lookupFor(opts, url)
-  const socket = net.connect({
-    host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
-    port: Number(url.port || 80),
-    ...(lookup ? { lookup } : {}),
-    onread: { buffer: () => nextBuffer(), callback: (n: number, buf: Uint8Array) => onRead(n, buf) },
-  })
-  socket.setTimeout(opts.timeoutMs ?? 30_000, () => socket.destroy(new Error('timed out')))
-  socket.on('connect', () => {
-    socket.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAccept: ${accept}\r\nUser-Agent: ocisite\r\nConnection: close\r\n\r\n`)
-  })
+  constructor(
+    private readonly url: URL,
+    private readonly size: number,
+    private readonly opts: HttpOptions,
+  ) {}
+
+  private fail(message: string, received?: number): OcisiteError {
+    return new OcisiteError('NETWORK', `GET ${this.url}: ${message}${received === undefined ? '' : ` (after ${received} bytes)`}`, { url: this.url.toString() })
+  }
+
+  open(accept: string): Promise<Filler | undefined> {
+    const { url, opts } = this
+    const lookup = lookupFor(opts, url)
+    this.socket = net.connect({
+      host: url.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: Number(url.port || 80),
+      ...(lookup ? { lookup } : {}),
+      onread: { buffer: () => this.nextBuffer(), callback: (n: number, buf: Uint8Array) => this.onRead(n, buf) },
+    })
+    this.socket.setTimeout(opts.timeoutMs ?? 30_000, () => this.socket.destroy(new Error('timed out')))
+    this.socket.on('connect', () => {
+      this.socket.write(`GET ${url.pathname}${url.search} HTTP/1.1\r\nHost: ${url.host}\r\nAccept: ${accept}\r\nUser-Agent: ocisite\r\nConnection: close\r\n\r\n`)
+    })
+    return new Promise<Filler | undefined>((resolve, reject) => {
+      this.answer = (simple) => {
+        if (!simple) {
+          this.phase = 'done'
+          this.socket.destroy()
+          return resolve(undefined)
+        }
+        resolve({ fill: (into) => this.fill(into), destroy: () => this.stop(this.fail('the reader stopped before the body was complete', this.received)) })
+      }
+      this.socket.on('error', (err) => {
+        if (this.phase === 'head') return reject(this.fail(err.message))
+        this.stop(this.fail(this.tooSlow ?? err.message, this.received))
+      })
+      this.socket.on('close', () => {
+        if (this.phase === 'head') return reject(this.fail('socket hang up'))
+        if (this.phase !== 'done') this.stop(this.fail('the connection closed before the body was complete', this.received))
+      })
+    })
+  }
+
+  private fill(into: BufferSink): Promise<void> {
+    return new Promise<void>((res, rej) => {
+      if (this.phase !== 'waiting') return rej(this.failure ?? this.fail('the body was already read'))
+      this.sink = into
+      this.settle = { resolve: res, reject: rej }
+      this.phase = 'body'
+      if (this.step()) this.socket.resume()
+    })
+  }
 
   /** Where the socket reads next. It always gets a live buffer: never one handed to the sink's consumer. */
-  function nextBuffer(): Uint8Array {
-    if (phase === 'head') return head.subarray(headLength)
-    const left = size - received
-    const room = phase === 'body' && !carry && left > 0 ? sink!.room() : undefined
+  private nextBuffer(): Uint8Array {
+    if (this.phase === 'head') return this.head.subarray(this.headLength)
+    const left = this.size - this.received
+    const room = this.phase === 'body' && !this.carry && left > 0 ? this.sink!.room() : undefined
     if (room) return room.subarray(0, Math.min(room.byteLength, left))
-    return parking.subarray(0, Math.max(1, Math.min(PARKING, left)))
+    return this.parking.subarray(0, Math.max(1, Math.min(PARKING, left)))
   }
 
   /** Move carried bytes into the sink while it has room; true once none are left. */
-  function deliver(): boolean {
-    while (carry) {
-      const n = putInto(sink!, carry)
+  private deliver(): boolean {
+    while (this.carry) {
+      const n = putInto(this.sink!, this.carry)
       if (n === 0) return false
-      carry = n === carry.byteLength ? undefined : carry.subarray(n)
+      this.carry = n === this.carry.byteLength ? undefined : this.carry.subarray(n)
     }
     return true
   }
 
   /** After each read: go on reading (true) or stop until the sink has room (false). */
-  function onRead(n: number, buf: Uint8Array): boolean {
-    if (phase === 'head') {
-      headLength += n
-      const end = Buffer.from(head.buffer, 0, headLength).indexOf('\r\n\r\n')
-      if (end < 0) {
-        if (headLength === HEAD_MAX) answer(false)
-        return true
-      }
-      const simple = simpleAnswer(Buffer.from(head.buffer, 0, end).toString('latin1'), size)
-      // Body bytes that came with the head, carried into the sink once it is given.
-      const early = head.subarray(end + 4, Math.min(headLength, end + 4 + size))
-      received = early.byteLength
-      carry = early.byteLength > 0 ? early : undefined
-      phase = 'waiting'
-      if (simple) {
-        speed = watchSpeed(opts.minSpeed ?? defaultMinSpeed, (reason) => {
-          tooSlow = reason
-          socket.destroy(new Error(reason))
-        })
-        speed.add(received)
-      }
-      answer(simple)
-      return false
-    }
-    received += n
-    speed!.add(n)
+  private onRead(n: number, buf: Uint8Array): boolean {
+    if (this.phase === 'head') return this.onHeadRead(n)
+    this.received += n
+    this.speed!.add(n)
     // (Parking is read into only while nothing is carried, and reading stops until it is delivered.)
-    if (buf.buffer === parking.buffer) carry = parking.subarray(0, n)
-    else sink!.filled(n)
-    return step()
+    if (buf.buffer === this.parking.buffer) this.carry = this.parking.subarray(0, n)
+    else this.sink!.filled(n)
+    return this.step()
+  }
+
+  /** The head so far: once it is whole, judge it; body bytes that came with it are carried. */
+  private onHeadRead(n: number): boolean {
+    this.headLength += n
+    const end = Buffer.from(this.head.buffer, 0, this.headLength).indexOf('\r\n\r\n')
+    if (end < 0) {
+      if (this.headLength === HEAD_MAX) this.answer(false)
+      return true
+    }
+    const simple = simpleAnswer(Buffer.from(this.head.buffer, 0, end).toString('latin1'), this.size)
+    const early = this.head.subarray(end + 4, Math.min(this.headLength, end + 4 + this.size))
+    this.received = early.byteLength
+    this.carry = early.byteLength > 0 ? early : undefined
+    this.phase = 'waiting'
+    if (simple) {
+      this.speed = watchSpeed(this.opts.minSpeed ?? defaultMinSpeed, (reason) => {
+        this.tooSlow = reason
+        this.socket.destroy(new Error(reason))
+      })
+      this.speed.add(this.received)
+    }
+    this.answer(simple)
+    return false
   }
 
   /** Deliver what is carried, finish once every byte is in, and say whether to read on. */
-  function step(): boolean {
-    if (!deliver()) {
-      waitForRoom()
+  private step(): boolean {
+    if (!this.deliver()) {
+      this.waitForRoom()
       return false
     }
-    if (received === size) {
-      finish()
+    if (this.received === this.size) {
+      this.finish()
       return false
     }
-    if (!sink!.room()) {
-      waitForRoom()
+    if (!this.sink!.room()) {
+      this.waitForRoom()
       return false
     }
     return true
   }
 
-  function waitForRoom(): void {
-    sink!.whenRoom().then(
+  private waitForRoom(): void {
+    this.sink!.whenRoom().then(
       () => {
-        if (phase === 'body' && step()) socket.resume()
+        if (this.phase === 'body' && this.step()) this.socket.resume()
       },
-      (err: unknown) => stop(err),
+      (err: unknown) => this.stop(err),
     )
   }
 
-  function finish(): void {
-    if (phase === 'done') return
-    phase = 'done'
-    speed?.stop()
-    socket.destroy()
-    settle?.resolve()
+  private finish(): void {
+    if (this.phase === 'done') return
+    this.phase = 'done'
+    this.speed?.stop()
+    this.socket.destroy()
+    this.settle?.resolve()
   }
 
-  function stop(err: unknown): void {
-    if (phase === 'done') return
-    phase = 'done'
-    failure = err
-    speed?.stop()
-    socket.destroy()
-    settle?.reject(err)
+  private stop(err: unknown): void {
+    if (this.phase === 'done') return
+    this.phase = 'done'
+    this.failure = err
+    this.speed?.stop()
+    this.socket.destroy()
+    this.settle?.reject(err)
   }
-
-  let answer: (simple: boolean) => void = () => undefined
-  return new Promise<Filler | undefined>((resolve, reject) => {
-    answer = (simple) => {
-      if (!simple) {
-        phase = 'done'
-        socket.destroy()
-        return resolve(undefined)
-      }
-      resolve({
-        fill: (into) =>
-          new Promise<void>((res, rej) => {
-            if (phase !== 'waiting') return rej(failure ?? fail('the body was already read'))
-            sink = into
-            settle = { resolve: res, reject: rej }
-            phase = 'body'
-            if (step()) socket.resume()
-          }),
-        destroy: () => stop(fail('the reader stopped before the body was complete', received)),
-      })
-    }
-    socket.on('error', (err) => {
-      if (phase === 'head') return reject(fail(err.message))
-      stop(fail(tooSlow ?? err.message, received))
-    })
-    socket.on('close', () => {
-      if (phase === 'head') return reject(fail('socket hang up'))
-      if (phase !== 'done') stop(fail('the connection closed before the body was complete', received))
-    })
-  })
 }
