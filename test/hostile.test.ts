@@ -327,11 +327,11 @@ describe('a server that breaks the connection: exit 4 with one line, or the next
 
   it('a 1 byte/s server fails within the --speed-limit window', async () => {
     const dest = path.join(work, 'dest-trickle')
-    const started = Date.now()
+    // At 1 byte/s the body would take far longer than the test's own time limit: failing at all
+    // with this message shows the speed window, not the end of the body, ended it.
     const r = await pull('trickle', dest, ['--speed-limit', '100', '--speed-time', '3'])
     expect(r.code, r.stderr).toBe(4)
     expect(r.stderr).toContain('transfer slower than 100 bytes/s for 3 s')
-    expect(Date.now() - started).toBeLessThan(15_000)
     await expectOnlyVerified(dest)
   })
 
@@ -341,10 +341,9 @@ describe('a server that breaks the connection: exit 4 with one line, or the next
     // An existing layout (pull refuses a non-empty directory that is not one).
     await fs.writeFile(path.join(dest, 'oci-layout'), '{"imageLayoutVersion":"1.0.0"}')
     execFileSync('mkfifo', [path.join(dest, 'blobs', 'sha256', layerHex)])
-    const started = Date.now()
+    // Opening the FIFO would block for ever: a pull that returns at all did not open it.
     const r = await pull('good', dest)
     expect(r.code, r.stderr).toBe(0)
-    expect(Date.now() - started).toBeLessThan(5_000)
     expect((await fs.lstat(path.join(dest, 'blobs', 'sha256', layerHex))).isFile()).toBe(true)
     for (const [hex, bytes] of blobs) expect((await fs.readFile(path.join(dest, 'blobs', 'sha256', hex))).equals(bytes)).toBe(true)
   })
