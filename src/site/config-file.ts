@@ -30,18 +30,27 @@ export interface ConfigFile {
   inputs?: string[]
   tags?: string[]
   images?: ImageSpec[]
-  nginx?: {
-    file?: string
-    root?: string
-    listen?: ListenSetting
-    httpListen?: ListenSetting
-    tlsCert?: string
-    tlsKey?: string
-    acmeRoot?: string
-    authBasic?: string
-    authPath?: string[]
-    authRealm?: string
-  }
+  nginx?: NginxSettings<ListenSetting> & { file?: string }
+}
+
+/** The nginx settings, as build's flags and under "nginx" in ocisite.json (`L`: how a listen address is written). */
+export interface NginxSettings<L> {
+  /** The directory the server will serve (default: `out`'s absolute path), e.g. a release symlink. */
+  root?: string
+  /** Where the site listens: PORT, ADDRESS:PORT or [IPv6]:PORT. */
+  listen?: L
+  /** With TLS: where the plain-HTTP redirect server listens. */
+  httpListen?: L
+  tlsCert?: string
+  tlsKey?: string
+  /** Serve /.well-known/acme-challenge/ from this directory on both servers (certbot webroot). */
+  acmeRoot?: string
+  /** The nginx config asks for HTTP Basic credentials from the users of this htpasswd file (bcrypt, {SHA} or apr1). */
+  authBasic?: string
+  /** Only these URI prefixes need credentials (`/v2/private/`, `/oci-index/private`); none: the whole site. */
+  authPath?: string[]
+  /** The realm clients are shown (default: the host). */
+  authRealm?: string
 }
 
 /** The schema shipped beside the package (and referenced by `"$schema"` in config files). */

@@ -4,7 +4,7 @@ import { parseHost } from '../oci/image-name.js'
 import { buildDefaults } from '../defaults.js'
 import { defaultConcurrency } from '../content/copy.js'
 import type { ProgressListener } from './progress.js'
-import { readConfigFile, type ImageSpec, type ListenSetting } from './config-file.js'
+import { readConfigFile, type ImageSpec, type ListenSetting, type NginxSettings } from './config-file.js'
 import { parseListen, type ListenAddress } from './serve/listen.js'
 import { normalizeSiteAuth, type SiteAuth } from './serve/auth.js'
 import type { SigningOptions } from './sign/signing.js'
@@ -12,7 +12,7 @@ import type { SigningOptions } from './sign/signing.js'
 export type { ImageSpec } from './config-file.js'
 
 /** Options for `build`, as a caller gives them. Paths are relative to `cwd`. */
-export interface BuildOptions extends SigningOptions {
+export interface BuildOptions extends SigningOptions, NginxSettings<string | string[]> {
   inputs?: string[]
   host?: string
   out?: string
@@ -22,22 +22,6 @@ export interface BuildOptions extends SigningOptions {
   baseUrl?: string
   /** Where to write the generated nginx config. */
   nginx?: string
-  /** The directory the server will serve (default: `out`'s absolute path), e.g. a release symlink. */
-  root?: string
-  /** Where the site listens: PORT, ADDRESS:PORT or [IPv6]:PORT. */
-  listen?: string | string[]
-  /** With TLS: where the plain-HTTP redirect server listens. */
-  httpListen?: string | string[]
-  tlsCert?: string
-  tlsKey?: string
-  /** Serve /.well-known/acme-challenge/ from this directory on both servers (certbot webroot). */
-  acmeRoot?: string
-  /** The nginx config asks for HTTP Basic credentials from the users of this htpasswd file (bcrypt, {SHA} or apr1). */
-  authBasic?: string
-  /** Only these URI prefixes need credentials (`/v2/private/`, `/oci-index/private`); none: the whole site. */
-  authPath?: string[]
-  /** The realm clients are shown (default: the host). */
-  authRealm?: string
   /** Write the static /v2/ distribution tree (default true). */
   v2?: boolean
   /** Write a `_headers` file for Netlify and Cloudflare Pages (default false). */

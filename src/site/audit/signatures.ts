@@ -16,7 +16,7 @@ import { COSIGN_ATTACHMENT_TAG, SITE_LOOKASIDE_PATH, signatureSource, type Signa
 import { loadRegistriesD } from '../../sign/trust-files.js'
 import { urlOf } from '../map.js'
 import type { Published } from '../write/published.js'
-import { httpTransport, type Transport } from './transport.js'
+import { getFound, httpTransport, type Transport } from './transport.js'
 import type { SiteChecks } from './verify-checks.js'
 import type { Engines, ImageView, VerifyOptions } from './verify-result.js'
 
@@ -131,14 +131,6 @@ async function readLookaside(run: SiteChecks, url: string): Promise<Uint8Array |
 /** GET a URL: its body, or undefined on 404. */
 async function readOk(run: SiteChecks, transport: Transport, url: string, limit: number, accept = '*/*'): Promise<Buffer | undefined> {
   run.result.checked.requests++
-  const answer = await transport.request(url, 'GET', accept)
-  if (answer.status === 404) {
-    answer.discard()
-    return undefined
-  }
-  if (answer.status !== 200) {
-    answer.discard()
-    throw new OcisiteError('PROTOCOL', `GET ${transport.display(url)}: HTTP ${answer.status}`, { url })
-  }
-  return answer.bytes(limit)
+  const answer = await getFound(transport, url, accept, (status) => new OcisiteError('PROTOCOL', `GET ${transport.display(url)}: HTTP ${status}`, { url }))
+  return answer?.bytes(limit)
 }

@@ -8,7 +8,7 @@ import type { HttpOptions } from '../../http/client.js'
 import { casUrl } from '../../content/remote-store.js'
 import { verifyBytes } from '../../content/ingest/verify.js'
 import type { ReadBlob, ReferrersOf } from '../facts/tag-facts.js'
-import { listIndexFiles, openTransport, type Transport } from './transport.js'
+import { getFound, listIndexFiles, openTransport, type Transport } from './transport.js'
 
 /** One tag of an image, as its index lists it, with the CAS engines that hold its blobs. */
 export interface IndexedTag {
@@ -123,14 +123,7 @@ export class SiteReader {
 
 /** A JSON document: its body, undefined for a 404, an error for anything else. */
 async function json(transport: Transport, url: string, what: string, target: string, accept?: string): Promise<Record<string, unknown> | undefined> {
-  const answer = await transport.request(url, 'GET', accept)
-  if (answer.status === 404) {
-    answer.discard()
-    return undefined
-  }
-  if (answer.status !== 200) {
-    answer.discard()
-    throw new OcisiteError('PROTOCOL', `${target}: ${what} (${transport.display(url)}): HTTP ${answer.status}`, { url })
-  }
+  const answer = await getFound(transport, url, accept, (status) => new OcisiteError('PROTOCOL', `${target}: ${what} (${transport.display(url)}): HTTP ${status}`, { url }))
+  if (!answer) return undefined
   return parseJsonObject(await answer.bytes(MAX_JSON_BYTES), `${transport.display(url)} (${what})`)
 }

@@ -34,6 +34,18 @@ export interface Transport {
   request(url: string, method: 'GET' | 'HEAD', accept?: string): Promise<Answer>
 }
 
+/**
+ * GET `url`: the answer of a 200, undefined for a 404, and for any other status the error that
+ * `refused(status)` words (the answer is discarded either way).
+ */
+export async function getFound(transport: Transport, url: string, accept: string | undefined, refused: (status: number) => Error): Promise<Answer | undefined> {
+  const answer = await transport.request(url, 'GET', accept)
+  if (answer.status === 200) return answer
+  answer.discard()
+  if (answer.status === 404) return undefined
+  throw refused(answer.status)
+}
+
 export function httpTransport(target: string, opts: HttpOptions): Transport {
   const wellKnown = new URL(urlOf({ kind: 'well-known' }), target).toString()
   return {
