@@ -5,6 +5,8 @@ import { isImageConfigType, isIndexType, isManifestType } from '../../oci/media-
 import { parseNode } from '../../oci/node.js'
 import { cosignTag, referrerKind, type ReferrerKind } from './signatures.js'
 import { timeOf } from './tag-order.js'
+import { walk } from '../../content/graph.js'
+import type { Fetcher } from '../../content/storage.js'
 
 /** Verified bytes of a small blob (a manifest, an index, a config), at most `limit` of them. */
 export type ReadBlob = (desc: Descriptor, limit: number) => Promise<Buffer>
@@ -146,15 +148,16 @@ async function manifestFacts(read: ReadBlob, desc: Descriptor, blobs: Map<string
   return { facts, annotations: stringMap(body.annotations) }
 }
 
-/** The manifests below an index, nested indexes flattened (platform-less entries last as found). */
-async function indexManifests(read: ReadBlob, desc: Descriptor, blobs: Map<string, number>, depth = 0): Promise<Array<Awaited<ReturnType<typeof manifestFacts>>>> {
-  const node = parseNode(desc, await read(desc, MAX_JSON_BYTES), desc.digest)
-  blobs.set(desc.digest, desc.size)
+/**
+ * The manifests below an index, nested indexes flattened, in document order: the content
+ * layer's one walk over the site's store (through `read`), each manifest then described.
+ */
+async function indexManifests(read: ReadBlob, desc: Descriptor, blobs: Map<string, number>): Promise<Array<Awaited<ReturnType<typeof manifestFacts>>>> {
+  const store: Fetcher = { label: 'site', fetch: async (d, use) => use({ stream: [await read(d, MAX_JSON_BYTES)], label: d.digest }) }
   const out: Array<Awaited<ReturnType<typeof manifestFacts>>> = []
-  for (const child of node.children) {
-    if (isManifestType(child.mediaType) || child.mediaType === '') out.push(await manifestFacts(read, child, blobs))
-    else if (isIndexType(child.mediaType) && depth < 4) out.push(...(await indexManifests(read, child, blobs, depth + 1)))
-    else blobs.set(child.digest, child.size)
+  for (const node of (await walk(store, [desc])).nodes) {
+    if (node.kind === 'manifest') out.push(await manifestFacts(read, node.descriptor, blobs))
+    else blobs.set(node.descriptor.digest, node.descriptor.size)
   }
   return out
 }
