@@ -95,11 +95,11 @@ async function readBucket(b: string, keepState = false): Promise<Record<string, 
   return Object.fromEntries(Object.entries(all).filter(([k]) => keepState || !k.startsWith('.ocisite/')))
 }
 
-/** build --no-html of exactly these images, then deploy into a fresh bucket. */
-async function builtAndDeployed(specs: Spec[]): Promise<string> {
+/** build of exactly these images (with its HTML pages, unless `extra` says --no-html), then deploy into a fresh bucket. */
+async function builtAndDeployed(specs: Spec[], extra: string[] = []): Promise<string> {
   const dir = await tempDir('ocisite-bucket-full-')
   await fs.writeFile(path.join(dir, 'ocisite.json'), JSON.stringify({ host: HOST, images: specs.map((s) => ({ from: s.from, path: s.path, ...(s.tags ? { tags: s.tags } : {}) })) }))
-  await ok(['build', '--config', path.join(dir, 'ocisite.json'), '--out', path.join(dir, 'site'), '--no-html'])
+  await ok(['build', '--config', path.join(dir, 'ocisite.json'), '--out', path.join(dir, 'site'), ...extra])
   const b = await bucket()
   await ok(['deploy', path.join(dir, 'site'), `s3://${b}`, ...endpoint()])
   return b
@@ -111,18 +111,24 @@ const nested = (): Spec => ({ from: L['org/app']!, path: 'org/app' })
 const stack = (): Spec => ({ from: L.stack!, path: 'stack' })
 
 describe('add --site s3://… equals build + deploy of the union', () => {
-  const cases: Array<{ name: string; base: () => Spec[]; adds: () => Spec[] }> = [
+  const cases: Array<{ name: string; base: () => Spec[]; adds: () => Spec[]; extra?: string[] }> = [
     { name: 'one image into a site of others', base: () => [app(), multi()], adds: () => [nested()] },
     { name: 'several images in turn: an image with an SBOM, a nested path, an artifact', base: () => [multi()], adds: () => [app(), nested(), stack()] },
     { name: 'a new tag of an image the site has', base: () => [{ ...app(), tags: ['1.0'] }], adds: () => [{ ...app(), tags: ['latest'] }] },
     { name: 'a second layout into an existing image path', base: () => [app(), stack()], adds: () => [{ from: L.app2!, path: 'app' }] },
+    { name: 'a site started with --no-html: no pages, as build --no-html', base: () => [app()], adds: () => [multi(), nested()], extra: ['--no-html'] },
   ]
   it.each(cases)('$name', async (c) => {
     const b = await bucket()
-    for (const s of [...c.base(), ...c.adds()]) await addInto(b, s)
+    for (const s of [...c.base(), ...c.adds()]) await addInto(b, s, c.extra)
     const union = [...c.base(), ...c.adds()]
-    const full = await builtAndDeployed(union.map((s) => ({ ...s, tags: s.tags && union.filter((u) => u.from === s.from).flatMap((u) => u.tags ?? []) })))
-    expect(await readBucket(b)).toEqual(await readBucket(full))
+    const full = await builtAndDeployed(
+      union.map((s) => ({ ...s, tags: s.tags && union.filter((u) => u.from === s.from).flatMap((u) => u.tags ?? []) })),
+      c.extra,
+    )
+    const got = await readBucket(b)
+    expect(Object.keys(got).some((k) => k.endsWith('index.html') && k !== 'v2/index.html')).toBe(!c.extra)
+    expect(got).toEqual(await readBucket(full))
   }, 240_000)
 })
 

@@ -26,7 +26,7 @@ export interface UpdateOptions {
   cwd?: string
   onProgress?: ProgressListener
   /** For a bucket site (`s3://BUCKET[/PREFIX]`): how to reach it and share it (README, "Publishing into a bucket"). */
-  bucket?: Omit<BucketSiteOptions, 'site' | 'onProgress'> & { host?: string }
+  bucket?: Omit<BucketSiteOptions, 'site' | 'onProgress'> & { host?: string; html?: boolean }
 }
 
 const isBucketSite = (site: string) => site.startsWith('s3://')
