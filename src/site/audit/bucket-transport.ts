@@ -4,7 +4,7 @@ import { Bucket, parseBucketUrl, type BucketOptions, type StoredObject } from '.
 import { bucketKeyOf, entryOfKey, entryOfUrl, siteDirs, urlOf } from '../map.js'
 import { readHead, readRecord } from '../bucket/record.js'
 import type { Published } from '../write/published.js'
-import type { Answer, Transport } from './transport.js'
+import type { Answer, Transport } from './answer.js'
 
 /** Website redirects followed at most, as an HTTP client follows them. */
 const MAX_REDIRECTS = 10

@@ -10,31 +10,16 @@ import { siteRoutes } from '../serve/routes.js'
 import { entryOf, pathOf, siteDirs, urlOf } from '../map.js'
 import { SitePaths } from '../site-paths.js'
 import { unlessMissing } from '../../fs/missing.js'
+import type { Answer, Transport } from './answer.js'
 import type { BucketOptions } from '../../content/bucket-store.js'
 import { bucketPublished, bucketTransport, listBucketIndexes, openBucket } from './bucket-transport.js'
 
-// How the audit commands (verify, ls, inspect) read a site: a live URL over HTTP, or a site
-// directory answered exactly as `serve` and the generated nginx config would answer. One
-// transport, so every command sees the same site whatever the source.
+// How the audit commands (verify, ls, inspect) read a site: a live URL over HTTP, a site
+// directory answered exactly as `serve` and the generated nginx config would answer, or a bucket
+// read by key (bucket-transport.ts). One transport, so every command sees the same site
+// whatever the source.
 
-/** One answer, however it was obtained. */
-export interface Answer {
-  status: number
-  headers: Record<string, string>
-  /** The body whole (documents), capped. */
-  bytes(limit: number): Promise<Buffer>
-  /** The body's size and digest, streamed. */
-  hash(algorithm: 'sha256' | 'sha512'): Promise<{ size: number; hex: string }>
-  discard(): void
-}
-
-/** How requests reach the site: over HTTP, or straight from a directory through the route table. */
-export interface Transport {
-  /** The well-known document's URL; every other URL is resolved against it. */
-  wellKnown: string
-  display(url: string): string
-  request(url: string, method: 'GET' | 'HEAD', accept?: string): Promise<Answer>
-}
+export type { Answer, Transport } from './answer.js'
 
 export function httpTransport(target: string, opts: HttpOptions): Transport {
   const wellKnown = new URL(urlOf({ kind: 'well-known' }), target).toString()
