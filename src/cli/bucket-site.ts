@@ -16,12 +16,12 @@ export function bucketConnection(f: Flags): { endpoint?: string; pathStyle?: boo
   return { endpoint: f.text('endpoint'), pathStyle: f.on('pathStyle'), region: f.text('region') }
 }
 
-/** What add, rm and prune take for a bucket site (`--site s3://BUCKET[/PREFIX]`): deploy's connection flags, and how writers share it. */
-export function withBucketSiteOptions(command: Command): Command {
-  return withBucketConnection(command)
+/** What add, rm and prune take for a bucket site (`--site s3://BUCKET[/PREFIX]`): deploy's connection flags, how writers share it, and (add, rm) `--on-change`. */
+export function withBucketSiteOptions(command: Command, onChange = true): Command {
+  const c = withBucketConnection(command)
     .option('--single-writer', 'For --site s3://…: the endpoint ignores If-None-Match and you guarantee one writer at a time (a CI concurrency group)')
-    .option('--lease <duration>', "For --site s3://…: how long another writer's committed documents may take before this one finishes them (default 30s)")
-    .option('--on-change <cmd>', 'For --site s3://…: run CMD (with sh) with the changed mutable keys on its standard input, one per line')
+    .option('--lease <duration>', "For --site s3://…: how long another writer's committed documents (or probe key) may take before this one finishes them (or deletes it) (default 30s)")
+  return onChange ? c.option('--on-change <cmd>', 'For --site s3://…: run CMD (with sh) with the changed mutable keys on its standard input, one per line') : c
 }
 
 /** The bucket options of the core, from the flags. */

@@ -22,14 +22,16 @@ export interface BucketWriteResult extends BuildResult {
 /** Plan what the site publishes next from what it publishes now (read back through `source`). */
 export type Replan = (published: Published, source: BlobSource) => Promise<SitePlan>
 
-/** `--no-html` starts a site without pages; given for a site with pages, it is refused rather than ignored. */
-function checkSettings(options: { site: string; html?: boolean }, published: Published): void {
+/** `--host` and `--no-html` start a site; given for a site with other settings, they are refused rather than ignored. */
+function checkSettings(options: { site: string; host?: string; html?: boolean }, published: Published): void {
   const s = published.settings
+  if (options.host !== undefined && options.host.toLowerCase() !== s.host.toLowerCase()) throw new OcisiteError('CONFIG_INVALID', `--host ${options.host}: ${options.site} is already a site for ${s.host}; leave --host out (it only starts a site)`)
   if (options.html === false && s.html !== false) throw new OcisiteError('CONFIG_INVALID', `--no-html: ${options.site} is already a site with HTML pages; leave --no-html out (it only starts a site)`)
 }
 
 /** A bucket without a record becomes a site with these settings (`add --host`). */
-function newSite(options: { site: string; host?: string; html?: boolean }): Published {
+function newSite(options: { site: string; host?: string; html?: boolean; starts?: boolean }): Published {
+  if (!options.starts) throw new OcisiteError('NOT_A_SITE', `${options.site} holds no ocisite site record, so there is nothing to remove; start one with ocisite add INPUT --site ${options.site} --host HOST`)
   if (!options.host) throw new OcisiteError('NOT_A_SITE', `${options.site} holds no ocisite site record; pass --host HOST to start a site in it`)
   return { settings: { host: options.host, v2: true, headersFile: false, ...(options.html === false ? { html: false } : {}) }, images: [], pending: [] }
 }
@@ -40,7 +42,7 @@ function newSite(options: { site: string; host?: string; html?: boolean }): Publ
  * write the documents that changed. A lost commit re-reads, re-plans and tries again (bounded,
  * with jitter), keeping the blobs it already uploaded. README: "Publishing into a bucket".
  */
-export async function publishToBucket(options: BucketSiteOptions & { host?: string; html?: boolean }, replan: Replan): Promise<BucketWriteResult> {
+export async function publishToBucket(options: BucketSiteOptions & { host?: string; html?: boolean; starts?: boolean }, replan: Replan): Promise<BucketWriteResult> {
   const bucket = await openBucketSite(options)
   const url = bucket.where.url
   const concurrency = options.concurrency ?? 8

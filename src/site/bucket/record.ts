@@ -93,10 +93,21 @@ export async function markDone(bucket: Bucket, generation: number): Promise<void
  * Does the endpoint honour `If-None-Match: *`? Two PUTs of one fresh key: the second must fail
  * with 412. A store that ignores the precondition (s3rver, some gateways) lets both through.
  */
-export async function probePreconditions(bucket: Bucket, id: string): Promise<boolean> {
+export async function probePreconditions(bucket: Bucket, id: string, staleAfterMs: number): Promise<boolean> {
+  await removeStaleProbes(bucket, staleAfterMs)
   const key = bucketState.probe(id)
   await bucket.create(key, Buffer.from('probe\n'))
   const second = await bucket.create(key, Buffer.from('probe\n'))
   await bucket.remove([key])
   return !second
+}
+
+/**
+ * Probe keys a killed writer left behind, once older than `ms` (the lease): a younger one may be
+ * another writer's, between its two PUTs, and deleting it would fail that writer's probe.
+ */
+async function removeStaleProbes(bucket: Bucket, ms: number): Promise<void> {
+  const now = Date.now()
+  const stale = [...(await bucket.listUnder(bucketState.probes))].filter(([, o]) => o.modified !== undefined && now - o.modified.getTime() >= ms).map(([key]) => key)
+  if (stale.length > 0) await bucket.remove(stale)
 }

@@ -27,6 +27,9 @@ export interface BucketSiteOptions extends BucketOptions {
   onProgress?: ProgressListener
 }
 
+/** How long a committed generation's documents (or a probe) may take: `--lease`. */
+const DEFAULT_LEASE = 30_000
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))
 /** Back-off with full jitter, so racing writers spread out. */
 export const backoff = (attempt: number) => sleep(Math.random() * Math.min(2000, 50 * 2 ** attempt))
@@ -39,7 +42,7 @@ export function settingsOf(published: Published): DocumentSettings {
 /** Open the bucket, and (once per run) check that it honours put-if-absent unless told there is one writer. */
 export async function openBucketSite(options: BucketSiteOptions): Promise<Bucket> {
   const bucket = new Bucket(parseBucketUrl(options.site), options)
-  if (!options.singleWriter && !(await probePreconditions(bucket, randomUUID()))) {
+  if (!options.singleWriter && !(await probePreconditions(bucket, randomUUID(), options.leaseMs ?? DEFAULT_LEASE))) {
     throw new OcisiteError('CONFIG_INVALID', `${options.site}: the endpoint ignores If-None-Match (a second put-if-absent of a probe key succeeded), so concurrent writers could lose updates; serialise them (a CI concurrency group) and pass --single-writer`)
   }
   return bucket
@@ -77,7 +80,7 @@ export async function nextObjects(bucket: Bucket, plan: SitePlan, published: Pub
 
 /** The newest generation whose documents are all out (finishing one a writer left, once its lease is over); undefined: no site yet. */
 export async function settledRecord(bucket: Bucket, options: BucketSiteOptions): Promise<SiteRecord | undefined> {
-  const lease = options.leaseMs ?? 30_000
+  const lease = options.leaseMs ?? DEFAULT_LEASE
   for (;;) {
     const head = await readHead(bucket)
     if (head.generation === 0) return undefined
