@@ -110,10 +110,10 @@ describe('radosgw: an add killed with kill -9', () => {
       added.push(input)
       expect(bucketProblems(await refs(b)), `round ${round}`).toEqual([])
     }
-    // build --no-html of everything added, deployed into a fresh bucket of the same radosgw.
+    // build of everything added (with its pages), deployed into a fresh bucket of the same radosgw.
     const dir = await tempDir('ocisite-rgw-full-')
     await fs.writeFile(path.join(dir, 'ocisite.json'), JSON.stringify({ host: HOST, images: added.map((p) => ({ from: p, path: path.basename(p) })) }))
-    expect((await installed(['build', '--config', path.join(dir, 'ocisite.json'), '--out', path.join(dir, 'site'), '--no-html'], { env })).code).toBe(0)
+    expect((await installed(['build', '--config', path.join(dir, 'ocisite.json'), '--out', path.join(dir, 'site')], { env })).code).toBe(0)
     const full = await bucket('crash-full')
     const deployed = await installed(['deploy', path.join(dir, 'site'), `s3://${full}`, '--endpoint', rgw.endpoint, '--path-style'], { env })
     expect(deployed.stderr).toBe('')

@@ -7,7 +7,7 @@ import { promises as fs } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3'
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { OciLayout } from '../src/content/layout/oci-layout.js'
 import { image, standardLayouts, tempDir } from './helpers/fixtures.js'
@@ -95,11 +95,11 @@ async function readBucket(b: string, keepState = false): Promise<Record<string, 
   return Object.fromEntries(Object.entries(all).filter(([k]) => keepState || !k.startsWith('.ocisite/')))
 }
 
-/** build --no-html of exactly these images, then deploy into a fresh bucket. */
-async function builtAndDeployed(specs: Spec[]): Promise<string> {
+/** build of exactly these images (with its HTML pages, unless `extra` says --no-html), then deploy into a fresh bucket. */
+async function builtAndDeployed(specs: Spec[], extra: string[] = []): Promise<string> {
   const dir = await tempDir('ocisite-bucket-full-')
   await fs.writeFile(path.join(dir, 'ocisite.json'), JSON.stringify({ host: HOST, images: specs.map((s) => ({ from: s.from, path: s.path, ...(s.tags ? { tags: s.tags } : {}) })) }))
-  await ok(['build', '--config', path.join(dir, 'ocisite.json'), '--out', path.join(dir, 'site'), '--no-html'])
+  await ok(['build', '--config', path.join(dir, 'ocisite.json'), '--out', path.join(dir, 'site'), ...extra])
   const b = await bucket()
   await ok(['deploy', path.join(dir, 'site'), `s3://${b}`, ...endpoint()])
   return b
@@ -111,18 +111,24 @@ const nested = (): Spec => ({ from: L['org/app']!, path: 'org/app' })
 const stack = (): Spec => ({ from: L.stack!, path: 'stack' })
 
 describe('add --site s3://… equals build + deploy of the union', () => {
-  const cases: Array<{ name: string; base: () => Spec[]; adds: () => Spec[] }> = [
+  const cases: Array<{ name: string; base: () => Spec[]; adds: () => Spec[]; extra?: string[] }> = [
     { name: 'one image into a site of others', base: () => [app(), multi()], adds: () => [nested()] },
     { name: 'several images in turn: an image with an SBOM, a nested path, an artifact', base: () => [multi()], adds: () => [app(), nested(), stack()] },
     { name: 'a new tag of an image the site has', base: () => [{ ...app(), tags: ['1.0'] }], adds: () => [{ ...app(), tags: ['latest'] }] },
     { name: 'a second layout into an existing image path', base: () => [app(), stack()], adds: () => [{ from: L.app2!, path: 'app' }] },
+    { name: 'a site started with --no-html: no pages, as build --no-html', base: () => [app()], adds: () => [multi(), nested()], extra: ['--no-html'] },
   ]
   it.each(cases)('$name', async (c) => {
     const b = await bucket()
-    for (const s of [...c.base(), ...c.adds()]) await addInto(b, s)
+    for (const s of [...c.base(), ...c.adds()]) await addInto(b, s, c.extra)
     const union = [...c.base(), ...c.adds()]
-    const full = await builtAndDeployed(union.map((s) => ({ ...s, tags: s.tags && union.filter((u) => u.from === s.from).flatMap((u) => u.tags ?? []) })))
-    expect(await readBucket(b)).toEqual(await readBucket(full))
+    const full = await builtAndDeployed(
+      union.map((s) => ({ ...s, tags: s.tags && union.filter((u) => u.from === s.from).flatMap((u) => u.tags ?? []) })),
+      c.extra,
+    )
+    const got = await readBucket(b)
+    expect(Object.keys(got).some((k) => k.endsWith('index.html') && k !== 'v2/index.html')).toBe(!c.extra)
+    expect(got).toEqual(await readBucket(full))
   }, 240_000)
 })
 
@@ -155,6 +161,35 @@ describe('an endpoint that ignores preconditions', () => {
     expect(r.stderr.trim().split('\n')).toHaveLength(1)
     expect(r.stderr).toMatch(/CONFIG_INVALID.*ignores If-None-Match.*--single-writer/)
     expect(await readBucket(b, true)).toEqual({})
+  }, 120_000)
+})
+
+describe('edges: refused with one line, nothing changed', () => {
+  it.each([
+    { name: 'rm on a bucket with no site', args: (b: string) => ['rm', 'app#1.0', '--site', `s3://${b}`], code: 2, message: /holds no ocisite site record, so there is nothing to remove; start one with ocisite add INPUT --site s3:\/\/\S+ --host HOST$/, filled: false },
+    { name: '--host naming another host than the site has', args: (b: string) => ['add', L.multi!, '--path', 'multi', '--site', `s3://${b}`, '--host', 'other.example'], code: 2, message: /--host other\.example: s3:\/\/\S+ is already a site for live\.example; leave --host out/, filled: true },
+    { name: '--no-html for a site with pages', args: (b: string) => ['add', L.multi!, '--path', 'multi', '--site', `s3://${b}`, '--no-html'], code: 2, message: /--no-html: s3:\/\/\S+ is already a site with HTML pages/, filled: true },
+    { name: 'prune --on-change (prune changes no mutable key)', args: (b: string) => ['prune', '--site', `s3://${b}`, '--on-change', 'cat'], code: 2, message: /unknown flag --on-change/, filled: true },
+  ])('$name', async (c) => {
+    const b = await bucket()
+    if (c.filled) await addInto(b, app())
+    const before = await readBucket(b, true)
+    const r = await cli([...c.args(b), ...endpoint(), '--single-writer'])
+    expect(r.code, r.stderr).toBe(c.code)
+    expect(r.stderr.trim().split('\n')).toHaveLength(1)
+    expect(r.stderr.trim()).toMatch(c.message)
+    expect(await readBucket(b, true)).toEqual(before)
+  }, 120_000)
+
+  it('a probe key a killed writer left is deleted by the next probe once older than the lease; a younger one stays', async () => {
+    const b = await bucket()
+    await client.send(new PutObjectCommand({ Bucket: b, Key: '.ocisite/probe/left-by-a-kill', Body: 'probe\n' }))
+    await new Promise((r) => setTimeout(r, 2500))
+    await client.send(new PutObjectCommand({ Bucket: b, Key: '.ocisite/probe/another-writers', Body: 'probe\n' }))
+    // s3rver ignores preconditions, so the probe then refuses it: the stale key is gone all the same.
+    const r = await cli(['add', L.app!, '--path', 'app', '--site', `s3://${b}`, '--host', HOST, '--lease', '2s', ...endpoint()])
+    expect(r.code).toBe(2)
+    expect(Object.keys(await readBucket(b, true))).toEqual(['.ocisite/probe/another-writers'])
   }, 120_000)
 })
 

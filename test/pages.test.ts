@@ -230,7 +230,7 @@ describe('ls and inspect on a site directory', () => {
     [['inspect', 'app#9.9', '--site', 'SITE'], 3, /app has no tag 9\.9 \(tags: 1\.0, 1\.10, 1\.9, latest\)$/],
     [['inspect', 'app', '--site', 'SITE'], 2, /name a tag or a digest/],
     [['inspect', 'app#1.0'], 2, /name HOST\/PATH#TAG/],
-    [['ls', 's3://bucket'], 2, /website endpoint or CDN/],
+    [['ls', 'ftp://bucket'], 2, /a bucket \(s3:\/\/BUCKET\[\/PREFIX\]\)/],
   ])('%j exits %i with one line', async (args, code, message) => {
     const r = await installed(args.map((a) => (a === 'SITE' ? site : a)))
     expect(r.code, r.stderr).toBe(code)

@@ -3,7 +3,7 @@ import { bucketValues, withBucketSiteOptions } from './bucket-site.js'
 import { formatBytes, plural, printJson } from './output.js'
 
 export const pruneCommand: RegisterCommand = (cli, io) => {
-  withBucketSiteOptions(cli.command('prune', 'Delete blobs nothing has referenced for longer than the grace period'))
+  withBucketSiteOptions(cli.command('prune', 'Delete blobs nothing has referenced for longer than the grace period'), false)
     .option('--site <dir>', 'The site to prune: a directory, or s3://BUCKET[/PREFIX]')
     .option('--grace <duration>', 'How long a blob must have been unreferenced: 24h, 30m, 7d, 0 (default 24h)')
     .option('--dry-run', 'List what would be deleted; change nothing')

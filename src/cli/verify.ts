@@ -2,9 +2,10 @@ import { maxOf } from '../arrays.js'
 import { ExitCode } from '../errors.js'
 import { connectOptions, Flags, trustValues, withConnectOptions, type RegisterCommand } from './options.js'
 import { plural, printJson, ReportedError } from './output.js'
+import { bucketConnection, withBucketConnection } from './bucket-site.js'
 
 export const verifyCommand: RegisterCommand = (cli, io) => {
-  withConnectOptions(cli.command('verify <target>', 'Check a live site (URL) or a site directory as a consumer walks it: types, caching, sizes, digests, /v2/'))
+  withBucketConnection(withConnectOptions(cli.command('verify <target>', 'Check a live site (URL), a bucket (s3://BUCKET[/PREFIX]) or a site directory as a consumer walks it: types, caching, sizes, digests, /v2/')), 's3://…')
     .option('--deep', 'Download and hash every blob (default: HEAD and compare sizes)')
     .option('--name <path>', 'Check this image path (default: every image in /v2/_catalog); repeatable')
     .option('--concurrency <n>', 'Requests at once (default 16)')
@@ -13,13 +14,14 @@ export const verifyCommand: RegisterCommand = (cli, io) => {
     .option('--json', 'Print the result as JSON (see README: verify --json)')
     .example('ocisite verify https://example.com')
     .example('ocisite verify public --deep')
+    .example('ocisite verify s3://my-bucket --endpoint http://127.0.0.1:9000 --path-style    # the objects, by key')
     .example('ocisite verify http://127.0.0.1:8080 --name org/app --json')
     .example('ocisite verify https://example.com --policy policy.json    # unsigned and badly signed tags')
     .example('ocisite verify https://example.com --resolve example.com:443:192.0.2.10    # a staging server, under the real name')
     .action(async (target: string, raw: Record<string, unknown>) => {
       const f = new Flags(raw)
       const { verifySite } = await import('../site/audit/verify.js')
-      const options = { deep: f.on('deep'), names: f.list('name'), concurrency: f.positiveInt('concurrency'), ...trustValues(f), ...(await connectOptions(f, io, [target])) }
+      const options = { deep: f.on('deep'), names: f.list('name'), concurrency: f.positiveInt('concurrency'), ...trustValues(f), bucket: bucketConnection(f), ...(await connectOptions(f, io, [target])) }
       const result = await verifySite(target, options)
       if (f.on('json')) printJson(io, result)
       else {

@@ -40,6 +40,15 @@ export interface ListedObject {
   etag: string
 }
 
+/** An object as GET or HEAD gives it: its size, the headers the bucket keeps, a website redirect, and (GET) its body. */
+export interface StoredObject {
+  size: number
+  contentType?: string
+  cacheControl?: string
+  redirect?: string
+  body?: Readable
+}
+
 /** One S3 call's failure as one clear line: a missing bucket or refused credentials are the user's (exit 2), the rest the network's (exit 4). */
 export function bucketError(err: unknown, what: string, where: BucketLocation): OcisiteError {
   if (err instanceof OcisiteError) return err
@@ -204,6 +213,20 @@ export class Bucket {
         })
       const failed = r.Errors?.[0]
       if (failed) throw new OcisiteError('PROTOCOL', `${this.where.url}: deleting ${failed.Key}: ${failed.Code} ${failed.Message ?? ''}`.trim())
+    }
+  }
+
+  /** An object with the headers the bucket keeps for it (HEAD, or GET with its body); undefined when there is none. */
+  async object(rel: string, method: 'GET' | 'HEAD'): Promise<StoredObject | undefined> {
+    const input = { Bucket: this.where.bucket, Key: this.key(rel) }
+    try {
+      const r = method === 'GET' ? await this.client.send(new GetObjectCommand(input)) : await this.client.send(new HeadObjectCommand(input))
+      const body = 'Body' in r ? (r.Body as Readable) : undefined
+      return { size: r.ContentLength ?? 0, ...(r.ContentType ? { contentType: r.ContentType } : {}), ...(r.CacheControl ? { cacheControl: r.CacheControl } : {}), ...(r.WebsiteRedirectLocation ? { redirect: r.WebsiteRedirectLocation } : {}), ...(body ? { body } : {}) }
+    } catch (err) {
+      const e = err as { name?: string; $metadata?: { httpStatusCode?: number } }
+      if (e.name === 'NoSuchKey' || e.name === 'NotFound' || e.$metadata?.httpStatusCode === 404) return undefined
+      throw bucketError(err, `${method === 'GET' ? 'reading' : 'checking'} ${rel}`, this.where)
     }
   }
 

@@ -219,11 +219,13 @@ export function ownsKey(key: string, html = true): boolean {
  * marker per generation whose documents are all out (`record/<n>.done`), and probe keys.
  */
 const RECORDS = `${siteDirs.state}/record/`
+const PROBES = `${siteDirs.state}/probe/`
 export const bucketState = {
   records: RECORDS,
+  probes: PROBES,
   record: (n: number) => `${RECORDS}${String(n).padStart(16, '0')}`,
   done: (n: number) => `${RECORDS}${String(n).padStart(16, '0')}.done`,
-  probe: (id: string) => `${siteDirs.state}/probe/${id}`,
+  probe: (id: string) => `${PROBES}${id}`,
 } as const
 
 /** What a key below `bucketState.records` is: generation n's record, or its done marker. */

@@ -27,15 +27,15 @@ export interface UpdateOptions {
   cwd?: string
   onProgress?: ProgressListener
   /** For a bucket site (`s3://BUCKET[/PREFIX]`): how to reach it and share it (README, "Publishing into a bucket"). */
-  bucket?: Omit<BucketSiteOptions, 'site' | 'onProgress'> & { host?: string }
+  bucket?: Omit<BucketSiteOptions, 'site' | 'onProgress'> & { host?: string; html?: boolean }
 }
 
 const isBucketSite = (site: string) => site.startsWith('s3://')
 
 /** Write into a bucket site: the same planner, against the record the bucket holds. */
-function intoBucket(options: UpdateOptions & { concurrency?: number }, replan: Replan): Promise<BucketWriteResult> {
+function intoBucket(options: UpdateOptions & { concurrency?: number }, replan: Replan, starts: boolean): Promise<BucketWriteResult> {
   if (options.dryRun) throw new OcisiteError('CONFIG_INVALID', `--dry-run: not supported for a bucket site (${options.site}) yet`)
-  return publishToBucket({ ...options.bucket, site: options.site, ...(options.concurrency ? { concurrency: options.concurrency } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) }, replan)
+  return publishToBucket({ ...options.bucket, site: options.site, starts, ...(options.concurrency ? { concurrency: options.concurrency } : {}), ...(options.onProgress ? { onProgress: options.onProgress } : {}) }, replan)
 }
 
 export interface AddOptions extends UpdateOptions, SigningOptions {
@@ -93,7 +93,7 @@ export async function add(options: AddOptions): Promise<BuildResult> {
   try {
     const inputs = await openInputs(images, scratch, options.maxArchiveSize ?? buildDefaults.maxArchiveSize)
     for (const i of inputs) options.onProgress?.({ type: 'input', label: i.layout.label, imagePath: i.imagePath })
-    if (!opts) return await intoBucket(options, (published, source) => planSite(inputs, options.onProgress, { label: options.site, images: published.images, pending: published.pending, store: source, force: options.force ?? false }))
+    if (!opts) return await intoBucket(options, (published, source) => planSite(inputs, options.onProgress, { label: options.site, images: published.images, pending: published.pending, store: source, force: options.force ?? false }), true)
     // add signs what its inputs bring, not the site's other images (`ocisite sign` signs those).
     const siteRoot = new SitePaths(opts.out).root
     const signing = loaded && { ...loaded, only: (t: { label: string }) => t.label !== siteRoot }
@@ -145,7 +145,7 @@ export async function rm(options: RmOptions): Promise<BuildResult> {
     return intoBucket(options, (published, source) => {
       const removals = options.names.map((n) => parseRemoval(n, published.settings.host))
       return planSite([], options.onProgress, { label: options.site, images: withoutRemoved(published, removals, options.site), pending: published.pending, store: source, force: false })
-    })
+    }, false)
   }
   const opts = await writeOptions(options, [])
   const removals = options.names.map((n) => parseRemoval(n, opts.host))

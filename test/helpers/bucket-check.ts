@@ -30,6 +30,23 @@ const cas = (digest: string) => {
   return `oci-cas/${alg}/${hex.slice(0, 2)}/${hex}`
 }
 
+/**
+ * The keys an HTML page links to within the site (`href`/`src` starting with one `/`): a
+ * directory's key is its `index.html`, as the website endpoint answers it. The well-known
+ * document is left out: it is the site's entry point, put up last (README, the site map's
+ * order), so a site's first publish shows its pages a moment before it; no consumer reaches a
+ * page through it.
+ */
+function pageLinks(html: string): string[] {
+  const out: string[] = []
+  for (const m of html.matchAll(/\b(?:href|src)="(\/(?!\/)[^"#?]*)/g)) {
+    const link = m[1]!
+    if (link === '/.well-known/oci-host-ref-engines') continue
+    out.push(link.endsWith('/') ? `${link.slice(1)}index.html` : link.slice(1))
+  }
+  return out
+}
+
 /** Problems: each a document key and the missing object it names. */
 export function bucketProblems(objects: Record<string, BucketObjectDump>): string[] {
   const has = (k: string) => Object.hasOwn(objects, k)
@@ -40,6 +57,12 @@ export function bucketProblems(objects: Record<string, BucketObjectDump>): strin
   for (const [key, o] of Object.entries(objects)) {
     if (o.redirect) need(key, o.redirect.replace(/^\//, ''))
     if (o.text === undefined || o.size === 0) continue
+    if (key.endsWith('.html')) {
+      pageLinks(o.text).forEach((k) => need(key, k))
+      continue
+    }
+    // The pages' stylesheet, script and icon name nothing.
+    if (key.startsWith('_ocisite/')) continue
     let body: Record<string, unknown>
     try {
       body = JSON.parse(o.text) as Record<string, unknown>

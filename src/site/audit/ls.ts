@@ -1,5 +1,6 @@
 import { mapLimit } from '../../concurrency.js'
 import type { HttpOptions } from '../../http/client.js'
+import type { BucketOptions } from '../../content/bucket-store.js'
 import { checkImagePath } from '../../oci/names.js'
 import { isListed, listedTags } from '../facts/image-summary.js'
 import { compressedSize, describeTag } from '../facts/tag-facts.js'
@@ -9,6 +10,8 @@ export interface LsOptions extends HttpOptions {
   /** Requests at once (default 16). */
   concurrency?: number
   cwd?: string
+  /** For `s3://BUCKET[/PREFIX]`: how to reach the bucket (deploy's --endpoint, --path-style, --region). */
+  bucket?: BucketOptions
 }
 
 /** `ls TARGET`: every image path, with how many tags it lists. */

@@ -4,11 +4,10 @@ import { parseDigest } from '../../oci/digest.js'
 import { MAX_JSON_BYTES, parseJsonObject } from '../../oci/json.js'
 import { casEngines, engineList, expandUri, type CasEngine } from '../../oci/engines.js'
 import { MediaType } from '../../oci/media-types.js'
-import type { HttpOptions } from '../../http/client.js'
 import { casUrl } from '../../content/remote-store.js'
 import { verifyBytes } from '../../content/ingest/verify.js'
 import type { ReadBlob, ReferrersOf } from '../facts/tag-facts.js'
-import { getFound, listIndexFiles, openTransport, type Transport } from './transport.js'
+import { getFound, openTransport, type AuditOptions, type Transport } from './transport.js'
 
 /** One tag of an image, as its index lists it, with the CAS engines that hold its blobs. */
 export interface IndexedTag {
@@ -37,8 +36,8 @@ export class SiteReader {
     private readonly dirImages: (() => Promise<string[]>) | undefined,
   ) {}
 
-  static async open(target: string, options: HttpOptions & { cwd?: string } = {}): Promise<SiteReader> {
-    const { transport, site } = await openTransport(target, options)
+  static async open(target: string, options: AuditOptions = {}): Promise<SiteReader> {
+    const { transport, images } = await openTransport(target, options)
     const wellKnown = await json(transport, transport.wellKnown, 'the ref-engines document', target)
     if (!wellKnown) throw new OcisiteError('NOT_FOUND', `${target}: no ref-engines document (${transport.display(transport.wellKnown)}); is this an ocisite site?`, { target })
     const ref = engineList(wellKnown.refEngines).find((e) => e.protocol === 'oci-index-template-v1' && typeof e.uri === 'string')
@@ -46,7 +45,7 @@ export class SiteReader {
     const base = await transport.request(new URL('/v2/', transport.wellKnown).toString(), 'GET')
     base.discard()
     const v2 = base.status === 200
-    return new SiteReader(target, transport, ref.uri as string, casEngines(engineList(wellKnown.casEngines), transport.wellKnown), v2, site ? () => listIndexFiles(site) : undefined)
+    return new SiteReader(target, transport, ref.uri as string, casEngines(engineList(wellKnown.casEngines), transport.wellKnown), v2, images)
   }
 
   /** The site's image paths: its /v2/ catalog, or (a directory without /v2/) its indexes. */

@@ -10,29 +10,16 @@ import { siteRoutes } from '../serve/routes.js'
 import { entryOf, pathOf, siteDirs, urlOf } from '../map.js'
 import { SitePaths } from '../site-paths.js'
 import { unlessMissing } from '../../fs/missing.js'
+import type { Answer, Transport } from './answer.js'
+import type { BucketOptions } from '../../content/bucket-store.js'
+import { bucketPublished, bucketTransport, listBucketIndexes, openBucket } from './bucket-transport.js'
 
-// How the audit commands (verify, ls, inspect) read a site: a live URL over HTTP, or a site
-// directory answered exactly as `serve` and the generated nginx config would answer. One
-// transport, so every command sees the same site whatever the source.
+// How the audit commands (verify, ls, inspect) read a site: a live URL over HTTP, a site
+// directory answered exactly as `serve` and the generated nginx config would answer, or a bucket
+// read by key (bucket-transport.ts). One transport, so every command sees the same site
+// whatever the source.
 
-/** One answer, however it was obtained. */
-export interface Answer {
-  status: number
-  headers: Record<string, string>
-  /** The body whole (documents), capped. */
-  bytes(limit: number): Promise<Buffer>
-  /** The body's size and digest, streamed. */
-  hash(algorithm: 'sha256' | 'sha512'): Promise<{ size: number; hex: string }>
-  discard(): void
-}
-
-/** How requests reach the site: over HTTP, or straight from a directory through the route table. */
-export interface Transport {
-  /** The well-known document's URL; every other URL is resolved against it. */
-  wellKnown: string
-  display(url: string): string
-  request(url: string, method: 'GET' | 'HEAD', accept?: string): Promise<Answer>
-}
+export type { Answer, Transport } from './answer.js'
 
 /**
  * GET `url`: the answer of a 200, undefined for a 404, and for any other status the error that
@@ -113,18 +100,28 @@ export function directoryTransport(site: SitePaths, v2: boolean): Transport {
   }
 }
 
-/** A site to read: the transport, and for a directory, the site and its record (when it has one). */
+/** A site to read: the transport; for a directory or a bucket, its images (by its index files) and its record (when it has one). */
 export interface OpenedSite {
   transport: Transport
   site?: SitePaths
   published?: Published
+  /** The image paths, from the index files themselves (a directory's, or one listing of a bucket's index folder). */
+  images?: () => Promise<string[]>
 }
 
-/** Open TARGET: an `http(s)://` URL, or a site directory (relative to `cwd`). */
-export async function openTransport(target: string, options: HttpOptions & { cwd?: string }): Promise<OpenedSite> {
+/** How the audit commands reach a site: HTTP, and for `s3://BUCKET[/PREFIX]`, deploy's connection options. */
+export type AuditOptions = HttpOptions & { cwd?: string; bucket?: BucketOptions }
+
+/** Open TARGET: an `http(s)://` URL, `s3://BUCKET[/PREFIX]` (read by key), or a site directory (relative to `cwd`). */
+export async function openTransport(target: string, options: AuditOptions): Promise<OpenedSite> {
   if (/^https?:\/\//i.test(target)) return { transport: httpTransport(target, options) }
+  if (/^s3:\/\//i.test(target)) {
+    const bucket = openBucket(target, options.bucket ?? {})
+    const published = await bucketPublished(bucket)
+    return { transport: bucketTransport(bucket), images: () => listBucketIndexes(bucket), ...(published ? { published } : {}) }
+  }
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(target)) {
-    throw new OcisiteError('CONFIG_INVALID', `${target}: read a bucket through its website endpoint or CDN (an http:// or https:// URL), or give a site directory`, { target })
+    throw new OcisiteError('CONFIG_INVALID', `${target}: give a site's URL (http:// or https://), a bucket (s3://BUCKET[/PREFIX]), or a site directory`, { target })
   }
   const site = new SitePaths(path.resolve(options.cwd ?? process.cwd(), target))
   const wellKnown = pathOf({ kind: 'well-known' })
@@ -137,7 +134,7 @@ export async function openTransport(target: string, options: HttpOptions & { cwd
     throw err
   })
   const v2 = published?.settings.v2 ?? !!(await unlessMissing(fs.stat(site.abs(pathOf({ kind: 'v2-base' })))))
-  return { transport: directoryTransport(site, v2), site, ...(published ? { published } : {}) }
+  return { transport: directoryTransport(site, v2), site, images: () => listIndexFiles(site), ...(published ? { published } : {}) }
 }
 
 /** The images a site directory serves: every index file. */

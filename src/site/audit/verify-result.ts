@@ -1,3 +1,4 @@
+import type { BucketOptions } from '../../content/bucket-store.js'
 import type { HttpOptions } from '../../http/client.js'
 import type { Descriptor } from '../../oci/descriptor.js'
 import type { CasEngine } from '../../oci/engines.js'
@@ -46,6 +47,8 @@ export interface VerifyOptions extends HttpOptions {
   /** Requests at once (default 16). */
   concurrency?: number
   cwd?: string
+  /** For `s3://BUCKET[/PREFIX]`: how to reach the bucket (deploy's --endpoint, --path-style, --region). */
+  bucket?: BucketOptions
   /** Check every tag's signatures against this policy (containers' policy.json or doco-cd's trust policy). */
   policy?: string
   /** registries.d naming the lookaside (default as containers/image; else the site's /signatures/). */

@@ -9,8 +9,7 @@ import { urlOf, type ServedEntry } from '../map.js'
 import { casEngines, engineList, expandUri, type CasEngine } from '../../oci/engines.js'
 import { parseContentType } from '../../http/client.js'
 import type { Published } from '../write/published.js'
-import type { SitePaths } from '../site-paths.js'
-import { listIndexFiles, openTransport } from './transport.js'
+import { openTransport } from './transport.js'
 import { checkSignatures, loadSignatureAudit } from './signatures.js'
 import { SiteChecks } from './verify-checks.js'
 import { checkLookaside } from './lookaside-check.js'
@@ -26,7 +25,7 @@ const manifestAccept = Object.values(manifestKinds).join(', ')
  * Content-Type, Cache-Control, size and digest. Problems are returned, not thrown.
  */
 export async function verifySite(target: string, options: VerifyOptions = {}): Promise<VerifyResult> {
-  const { transport, published, site } = await openTransport(target, options)
+  const { transport, published, images } = await openTransport(target, options)
   const run = new SiteChecks(transport, options, target)
   const result = run.result
   // The policy is read before any request: a bad file fails first.
@@ -41,7 +40,7 @@ export async function verifySite(target: string, options: VerifyOptions = {}): P
   result.v2 = await servesV2(run, engines.base, published)
 
   // 3. Which images.
-  const names = await imageNames(run, engines.base, site)
+  const names = await imageNames(run, engines.base, images)
   result.checked.images = names.length
 
   // 4. Each image: its index, then every manifest and blob through the CAS, then /v2/.
@@ -98,13 +97,10 @@ async function servesV2(run: SiteChecks, base: string, published: Published | un
   return v2
 }
 
-/** The images to check: `--name`, else a directory's index files, else /v2/_catalog. */
-async function imageNames(run: SiteChecks, base: string, site: SitePaths | undefined): Promise<string[]> {
+/** The images to check: `--name`, else a directory's or a bucket's index files, else /v2/_catalog. */
+async function imageNames(run: SiteChecks, base: string, images: (() => Promise<string[]>) | undefined): Promise<string[]> {
   let names = run.options.names
-  if (!names && site) {
-    const listed = await listIndexFiles(site)
-    names = listed
-  }
+  if (!names && images) names = await images()
   if (!names) {
     const catalog = run.result.v2 ? await run.document(at(base, { kind: 'catalog' }), { type: MediaType.json, cache: 'document', what: '/v2/_catalog' }) : undefined
     const repos = catalog?.body.repositories

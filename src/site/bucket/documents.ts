@@ -54,6 +54,9 @@ export async function uploadBlobs(bucket: Bucket, before: Map<string, BucketObje
 export async function writeDocuments(bucket: Bucket, before: Map<string, BucketObject>, now: Map<string, BucketObject>, concurrency: number): Promise<DocumentWrites> {
   const docs = [...now.values()].filter((o) => o.entry.kind !== 'blob')
   const changed = docs.filter((o) => before.get(o.key)?.fingerprint !== o.fingerprint)
+  const bodiless = changed.find((o) => !o.body && o.redirect === undefined)
+  // A page kept by its fingerprint has no bytes here: it can only be one the bucket already holds.
+  if (bodiless) throw new OcisiteError('STATE_INVALID', `${bucket.where.url}: no bytes to write for ${bodiless.key}, which changed; the site record is damaged`, { path: bodiless.key })
   for (const phase of [...new Set(changed.map((o) => o.phase))].sort((a, b) => a - b)) {
     await mapLimit(
       changed.filter((o) => o.phase === phase),

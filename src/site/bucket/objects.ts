@@ -5,6 +5,7 @@ import { canonicalBytes } from '../../oci/json.js'
 import type { SitePlan } from '../plan/plan.js'
 import { planObjects, type PlannedObject, type SiteSource } from '../serve/bucket-objects.js'
 import { entryOf, pathOf } from '../map.js'
+import type { SiteFiles } from '../write/documents.js'
 import { expectedFiles, siteDocuments, type DocumentSettings } from '../write/site-files.js'
 
 /** A planned object with its body (documents) or where a blob's bytes are (blobs). */
@@ -33,10 +34,11 @@ const sha = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex')
 
 /**
  * Every object a bucket holding `plan` has, keyed, with headers from the same code as `deploy`
- * (serve/bucket-objects.ts). `documents` gives manifests' bytes by digest.
+ * (serve/bucket-objects.ts). `documents` gives manifests' bytes by digest; `pages`, the HTML
+ * pages rendered, and those kept as they are (by fingerprint, without bytes: never written).
  */
-export async function bucketObjects(plan: SitePlan, settings: DocumentSettings, documents: Map<string, Buffer>, label: string): Promise<Map<string, BucketObject>> {
-  const { documents: groups, v2 } = siteDocuments(plan, settings)
+export async function bucketObjects(plan: SitePlan, settings: DocumentSettings, documents: Map<string, Buffer>, label: string, pages?: { documents: SiteFiles[]; kept: Map<string, string> }): Promise<Map<string, BucketObject>> {
+  const { documents: groups, v2 } = siteDocuments(plan, settings, pages?.documents)
   const files = new Map<string, Buffer>()
   const sizes = new Map<string, number>()
   for (const b of v2?.blobs ?? []) documents.set(b.digest.value, b.bytes)
@@ -50,6 +52,7 @@ export async function bucketObjects(plan: SitePlan, settings: DocumentSettings, 
   }
   for (const b of plan.blobs) sizes.set(pathOf({ kind: 'blob', digest: b.digest }), b.size)
   const all = expectedFiles(plan, v2, groups)
+  for (const rel of pages?.kept.keys() ?? []) all.add(rel)
   const origins = new Map(plan.blobs.flatMap((b) => (b.origin ? [[b.digest.value, b.origin.file] as const] : [])))
   const blobBytes = (rel: string) => {
     const e = entryOf(rel)
@@ -65,7 +68,8 @@ export async function bucketObjects(plan: SitePlan, settings: DocumentSettings, 
   for (const o of await planObjects(source, all, 'index.html')) {
     const digest = o.entry.kind === 'blob' ? o.entry.digest.value : undefined
     const body = o.redirect !== undefined ? Buffer.alloc(0) : digest ? documents.get(digest) : files.get(o.file!)
-    const fingerprint = o.immutable ? o.key : sha(canonicalBytes({ t: o.contentType, c: o.cacheControl, r: o.redirect ?? '', m: o.metadata ?? {}, b: sha(body ?? Buffer.alloc(0)) }))
+    const kept = o.file !== undefined ? pages?.kept.get(o.file) : undefined
+    const fingerprint = kept ?? (o.immutable ? o.key : sha(canonicalBytes({ t: o.contentType, c: o.cacheControl, r: o.redirect ?? '', m: o.metadata ?? {}, b: sha(body ?? Buffer.alloc(0)) })))
     out.set(o.key, { ...o, ...(body ? { body } : {}), ...(digest && origins.has(digest) ? { origin: origins.get(digest)! } : {}), fingerprint })
   }
   return out

@@ -5,10 +5,11 @@ import type { Published } from '../write/published.js'
 import { changesBetween } from '../write/site-changes.js'
 import { resultOf, type BuildResult } from '../write/write-result.js'
 import { unreferencedAfter, uploadBlobs, writeDocuments } from './documents.js'
-import { bucketObjects, planDocuments } from './objects.js'
+import { pageFingerprints } from './pages.js'
+import { withSummaries } from '../write/pages/pages.js'
 import { commitRecord, markDone, type SiteRecord } from './record.js'
 import { bucketBlobSource } from './source.js'
-import { backoff, openBucketSite, recordObjects, settingsOf, settledRecord, type BucketSiteOptions } from './writer.js'
+import { backoff, nextObjects, openBucketSite, recordObjects, settledRecord, type BucketSiteOptions } from './writer.js'
 
 /** What a write into a bucket did: a build's result, the requests it cost, and the mutable keys it changed (for a CDN). */
 export interface BucketWriteResult extends BuildResult {
@@ -21,10 +22,18 @@ export interface BucketWriteResult extends BuildResult {
 /** Plan what the site publishes next from what it publishes now (read back through `source`). */
 export type Replan = (published: Published, source: Fetcher) => Promise<SitePlan>
 
+/** `--host` and `--no-html` start a site; given for a site with other settings, they are refused rather than ignored. */
+function checkSettings(options: { site: string; host?: string; html?: boolean }, published: Published): void {
+  const s = published.settings
+  if (options.host !== undefined && options.host.toLowerCase() !== s.host.toLowerCase()) throw new OcisiteError('CONFIG_INVALID', `--host ${options.host}: ${options.site} is already a site for ${s.host}; leave --host out (it only starts a site)`)
+  if (options.html === false && s.html !== false) throw new OcisiteError('CONFIG_INVALID', `--no-html: ${options.site} is already a site with HTML pages; leave --no-html out (it only starts a site)`)
+}
+
 /** A bucket without a record becomes a site with these settings (`add --host`). */
-function newSite(options: { site: string; host?: string }): Published {
+function newSite(options: { site: string; host?: string; html?: boolean; starts?: boolean }): Published {
+  if (!options.starts) throw new OcisiteError('NOT_A_SITE', `${options.site} holds no ocisite site record, so there is nothing to remove; start one with ocisite add INPUT --site ${options.site} --host HOST`)
   if (!options.host) throw new OcisiteError('NOT_A_SITE', `${options.site} holds no ocisite site record; pass --host HOST to start a site in it`)
-  return { settings: { host: options.host, v2: true, headersFile: false, html: false }, images: [], pending: [] }
+  return { settings: { host: options.host, v2: true, headersFile: false, ...(options.html === false ? { html: false } : {}) }, images: [], pending: [] }
 }
 
 /**
@@ -33,7 +42,7 @@ function newSite(options: { site: string; host?: string }): Published {
  * write the documents that changed. A lost commit re-reads, re-plans and tries again (bounded,
  * with jitter), keeping the blobs it already uploaded. README: "Publishing into a bucket".
  */
-export async function publishToBucket(options: BucketSiteOptions & { host?: string }, replan: Replan): Promise<BucketWriteResult> {
+export async function publishToBucket(options: BucketSiteOptions & { host?: string; html?: boolean; starts?: boolean }, replan: Replan): Promise<BucketWriteResult> {
   const bucket = await openBucketSite(options)
   const url = bucket.where.url
   const concurrency = options.concurrency ?? 8
@@ -41,15 +50,14 @@ export async function publishToBucket(options: BucketSiteOptions & { host?: stri
   const attempts = options.attempts ?? 20
   for (let attempt = 1; attempt <= attempts; attempt++) {
     const record = await settledRecord(bucket, options)
+    if (record) checkSettings(options, record.published)
     const published = record?.published ?? newSite(options)
-    if (published.settings.html !== false) throw new OcisiteError('CONFIG_INVALID', `${url}: the site has HTML pages, which a bucket site cannot render yet; build it with --no-html`)
     const known = new Map(record?.documents ?? [])
     const old = await recordObjects(bucket, record, known)
     const plan = await replan(published, bucketBlobSource(bucket, known))
-    const documents = await planDocuments(plan, known)
-    const objects = await bucketObjects(plan, settingsOf(published), documents, url)
+    const { objects, documents, summaries } = await nextObjects(bucket, plan, published, record, known)
     const blobs = await uploadBlobs(bucket, old.objects, objects, record?.unreferenced ?? [], uploaded, concurrency)
-    const next: SiteRecord = { generation: (record?.generation ?? 0) + 1, published: publishedOf(plan, published.settings), unreferenced: unreferencedAfter(record?.unreferenced ?? [], old.objects, objects, new Date().toISOString()), documents }
+    const next: SiteRecord = { generation: (record?.generation ?? 0) + 1, published: withSummaries(publishedOf(plan, published.settings), summaries), unreferenced: unreferencedAfter(record?.unreferenced ?? [], old.objects, objects, new Date().toISOString()), documents, pages: pageFingerprints(objects) }
     if (!(await commitRecord(bucket, next))) {
       options.onProgress?.({ type: 'waiting', message: `${url}: generation ${next.generation} was taken by another writer; planning again` })
       await backoff(attempt)

@@ -22,6 +22,8 @@ export interface SiteRecord {
   published: Published
   unreferenced: Unreferenced[]
   documents: Map<string, Buffer>
+  /** The fingerprint (headers and a hash of the bytes) of each HTML page file it publishes, by site path: unchanged pages are kept, not rendered again. */
+  pages: Map<string, string>
 }
 
 /** The newest generation (0: none), whether its documents are all out, and when it was written. */
@@ -68,12 +70,14 @@ export async function readRecord(bucket: Bucket, generation: number): Promise<Si
   const published = parsePublished(Buffer.from(JSON.stringify(doc.site)), where)
   const documents = new Map(Object.entries(doc.documents as Record<string, string>).map(([d, b64]) => [d, Buffer.from(b64, 'base64')]))
   const unreferenced = (doc.unreferenced as Unreferenced[]).filter((u) => typeof u?.digest === 'string' && typeof u.size === 'number' && typeof u.since === 'string')
-  return { generation, published, unreferenced, documents }
+  const pages = new Map(Object.entries(typeof doc.pages === 'object' && doc.pages !== null ? (doc.pages as Record<string, unknown>) : {}).filter((e): e is [string, string] => typeof e[1] === 'string'))
+  return { generation, published, unreferenced, documents, pages }
 }
 
 export function recordBytes(record: SiteRecord): Buffer {
   const documents = Object.fromEntries([...record.documents].sort(([a], [b]) => (a < b ? -1 : 1)).map(([d, bytes]) => [d, bytes.toString('base64')]))
-  return canonicalBytes({ version: 1, generation: record.generation, site: publishedDoc(record.published), unreferenced: record.unreferenced, documents })
+  const pages = Object.fromEntries([...record.pages].sort(([a], [b]) => (a < b ? -1 : 1)))
+  return canonicalBytes({ version: 1, generation: record.generation, site: publishedDoc(record.published), unreferenced: record.unreferenced, documents, ...(record.pages.size > 0 ? { pages } : {}) })
 }
 
 /** Put-if-absent of generation n: false when another writer took that number first. */
@@ -89,10 +93,21 @@ export async function markDone(bucket: Bucket, generation: number): Promise<void
  * Does the endpoint honour `If-None-Match: *`? Two PUTs of one fresh key: the second must fail
  * with 412. A store that ignores the precondition (s3rver, some gateways) lets both through.
  */
-export async function probePreconditions(bucket: Bucket, id: string): Promise<boolean> {
+export async function probePreconditions(bucket: Bucket, id: string, staleAfterMs: number): Promise<boolean> {
+  await removeStaleProbes(bucket, staleAfterMs)
   const key = bucketState.probe(id)
   await bucket.create(key, Buffer.from('probe\n'))
   const second = await bucket.create(key, Buffer.from('probe\n'))
   await bucket.remove([key])
   return !second
+}
+
+/**
+ * Probe keys a killed writer left behind, once older than `ms` (the lease): a younger one may be
+ * another writer's, between its two PUTs, and deleting it would fail that writer's probe.
+ */
+async function removeStaleProbes(bucket: Bucket, ms: number): Promise<void> {
+  const now = Date.now()
+  const stale = [...(await bucket.listUnder(bucketState.probes))].filter(([, o]) => o.modified !== undefined && now - o.modified.getTime() >= ms).map(([key]) => key)
+  if (stale.length > 0) await bucket.remove(stale)
 }

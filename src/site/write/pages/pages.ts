@@ -29,6 +29,15 @@ export interface SitePages {
 
 const filesOf = (entries: Iterable<[string, Buffer]>): SiteFiles => ({ files: new Map(entries), links: new Map() })
 
+/** One image's page files and its summary. */
+export interface ImagePages {
+  files: Array<[string, Buffer]>
+  summary: ImageSummary
+}
+
+/** An image's pages from an earlier write, when it publishes exactly what it did; undefined: render them. */
+export type KeptPages = (image: PlannedImage) => Promise<ImagePages | undefined>
+
 /**
  * The HTML pages of a planned site: a home page listing every image, and a page per image
  * listing its tags, newest first, paginated. Deterministic: the same plan gives the same bytes
@@ -37,11 +46,15 @@ const filesOf = (entries: Iterable<[string, Buffer]>): SiteFiles => ({ files: ne
  * images are read and rendered again, and the home page is made from the summaries.
  */
 export async function sitePages(site: SitePaths, plan: SitePlan, settings: SiteView, before?: PublishedImage[]): Promise<SitePages> {
-  const templates = await pageTemplates()
-  const read = planReader(site, plan)
-  const view: SiteView = { host: settings.host, v2: settings.v2 }
   const previous = before ? new Map(before.map((i) => [i.path, i])) : undefined
-  const rendered = await mapLimit(plan.images, 4, async (image) => (previous && (await keptPages(site, image, previous.get(image.path)))) || renderImage(templates, read, image, view))
+  return renderPages(planReader(site, plan), plan, settings, previous && ((image) => keptPages(site, image, previous.get(image.path))))
+}
+
+/** The pages of a planned site, its small blobs read through `read`; `kept` gives the pages of an image that has not changed. */
+export async function renderPages(read: ReadBlob, plan: SitePlan, settings: SiteView, kept?: KeptPages): Promise<SitePages> {
+  const templates = await pageTemplates()
+  const view: SiteView = { host: settings.host, v2: settings.v2 }
+  const rendered = await mapLimit(plan.images, 4, async (image) => (kept && (await kept(image))) || renderImage(templates, read, image, view))
   const summaries = new Map(plan.images.map((image, i) => [image.path, rendered[i]!.summary]))
   const assets = (await pageAssetFiles()).map(([name, bytes]) => [pathOf({ kind: 'page-asset', name }), bytes] as [string, Buffer])
   return {
@@ -62,7 +75,7 @@ function page(t: PageTemplates, title: string, view: SiteView, body: string, cru
 }
 
 /** Read and render one image's pages. */
-async function renderImage(t: PageTemplates, read: ReadBlob, image: PlannedImage, view: SiteView): Promise<{ files: Array<[string, Buffer]>; summary: ImageSummary }> {
+async function renderImage(t: PageTemplates, read: ReadBlob, image: PlannedImage, view: SiteView): Promise<ImagePages> {
   const names = new Set(image.tags.map((tag) => tag.tag))
   const referrersOf = async (digest: string) => image.referrers.get(digest) ?? []
   const all = await mapLimit(image.tags, 16, (tag) => describeTag(read, referrersOf, tag.tag, tag.entry, names))
@@ -97,14 +110,18 @@ function homePages(t: PageTemplates, summaries: Map<string, ImageSummary>, view:
 /** What an image publishes, as the record keeps it: its pages change exactly when this does. */
 const publishes = (tags: PublishedImage['tags'], referrers: PublishedImage['referrers']) => canonicalBytes({ tags, referrers })
 
+/** Whether a planned image publishes exactly what the record says it did (then its pages are as they were). */
+export function publishesAsBefore(image: PlannedImage, prior: PublishedImage): boolean {
+  const now = publishes(image.tags.map((t) => ({ tag: t.tag, entry: t.entry })), [...image.referrers].map(([subject, manifests]) => ({ subject, manifests })))
+  return now.equals(publishes(prior.tags, prior.referrers))
+}
+
 /**
  * The pages an image already has, when it publishes exactly what the record says it did and its
  * summary and every page file are there; undefined means render it.
  */
-async function keptPages(site: SitePaths, image: PlannedImage, prior: PublishedImage | undefined): Promise<{ files: Array<[string, Buffer]>; summary: ImageSummary } | undefined> {
-  if (!prior?.summary) return undefined
-  const now = publishes(image.tags.map((t) => ({ tag: t.tag, entry: t.entry })), [...image.referrers].map(([subject, manifests]) => ({ subject, manifests })))
-  if (!now.equals(publishes(prior.tags, prior.referrers))) return undefined
+async function keptPages(site: SitePaths, image: PlannedImage, prior: PublishedImage | undefined): Promise<ImagePages | undefined> {
+  if (!prior?.summary || !publishesAsBefore(image, prior)) return undefined
   const files: Array<[string, Buffer]> = []
   for (let p = 1; p <= prior.summary.pages; p++) {
     const rel = pathOf({ kind: 'page', repo: image.path, page: p })
