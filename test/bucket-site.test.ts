@@ -184,10 +184,12 @@ describe('edges: refused with one line, nothing changed', () => {
   it('a probe key a killed writer left is deleted by the next probe once older than the lease; a younger one stays', async () => {
     const b = await bucket()
     await client.send(new PutObjectCommand({ Bucket: b, Key: '.ocisite/probe/left-by-a-kill', Body: 'probe\n' }))
-    await new Promise((r) => setTimeout(r, 2500))
+    // The lease is long enough that the younger key stays younger than it however slowly a
+    // loaded machine starts the CLI.
+    await new Promise((r) => setTimeout(r, 11_000))
     await client.send(new PutObjectCommand({ Bucket: b, Key: '.ocisite/probe/another-writers', Body: 'probe\n' }))
     // s3rver ignores preconditions, so the probe then refuses it: the stale key is gone all the same.
-    const r = await cli(['add', L.app!, '--path', 'app', '--site', `s3://${b}`, '--host', HOST, '--lease', '2s', ...endpoint()])
+    const r = await cli(['add', L.app!, '--path', 'app', '--site', `s3://${b}`, '--host', HOST, '--lease', '10s', ...endpoint()])
     expect(r.code).toBe(2)
     expect(Object.keys(await readBucket(b, true))).toEqual(['.ocisite/probe/another-writers'])
   }, 120_000)
