@@ -90,7 +90,7 @@ const addInto = (b: string, s: Spec, extra: string[] = []) => ok(['add', s.from,
 
 /** Every object of a bucket as Debian's botocore reads it back: key → size, MD5, Content-Type, Cache-Control, redirect. */
 async function readBucket(b: string, keepState = false): Promise<Record<string, unknown>> {
-  const { stdout } = await run('python3', [path.join(repo, 'test/helpers/s3-read.py'), `http://127.0.0.1:${s3port}`, b], { env: { ...process.env, ...creds }, maxBuffer: 256 * 1024 * 1024 })
+  const { stdout } = await run('/usr/bin/python3', [path.join(repo, 'test/helpers/s3-read.py'), `http://127.0.0.1:${s3port}`, b], { env: { ...process.env, ...creds }, maxBuffer: 256 * 1024 * 1024 })
   const all = JSON.parse(stdout) as Record<string, unknown>
   return Object.fromEntries(Object.entries(all).filter(([k]) => keepState || !k.startsWith('.ocisite/')))
 }

@@ -20,7 +20,7 @@ export interface BucketObjectDump {
 
 /** Every object of a bucket, read with Debian's botocore; `.ocisite/` (ocisite's record) left out unless asked for; with `refsOnly`, blobs only as listed (enough for bucketProblems). */
 export async function dumpBucket(endpoint: string, bucket: string, env: Record<string, string>, keepState = false, refsOnly = false): Promise<Record<string, BucketObjectDump>> {
-  const { stdout } = await run('python3', [path.join(repo, 'test/helpers/s3-read.py'), endpoint, bucket, ...(refsOnly ? ['refs'] : [])], { env: { ...process.env, ...env }, maxBuffer: 512 * 1024 * 1024 })
+  const { stdout } = await run('/usr/bin/python3', [path.join(repo, 'test/helpers/s3-read.py'), endpoint, bucket, ...(refsOnly ? ['refs'] : [])], { env: { ...process.env, ...env }, maxBuffer: 512 * 1024 * 1024 })
   const all = JSON.parse(stdout) as Record<string, BucketObjectDump>
   return Object.fromEntries(Object.entries(all).filter(([k]) => keepState || !k.startsWith('.ocisite/')))
 }
