@@ -109,12 +109,6 @@ export async function linkAtomic(existing: string, link: string): Promise<void> 
   await replaceAtomically(link, (tmp) => fs.link(existing, tmp))
 }
 
-/** True when `file` is a regular file of exactly `size` bytes. */
-export async function hasFileOfSize(file: string, size: number): Promise<boolean> {
-  const st = await fs.lstat(file).catch(() => undefined)
-  return !!st && st.isFile() && st.size === size
-}
-
 /**
  * Open a file for reading only if it is a regular file: never through a symlink, never blocking
  * on a FIFO (BLOB_NOT_REGULAR otherwise). Returns the handle and the file's size.

@@ -138,7 +138,7 @@ export async function openTransport(target: string, options: AuditOptions): Prom
 }
 
 /** The images a site directory serves: every index file. */
-export async function listIndexFiles(site: SitePaths): Promise<string[]> {
+async function listIndexFiles(site: SitePaths): Promise<string[]> {
   const out: string[] = []
   const walk = async (rel: string): Promise<void> => {
     for (const e of (await unlessMissing(fs.readdir(site.abs(rel), { withFileTypes: true }))) ?? []) {

@@ -17,6 +17,14 @@ import type { Expect, ProblemKind, VerifyOptions, VerifyResult } from './verify-
 const MAX_DOCUMENT_AGE = 600
 
 /**
+ * A failure verify notes as a problem of the site: an ocisite error, except missing or refused
+ * credentials (then verify cannot see the site, which is not the site's fault: it propagates).
+ */
+function isSiteProblem(err: unknown): err is OcisiteError {
+  return err instanceof OcisiteError && err.code !== 'AUTH_FAILED'
+}
+
+/**
  * One verify run's requests and what they found: every request is counted and checked (status,
  * headers), problems are noted in the result, and each blob and manifest is checked once.
  */
@@ -50,7 +58,7 @@ export class SiteChecks {
       answer = await this.transport.request(url, expect.method ?? 'GET', expect.accept)
     } catch (err) {
       // Credentials missing or refused: verify cannot see the site, which is not the site's problem.
-      if (!(err instanceof OcisiteError) || err.code === 'AUTH_FAILED') throw err
+      if (!isSiteProblem(err)) throw err
       this.problem('unreachable', url, `${expect.what}: ${err.message}`)
       return undefined
     }
@@ -145,7 +153,7 @@ export class SiteChecks {
         this.result.checked.manifests++
         const doc = await this.fetchChecked(url, { type: MediaType.octetStream, size: desc.size, what: `manifest ${desc.digest}` })
         const bytes = await doc?.bytes(MAX_JSON_BYTES).catch((err: unknown) => {
-          if (!(err instanceof OcisiteError) || err.code === 'AUTH_FAILED') throw err
+          if (!isSiteProblem(err)) throw err
           this.problem('unreachable', url, `manifest ${desc.digest}: ${err.message}`)
           return undefined
         })
@@ -179,14 +187,14 @@ export class SiteChecks {
     }
     const asLeaf = (desc: Descriptor, err: unknown) => {
       if (this.unreadable.has(desc.digest)) return true
-      if (!(err instanceof OcisiteError) || err.code === 'AUTH_FAILED') return false
+      if (!isSiteProblem(err)) return false
       this.unreadable.add(desc.digest)
       this.problem('document', url(desc), err.message)
       return true
     }
     // Only what the walk itself refuses (one digest described with two sizes) comes out of it.
     const walked = await walk(cas, roots, { cache: this.cache, asLeaf, concurrency: this.limit }).catch((err: unknown) => {
-      if (!(err instanceof OcisiteError) || err.code === 'AUTH_FAILED') throw err
+      if (!isSiteProblem(err)) throw err
       this.problem('document', url(roots[0]!), err.message)
     })
     if (!walked) return
